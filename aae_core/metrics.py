@@ -1,0 +1,154 @@
+"""Evaluation: reconstruction, classification and clustering error, and how well codes fit the prior.
+
+Every helper runs under no_grad in eval mode and puts the model back in the mode it found it in.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import torch
+
+from .models import AAEModel, flatten_images
+
+
+def _eval_mode(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(model: AAEModel, *args, **kwargs):
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return fn(model, *args, **kwargs)
+        finally:
+            model.train(was_training)
+    return wrapper
+
+
+def _chunks(n: int, size: int = 2000):
+    for i in range(0, n, size):
+        yield slice(i, min(i + size, n))
+
+
+@_eval_mode
+def encode_all(model: AAEModel, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Codes of every image in x [N, 784] (any device) -> [N, latent_dim] on x's device."""
+    dev = model.device
+    return torch.cat([model.encode(x[s].to(dev)).to(x.device) for s in _chunks(x.shape[0], batch_size)])
+
+
+@_eval_mode
+def predict_all(model: AAEModel, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Class / cluster probabilities [N, n_classes] for models with a classifier."""
+    dev = model.device
+    return torch.cat([torch.softmax(model.classify(x[s].to(dev)), 1).to(x.device)
+                      for s in _chunks(x.shape[0], batch_size)])
+
+
+@_eval_mode
+def reconstruction_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean squared error per pixel and Bernoulli NLL (nats) per image of reconstructions of x.
+
+    Supervised models reconstruct through the true labels y."""
+    x = flatten_images(x)
+    dev = model.device
+    mse = bce = 0.0
+    for s in _chunks(x.shape[0]):
+        xb = x[s].to(dev)
+        if model.config.kind == "supervised":
+            logits = model.reconstruct_logits(xb, y[s].to(dev))
+        else:
+            logits = model.reconstruct_logits(xb)
+        mse += float(((torch.sigmoid(logits) - xb) ** 2).sum())
+        bce += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, xb, reduction="sum"))
+    n = x.shape[0]
+    return {"mse": mse / (n * x.shape[1]), "bce": bce / n}
+
+
+def classification_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of x whose argmax class differs from y (paper Table 2)."""
+    pred = predict_all(model, x).argmax(1).cpu()
+    return float((pred != y.cpu()).float().mean())
+
+
+def cluster_majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: int) -> torch.Tensor:
+    """Each cluster's majority label [n_clusters] (-1 for an empty cluster)."""
+    n_labels = int(labels.max()) + 1
+    counts = torch.zeros(n_clusters, n_labels, dtype=torch.long)
+    counts.index_put_((clusters.cpu().long(), labels.cpu().long()), torch.ones_like(labels.cpu().long()),
+                      accumulate=True)
+    majority = counts.argmax(1)
+    majority[counts.sum(1) == 0] = -1
+    return majority
+
+
+def clustering_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Paper §6: every cluster takes the label most of its images carry; the error is the fraction
+    of images whose cluster's label differs from theirs."""
+    clusters = predict_all(model, x).argmax(1).cpu()
+    majority = cluster_majority_labels(clusters, y, model.config.n_classes)
+    return float((majority[clusters] != y.cpu()).float().mean())
+
+
+def _moments(z: torch.Tensor) -> dict[str, list[float]]:
+    mean = z.mean(0)
+    centred = z - mean
+    std = centred.pow(2).mean(0).sqrt()
+    skew = (centred.pow(3).mean(0) / std.clamp_min(1e-12).pow(3))
+    kurt = (centred.pow(4).mean(0) / std.clamp_min(1e-12).pow(4)) - 3.0
+    return {"mean": mean.tolist(), "std": std.tolist(), "skewness": skew.tolist(), "excess_kurtosis": kurt.tolist()}
+
+
+def mmd_rbf(a: torch.Tensor, b: torch.Tensor, bandwidth: float | None = None) -> float:
+    """Unbiased squared MMD between samples a [N, d] and b [M, d] with a Gaussian kernel.
+
+    The bandwidth defaults to the median pairwise distance of the pooled samples."""
+    a, b = a.double(), b.double()
+    pooled = torch.cat([a, b])
+    d = torch.cdist(pooled, pooled).pow(2)
+    if bandwidth is None:
+        bandwidth = float(d[d > 0].median().sqrt()) if (d > 0).any() else 1.0
+    k = torch.exp(-d / (2 * bandwidth ** 2))
+    n, m = a.shape[0], b.shape[0]
+    kaa, kbb, kab = k[:n, :n], k[n:, n:], k[:n, n:]
+    term_a = (kaa.sum() - kaa.diagonal().sum()) / (n * (n - 1))
+    term_b = (kbb.sum() - kbb.diagonal().sum()) / (m * (m - 1))
+    return float(term_a + term_b - 2 * kab.mean())
+
+
+def prior_fit(z: torch.Tensor, prior_samples: torch.Tensor, *, mmd_samples: int = 2000,
+              generator: torch.Generator | None = None) -> dict[str, Any]:
+    """How well codes z [N, d] match the prior: per-dimension moments of both, and an MMD statistic.
+
+    mmd is computed on `mmd_samples` rows of each; mmd_same_prior is the MMD between two prior
+    halves of that size, the value a perfect fit would reach."""
+    z, p = z.detach().cpu().double(), prior_samples.detach().cpu().double()
+    g = generator or torch.Generator().manual_seed(0)
+    k = min(mmd_samples, z.shape[0], p.shape[0] // 2)
+    zi = torch.randperm(z.shape[0], generator=g)[:k]
+    pi = torch.randperm(p.shape[0], generator=g)[: 2 * k]
+    return {"encoded": _moments(z), "prior": _moments(p),
+            "mmd": mmd_rbf(z[zi], p[pi[:k]]), "mmd_same_prior": mmd_rbf(p[pi[:k]], p[pi[k:]])}
+
+
+def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
+    """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]."""
+    c = model.config
+    out: dict[str, Any] = {"n_test": int(x.shape[0])}
+    out["reconstruction"] = reconstruction_error(model, x, y)
+    z = encode_all(model, x).cpu()
+    g = torch.Generator().manual_seed(seed)
+    samples = model.prior.sample(2 * z.shape[0], generator=g)
+    out["prior_fit"] = prior_fit(z, samples, generator=torch.Generator().manual_seed(seed))
+    if c.kind == "semi_supervised":
+        out["classification_error"] = classification_error(model, x, y)
+    if c.kind == "clustering":
+        out["clustering_error"] = clustering_error(model, x, y)
+    if c.label_conditioned:
+        out["own_component_fraction"] = float((model.prior.assign(z) == y.cpu()).float().mean())
+    elif c.prior in ("mixture", "swiss_roll", "categorical"):
+        comps = model.prior.assign(z)
+        out["component_purity_error"] = float(
+            (cluster_majority_labels(comps, y, model.prior.n_components)[comps] != y.cpu()).float().mean())
+    return out

@@ -1,0 +1,64 @@
+"""Setting up a training run end to end: data, label split, model, trainer, checkpointing.
+
+The command line and the app both start runs through `prepare_run`, so a run rebuilt from a
+checkpoint's config.json sees the same data split and initial weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .checkpoint import CheckpointCallback, load, load_trainer_state, read_config
+from .config import ModelConfig, TrainConfig
+from .data import load_dataset, label_split
+from .models import build_model
+from .training import Callback, Trainer
+
+ALL_LABELS = -1
+
+
+def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool, n_train: int) -> int:
+    """How many labelled images a run uses: ALL_LABELS (or None for label-using kinds) means all."""
+    uses_labels = kind in ("supervised", "semi_supervised") or label_conditioned
+    if not uses_labels:
+        if labels not in (None, 0):
+            raise ValueError(f"kind {kind!r} uses no labels; drop --labels (or pass --label-conditioned)")
+        return 0
+    if labels is None or labels == ALL_LABELS or labels >= n_train:
+        return n_train
+    if labels <= 0:
+        raise ValueError(f"--labels must be positive or 'all'; got {labels}")
+    return labels
+
+
+def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: str | Path | None = None,
+                resume: bool = False, data_dir: str | Path | None = None, device=None,
+                callbacks: Sequence[Callback] = (), save_every: int = 1,
+                log: Callable[[str], None] = lambda s: None) -> Trainer:
+    """A Trainer ready to fit(): real data loaded, labels split from the seed, model initialised from
+    the seed (or restored from `out` when resume and a checkpoint is there), checkpoints saved to `out`."""
+    if resume and out is not None and (Path(out) / "config.json").is_file():
+        meta = read_config(out)
+        model_config = meta["model"]
+        saved = TrainConfig.from_dict(meta["training"])
+        train_config = replace(saved, epochs=max(train_config.epochs, saved.epochs))
+        model = load(out).train()
+        log(f"resuming {out} at epoch {(meta.get('progress') or {}).get('epoch', 0)}")
+    else:
+        model = None
+    train, test = load_dataset(model_config.dataset, data_dir=data_dir, log=log)
+    labelled = None
+    if model_config.n_labels:
+        labelled = label_split(train.labels, model_config.n_labels, n_classes=10, seed=train_config.seed)
+    if model is None:
+        model = build_model(model_config, seed=train_config.seed)
+    eval_set = test.subset(train_config.eval_size) if train_config.eval_size else None
+    cbs = list(callbacks)
+    if out is not None:
+        cbs.append(CheckpointCallback(out, every=save_every))
+    trainer = Trainer(model, train_config, train, labelled=labelled, eval_set=eval_set, device=device,
+                      callbacks=cbs)
+    if model is not None and resume and out is not None and (Path(out) / "optimizer.safetensors").is_file():
+        load_trainer_state(out, trainer)
+    return trainer

@@ -1,0 +1,139 @@
+"""Command line: train a model on real MNIST and save it as a checkpoint folder.
+
+    python -m aae_core.train --kind semi_supervised --labels 100 --epochs 20 --out runs/ssl100
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from tqdm import tqdm
+
+from .config import DATASETS, KINDS, PRIOR_NAMES, ModelConfig, TrainConfig
+from .data import load_dataset
+from .errors import AAEError, TrainingDivergedError
+from .runs import ALL_LABELS, prepare_run, resolve_label_budget
+from .training import Callback, Trainer, device_name
+
+
+def _labels(text: str) -> int:
+    if text == "all":
+        return ALL_LABELS
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of labelled images or 'all'; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the label budget cannot be negative")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    m, t = ModelConfig(), TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m aae_core.train", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="checkpoint folder to write (replaced atomically each save)")
+    p.add_argument("--kind", choices=KINDS, default=m.kind)
+    p.add_argument("--prior", choices=PRIOR_NAMES, default=m.prior)
+    p.add_argument("--latent-dim", type=int, default=m.latent_dim)
+    p.add_argument("--n-classes", type=int, default=m.n_classes, help="classes, clusters or categories")
+    p.add_argument("--labels", type=_labels, default=None,
+                   help="labelled training images: a multiple of 10, or 'all' (default: 100 for "
+                        "semi_supervised, all for supervised and label-conditioned priors)")
+    p.add_argument("--label-conditioned", action="store_true", help="condition D on labels (mixture / swiss roll)")
+    p.add_argument("--prior-std", type=float, default=m.prior_std, help="σ of the Gaussian prior")
+    p.add_argument("--prior-radius", type=float, default=m.prior_radius, help="radius of mixture / swiss roll")
+    p.add_argument("--hidden", type=int, default=m.hidden_dim, help="units per hidden layer")
+    p.add_argument("--disc-hidden", type=int, default=m.disc_hidden_dim)
+    p.add_argument("--layers", type=int, default=m.n_hidden_layers, help="hidden layers per network")
+    p.add_argument("--dataset", choices=DATASETS, default=m.dataset)
+    p.add_argument("--epochs", type=int, default=t.epochs)
+    p.add_argument("--batch-size", type=int, default=t.batch_size)
+    p.add_argument("--labelled-batch-size", type=int, default=t.labelled_batch_size)
+    p.add_argument("--lr-rec", type=float, default=t.lr_reconstruction)
+    p.add_argument("--lr-disc", type=float, default=t.lr_discriminator)
+    p.add_argument("--lr-gen", type=float, default=t.lr_generator)
+    p.add_argument("--lr-sup", type=float, default=t.lr_supervised)
+    p.add_argument("--beta1", type=float, default=t.beta1_adversarial, help="Adam β1 of the adversarial phases")
+    p.add_argument("--noise", type=float, default=t.disc_input_noise, help="std of noise on D's inputs")
+    p.add_argument("--grad-clip", type=float, default=t.grad_clip)
+    p.add_argument("--lr-decay-epochs", type=int, default=t.lr_decay_epochs, help="x0.1 every N epochs (0: never)")
+    p.add_argument("--eval-size", type=int, default=t.eval_size, help="test images for per-epoch metrics")
+    p.add_argument("--seed", type=int, default=t.seed)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
+    p.add_argument("--data-dir", default=None, help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
+    p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    return p
+
+
+class TqdmCallback(Callback):
+    """A progress bar over all steps, and one line of metrics per epoch."""
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        total = trainer.config.epochs * trainer.steps_per_epoch
+        self.bar = tqdm(total=total, initial=trainer.state.step, unit="step", dynamic_ncols=True)
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        self.bar.update(1)
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()}
+        self.bar.write(" ".join(f"{k}={v}" for k, v in shown.items()))
+
+    def on_train_end(self, trainer: Trainer, reason: str) -> None:
+        self.bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.labels is None and args.kind == "semi_supervised":
+            args.labels = 100
+        n_train = 60000
+        n_labels = resolve_label_budget(args.kind, args.labels, args.label_conditioned, n_train)
+        latent_dim = args.n_classes if args.prior == "categorical" and args.latent_dim == 2 else args.latent_dim
+        model_config = ModelConfig(
+            kind=args.kind, prior=args.prior, latent_dim=latent_dim, n_classes=args.n_classes,
+            n_labels=n_labels, label_conditioned=args.label_conditioned, prior_std=args.prior_std,
+            prior_radius=args.prior_radius, hidden_dim=args.hidden, n_hidden_layers=args.layers,
+            disc_hidden_dim=args.disc_hidden, dataset=args.dataset)
+        train_config = TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, labelled_batch_size=args.labelled_batch_size,
+            lr_reconstruction=args.lr_rec, lr_discriminator=args.lr_disc, lr_generator=args.lr_gen,
+            lr_supervised=args.lr_sup, beta1_adversarial=args.beta1, disc_input_noise=args.noise,
+            grad_clip=args.grad_clip, lr_decay_epochs=args.lr_decay_epochs, seed=args.seed,
+            eval_size=args.eval_size)
+        if args.save_every < 1:
+            raise ValueError("--save-every must be >= 1")
+        load_dataset(args.dataset, data_dir=args.data_dir, log=lambda s: print(s, file=sys.stderr))
+        trainer = prepare_run(model_config, train_config, out=args.out, resume=args.resume,
+                              data_dir=args.data_dir, device=args.device, callbacks=[TqdmCallback()],
+                              save_every=args.save_every, log=lambda s: print(s, file=sys.stderr))
+    except (ValueError, AAEError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+
+    print(f"training {trainer.model.config.kind} ({trainer.model.config.prior} prior, "
+          f"latent {trainer.model.config.latent_dim}, {trainer.model.config.n_labels} labels) on "
+          f"{device_name(trainer.device)} -> {args.out}", file=sys.stderr)
+    # Ctrl-C: finish the current mini-batch, save, and exit; a second Ctrl-C aborts at once.
+    def on_sigint(signum, frame):
+        print("\nstopping after this mini-batch and saving (Ctrl-C again to abort)", file=sys.stderr)
+        trainer.request_stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        reason = trainer.fit()
+    except TrainingDivergedError as exc:
+        print(f"{parser.prog}: training diverged: {exc}", file=sys.stderr)
+        return 1
+    print(f"{reason}: saved {args.out} (epoch {trainer.state.epoch}, step {trainer.state.step})", file=sys.stderr)
+    return 0 if reason == "finished" else 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

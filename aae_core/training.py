@@ -1,0 +1,256 @@
+"""The Trainer: the paper's phases per mini-batch, each with its own optimizer step; callbacks out.
+
+Per batch (paper §2): reconstruction (encoder + decoder), regularization as discriminator then
+generator (encoder), and with labels a supervised phase (§5). The whole dataset sits on the device
+as uint8; batches are index lookups, not a per-sample DataLoader (this is the hot path).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from . import metrics as M
+from .config import TrainConfig
+from .data import ImageSet
+from .errors import TrainingDivergedError
+from .models import AAEModel, Batch
+
+NAN_CHECK_EVERY = 50  # steps between finite-loss checks (each check is one device sync)
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to use: the caller's choice, else CUDA, then Apple MPS, then CPU."""
+    if device is not None and str(device) != "auto":
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' was asked for but Apple MPS is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    """A human name for a device: the GPU's name, or 'CPU (N threads)'."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+class Callback:
+    """Hooks the Trainer calls; override what you need. They run on the training thread."""
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer, reason: str) -> None:
+        """reason: 'finished' or 'stopped' (a diverged run raises instead and does not call this)."""
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0                # completed epochs
+    step: int = 0                 # completed optimizer rounds (one per mini-batch)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains `model` on `train` (uint8 images moved to `device` once).
+
+    labelled: indices into `train` whose labels the model may use (None: no labels). Supervised models
+    train on those images only; semi-supervised models draw a labelled batch from them every step;
+    label-conditioned priors condition on them and treat the rest as unlabelled.
+    eval_set: a few test images for per-epoch metrics (reconstruction, classification error).
+    """
+
+    def __init__(self, model: AAEModel, config: TrainConfig, train: ImageSet, *,
+                 labelled: torch.Tensor | None = None, eval_set: ImageSet | None = None,
+                 device: str | torch.device | None = None, callbacks: Sequence[Callback] = ()) -> None:
+        self.config = config
+        self.device = pick_device(device)
+        self.model = model.to(self.device)
+        self.callbacks = list(callbacks)
+        self.state = TrainState()
+        self._stop = threading.Event()
+        kind = model.config.kind
+        if (kind in ("supervised", "semi_supervised") or model.config.label_conditioned) and labelled is None:
+            raise ValueError(f"a {kind!r} model{' with a label-conditioned prior' if model.config.label_conditioned else ''} "
+                             "needs labelled indices")
+
+        images, labels = train.images.to(self.device), train.labels.to(self.device)
+        self.images = images.reshape(images.shape[0], -1)
+        self.labels: torch.Tensor | None = None
+        self.labelled_idx: torch.Tensor | None = None
+        if labelled is not None:
+            labelled = labelled.to(self.device).long()
+            if kind == "supervised":
+                self.images, self.labels = self.images[labelled], labels[labelled]
+            elif kind == "semi_supervised":
+                self.labelled_idx = labelled
+                self.labels = labels
+            elif model.config.label_conditioned:
+                self.labels = torch.full_like(labels, -1)
+                self.labels[labelled] = labels[labelled]
+        self.eval_set = eval_set.to(self.device) if eval_set is not None and len(eval_set) else None
+
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.optimizers = {phase: self._optimizer(phase) for phase in model.phases}
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _base_lr(self, phase: str) -> float:
+        c = self.config
+        return {"reconstruction": c.lr_reconstruction, "elbo": c.lr_reconstruction,
+                "discriminator": c.lr_discriminator, "generator": c.lr_generator,
+                "supervised": c.lr_supervised}[phase]
+
+    def _optimizer(self, phase: str) -> torch.optim.Optimizer:
+        beta1 = self.config.beta1_adversarial if phase in ("discriminator", "generator") else 0.9
+        params = [p for m in self.model.phase_modules(phase) for p in m.parameters()]
+        return torch.optim.Adam(params, lr=self._base_lr(phase), betas=(beta1, 0.999))
+
+    def add_callback(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current mini-batch (safe from any thread)."""
+        self._stop.set()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.images.shape[0] // self.config.batch_size)
+
+    # --- one mini-batch -----------------------------------------------------------------------
+    def _batch(self, idx: torch.Tensor) -> Batch:
+        x = self.images[idx].float().div_(255.0)
+        y = None
+        if self.labels is not None and self.labelled_idx is None:
+            y = self.labels[idx]
+        batch = Batch(x=x, y=y)
+        if self.labelled_idx is not None:
+            pick = torch.randint(self.labelled_idx.shape[0], (self.config.labelled_batch_size,),
+                                 generator=self.generator, device=self.device)
+            lab = self.labelled_idx[pick]
+            batch.x_labelled = self.images[lab].float().div_(255.0)
+            batch.y_labelled = self.labels[lab]
+        return batch
+
+    def run_phase(self, phase: str, batch: Batch) -> torch.Tensor:
+        """One optimizer step of `phase`: only the weights that phase owns receive gradients."""
+        owned = {id(p) for m in self.model.phase_modules(phase) for p in m.parameters()}
+        for p in self.model.parameters():
+            p.requires_grad_(id(p) in owned)
+        opt = self.optimizers[phase]
+        opt.zero_grad(set_to_none=True)
+        loss = self.model.phase_loss(phase, batch, noise_std=self.config.disc_input_noise,
+                                     generator=self.generator)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                           self.config.grad_clip)
+        opt.step()
+        return loss.detach()
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """All phases on one mini-batch; losses stay on the device (no sync)."""
+        return {phase: self.run_phase(phase, batch) for phase in self.model.phases}
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _set_lr(self, epoch: int) -> None:
+        decay = 0.1 ** (epoch // self.config.lr_decay_epochs) if self.config.lr_decay_epochs else 1.0
+        for phase, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = self._base_lr(phase) * decay
+
+    def _check_finite(self, sums: dict[str, torch.Tensor]) -> None:
+        values = torch.stack(list(sums.values()))
+        if not bool(torch.isfinite(values).all()):
+            bad = [k for k, v in sums.items() if not math.isfinite(float(v))]
+            raise TrainingDivergedError(
+                f"the {', '.join(bad)} loss became NaN/inf at epoch {self.state.epoch + 1}, step {self.state.step}; "
+                "training stopped and nothing was saved from this epoch (the last checkpoint is intact). "
+                "Try lower learning rates or a smaller grad clip.")
+
+    def fit(self) -> str:
+        """Train up to config.epochs. Returns 'finished' or 'stopped'; raises TrainingDivergedError on NaN."""
+        self.model.train()
+        self._stop.clear()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        reason = "finished"
+        while self.state.epoch < self.config.epochs:
+            self._set_lr(self.state.epoch)
+            t0 = time.perf_counter()
+            n = self.images.shape[0]
+            perm = torch.randperm(n, generator=self.generator, device=self.device)
+            bs = self.config.batch_size
+            sums = {phase: torch.zeros((), device=self.device) for phase in self.model.phases}
+            done = 0
+            for i in range(self.steps_per_epoch):
+                if self._stop.is_set():
+                    reason = "stopped"
+                    break
+                losses = self.train_step(self._batch(perm[i * bs:(i + 1) * bs]))
+                for k, v in losses.items():
+                    sums[k] += v
+                done += 1
+                self.state.step += 1
+                if done % NAN_CHECK_EVERY == 0:
+                    self._check_finite(sums)
+                for cb in self.callbacks:
+                    cb.on_step_end(self)
+            if done:
+                self._check_finite(sums)
+            if reason == "stopped":
+                break
+            self.state.epoch += 1
+            metrics: dict[str, float] = {"epoch": self.state.epoch, "step": self.state.step,
+                                         "seconds": time.perf_counter() - t0}
+            metrics.update({f"loss_{k}": float(v) / max(done, 1) for k, v in sums.items()})
+            metrics.update(self.evaluate())
+            self.state.history.append(metrics)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, metrics)
+        self.model.requires_grad_(True)
+        for cb in self.callbacks:
+            cb.on_train_end(self, reason)
+        return reason
+
+    def evaluate(self) -> dict[str, float]:
+        """Quick metrics on eval_set: reconstruction error, and classification / clustering error."""
+        if self.eval_set is None:
+            return {}
+        x, y = self.eval_set.to_float(), self.eval_set.labels
+        out = {"eval_mse": M.reconstruction_error(self.model, x, y)["mse"]}
+        if self.model.config.kind == "semi_supervised":
+            out["eval_error"] = M.classification_error(self.model, x, y)
+        elif self.model.config.kind == "clustering":
+            out["eval_error"] = M.clustering_error(self.model, x, y)
+        return out
+
+    # --- resuming -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.state.epoch, "step": self.state.step, "history": list(self.state.history),
+                "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = TrainState(int(state["epoch"]), int(state["step"]), list(state.get("history", [])))
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        if state.get("generator") is not None:
+            self.generator.set_state(state["generator"].cpu())
