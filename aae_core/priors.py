@@ -8,7 +8,8 @@ means "unlabelled" and draws from the whole prior.
 from __future__ import annotations
 
 import math
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F

@@ -5,13 +5,13 @@ checkpoint's config.json sees the same data split and initial weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .checkpoint import CheckpointCallback, load, load_trainer_state, read_config
 from .config import ModelConfig, TrainConfig
-from .data import load_dataset, label_split
+from .data import label_split, load_dataset
 from .models import build_model
 from .training import Callback, Trainer
 

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-size", type=int, default=t.eval_size, help="test images for per-epoch metrics")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
-    p.add_argument("--data-dir", default=None, help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
+    p.add_argument("--data-dir", default=None,
+                   help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
     p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     return p

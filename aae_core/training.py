@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -89,8 +90,8 @@ class Trainer:
         self._stop = threading.Event()
         kind = model.config.kind
         if (kind in ("supervised", "semi_supervised") or model.config.label_conditioned) and labelled is None:
-            raise ValueError(f"a {kind!r} model{' with a label-conditioned prior' if model.config.label_conditioned else ''} "
-                             "needs labelled indices")
+            what = "a label-conditioned prior" if model.config.label_conditioned else f"a {kind!r} model"
+            raise ValueError(f"{what} needs labelled indices")
 
         images, labels = train.images.to(self.device), train.labels.to(self.device)
         self.images = images.reshape(images.shape[0], -1)
