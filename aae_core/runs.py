@@ -34,10 +34,11 @@ def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool,
 
 def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: str | Path | None = None,
                 resume: bool = False, data_dir: str | Path | None = None, device=None,
-                callbacks: Sequence[Callback] = (), save_every: int = 1,
+                callbacks: Sequence[Callback] = (), save_every: int = 1, extra: dict | None = None,
                 log: Callable[[str], None] = lambda s: None) -> Trainer:
     """A Trainer ready to fit(): real data loaded, labels split from the seed, model initialised from
-    the seed (or restored from `out` when resume and a checkpoint is there), checkpoints saved to `out`."""
+    the seed (or restored from `out` when resume and a checkpoint is there), checkpoints saved to `out`
+    (extra is merged into their config.json, e.g. the command that made the run)."""
     if resume and out is not None and (Path(out) / "config.json").is_file():
         meta = read_config(out)
         model_config = meta["model"]
@@ -56,7 +57,7 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     eval_set = test.subset(train_config.eval_size) if train_config.eval_size else None
     cbs = list(callbacks)
     if out is not None:
-        cbs.append(CheckpointCallback(out, every=save_every))
+        cbs.append(CheckpointCallback(out, every=save_every, extra=extra))
     trainer = Trainer(model, train_config, train, labelled=labelled, eval_set=eval_set, device=device,
                       callbacks=cbs)
     if model is not None and resume and out is not None and (Path(out) / "optimizer.safetensors").is_file():

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 
 from tqdm import tqdm
 
 from .config import DATASETS, KINDS, PRIOR_NAMES, ModelConfig, TrainConfig
-from .data import load_dataset
 from .errors import AAEError, TrainingDivergedError
 from .runs import ALL_LABELS, prepare_run, resolve_label_budget
 from .training import Callback, Trainer, device_name
@@ -110,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
             eval_size=args.eval_size)
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")
-        load_dataset(args.dataset, data_dir=args.data_dir, log=lambda s: print(s, file=sys.stderr))
+        command = "python -m aae_core.train " + shlex.join(sys.argv[1:] if argv is None else argv)
         trainer = prepare_run(model_config, train_config, out=args.out, resume=args.resume,
                               data_dir=args.data_dir, device=args.device, callbacks=[TqdmCallback()],
-                              save_every=args.save_every, log=lambda s: print(s, file=sys.stderr))
+                              save_every=args.save_every,
+                              extra={"command": command},
+                              log=lambda s: print(s, file=sys.stderr))
     except (ValueError, AAEError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 

@@ -1,0 +1,42 @@
+"""Command line: copy a trained checkpoint into a shippable one (no optimizer state, float16 weights).
+
+    python -m aae_core.export runs/ssl100 checkpoints/semi_supervised_100
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .checkpoint import load, read_config, save
+from .config import TrainConfig
+from .errors import AAEError
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
+    """Re-save the model in `src` at `dst` for shipping: weights only (float16 when half), with the
+    training config, progress, history and command of the run kept in config.json."""
+    meta = read_config(src)
+    model = load(src)
+    keep = {k: meta[k] for k in ("progress", "history", "command") if k in meta}
+    train_config = TrainConfig.from_dict(meta["training"]) if meta.get("training") else None
+    return save(model, dst, train_config=train_config, half=half, extra=keep)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aae_core.export", description=__doc__)
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--float32", action="store_true", help="keep float32 weights")
+    args = p.parse_args(argv)
+    try:
+        export_checkpoint(args.src, args.dst, half=not args.float32)
+    except AAEError as exc:
+        p.exit(2, f"{p.prog}: error: {exc}\n")
+    print(f"exported {args.src} -> {args.dst}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
