@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped models. Each is trained into runs/shipped/NAME (resumable: run again after an
+# interruption and it continues), exported to checkpoints/NAME with float16 weights, and evaluated
+# (metrics.json) and given its cached latent-map projection.
+#   checkpoints/train_all.sh                 # all of them, in order
+#   checkpoints/train_all.sh semi_supervised_100 vae_2d    # just these
+# Extra flags for every run (e.g. --device cuda) go in $TRAIN_FLAGS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+H="--hidden 512 --disc-hidden 512"
+
+declare -A RECIPE=(
+  [unsupervised_gaussian_2d]="--kind unsupervised --prior gaussian --prior-std 5 --latent-dim 2 $H --epochs 20"
+  [supervised_style_2d]="--kind supervised --latent-dim 2 --labels all $H --epochs 15"
+  [unsupervised_gaussian_8d]="--kind unsupervised --prior gaussian --latent-dim 8 $H --epochs 15"
+  [semi_supervised_100]="--kind semi_supervised --latent-dim 10 --labels 100 $H --epochs 30"
+  [unsupervised_mixture_2d]="--kind unsupervised --prior mixture --latent-dim 2 --label-conditioned --labels all $H --epochs 20"
+  [unsupervised_swiss_roll_2d]="--kind unsupervised --prior swiss_roll --latent-dim 2 --label-conditioned --labels all $H --epochs 20"
+  [supervised_style_15d]="--kind supervised --latent-dim 15 --labels all $H --epochs 15"
+  [vae_2d]="--kind vae --latent-dim 2 $H --epochs 15"
+  [vae_8d]="--kind vae --latent-dim 8 $H --epochs 15"
+  [clustering_16]="--kind clustering --n-classes 16 --latent-dim 5 $H --epochs 30"
+  [semi_supervised_1000]="--kind semi_supervised --latent-dim 10 --labels 1000 $H --epochs 30"
+  [clustering_30]="--kind clustering --n-classes 30 --latent-dim 5 $H --epochs 30"
+)
+ORDER=(unsupervised_gaussian_2d supervised_style_2d unsupervised_gaussian_8d semi_supervised_100
+       unsupervised_mixture_2d unsupervised_swiss_roll_2d supervised_style_15d vae_2d vae_8d
+       clustering_16 semi_supervised_1000 clustering_30)
+
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=("${ORDER[@]}")
+for name in "${names[@]}"; do
+  recipe=${RECIPE[$name]:?"unknown model $name; known: ${ORDER[*]}"}
+  echo "== $name: python -m aae_core.train $recipe --out runs/shipped/$name"
+  # shellcheck disable=SC2086
+  python -m aae_core.train $recipe ${TRAIN_FLAGS:-} --out "runs/shipped/$name" --resume
+  python -m aae_core.export "runs/shipped/$name" "checkpoints/$name"
+  python -m aae_core.evaluate "checkpoints/$name" > /dev/null
+  if python -c "import aae_core.projection" 2>/dev/null; then python -m aae_core.projection "checkpoints/$name"; fi
+done
