@@ -75,7 +75,10 @@ class TqdmCallback(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         total = trainer.config.epochs * trainer.steps_per_epoch
-        self.bar = tqdm(total=total, initial=trainer.state.step, unit="step", dynamic_ncols=True)
+        # Redraw rarely when stderr is a log file rather than a terminal.
+        interval = 0.1 if sys.stderr.isatty() else 30.0
+        self.bar = tqdm(total=total, initial=trainer.state.step, unit="step", dynamic_ncols=True,
+                        mininterval=interval)
 
     def on_step_end(self, trainer: Trainer) -> None:
         self.bar.update(1)
