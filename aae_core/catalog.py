@@ -1,0 +1,199 @@
+"""Which checkpoints exist: the shipped ones and the user's runs, each with its config and metrics.
+
+The folders come from environment variables so that tests and deployments can point elsewhere:
+$AAE_CHECKPOINTS_DIR (default <repo>/checkpoints) and $AAE_RUNS_DIR (default <repo>/runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_metrics, read_config
+from .config import ModelConfig
+from .errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS_ENV, RUNS_ENV = "AAE_CHECKPOINTS_DIR", "AAE_RUNS_DIR"
+Source = Literal["shipped", "run"]
+
+KIND_NAMES = {
+    "unsupervised": "unsupervised AAE",
+    "supervised": "supervised AAE",
+    "semi_supervised": "semi-supervised AAE",
+    "clustering": "clustering AAE",
+    "vae": "VAE (baseline)",
+}
+
+
+def checkpoints_dir() -> Path:
+    """The shipped checkpoints: $AAE_CHECKPOINTS_DIR, else <repo>/checkpoints."""
+    env = os.environ.get(CHECKPOINTS_ENV)
+    return Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
+
+
+def runs_dir() -> Path:
+    """Where runs started from the app are written: $AAE_RUNS_DIR, else <repo>/runs (gitignored)."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env).expanduser() if env else REPO_ROOT / "runs"
+
+
+def describe_config(config: ModelConfig) -> str:
+    """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
+    kind = KIND_NAMES.get(config.kind, config.kind)
+    if config.kind in ("semi_supervised", "clustering"):
+        noun = "classes" if config.kind == "semi_supervised" else "clusters"
+        latent = f"{config.latent_dim}-D style + {config.n_classes} {noun}"
+    elif config.kind == "supervised":
+        latent = f"{config.latent_dim}-D style"
+    else:
+        latent = f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
+    parts = [kind, latent]
+    if config.label_conditioned:
+        parts.append("label-conditioned")
+    if config.n_labels:
+        parts.append(f"{config.n_labels:,} labels")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A checkpoint folder found on disk. mtime_ns is the weights file's, so a retrained model differs."""
+
+    path: Path
+    source: Source
+    name: str
+    config: ModelConfig
+    mtime_ns: int
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    metrics: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def ref(self) -> str:
+        """A stable string naming this checkpoint (its resolved path)."""
+        return str(self.path)
+
+    @property
+    def owner(self) -> str | None:
+        """The app user that trained it, when it came from the Train page."""
+        return self.meta.get("app_user")
+
+    @property
+    def label(self) -> str:
+        where = "shipped" if self.source == "shipped" else "run"
+        return f"{self.name} ({where}): {describe_config(self.config)}"
+
+    @property
+    def weights_file(self) -> Path:
+        return self.path / WEIGHTS_FILE
+
+
+def _is_checkpoint(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+
+
+def read_info(path: str | Path, source: Source, name: str | None = None) -> CheckpointInfo:
+    """CheckpointInfo of one folder; raises CheckpointError when config.json is unreadable."""
+    path = Path(path).resolve()
+    meta = read_config(path)
+    config = meta.pop("model")
+    if not (path / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
+    return CheckpointInfo(path=path, source=source, name=name or path.name, config=config,
+                          mtime_ns=(path / WEIGHTS_FILE).stat().st_mtime_ns, meta=meta,
+                          metrics=load_metrics(path))
+
+
+def _scan(root: Path, source: Source, depth: int = 2) -> list[CheckpointInfo]:
+    found: list[CheckpointInfo] = []
+    if not root.is_dir():
+        return found
+
+    def walk(folder: Path, level: int) -> None:
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            if _is_checkpoint(child):
+                try:
+                    found.append(read_info(child, source, str(child.relative_to(root))))
+                except CheckpointError as exc:  # a broken folder must not hide the others
+                    log.warning("skipping %s: %s", child, exc)
+            elif level < depth:
+                walk(child, level + 1)
+
+    walk(root, 1)
+    return found
+
+
+def list_checkpoints(shipped: str | Path | None = None, runs: str | Path | None = None) -> list[CheckpointInfo]:
+    """Every readable checkpoint folder: shipped ones first (by name), then runs (newest first).
+
+    Folders up to two levels down are found (runs/NAME and runs/GROUP/NAME); unreadable ones are skipped."""
+    shipped_root = Path(shipped) if shipped is not None else checkpoints_dir()
+    runs_root = Path(runs) if runs is not None else runs_dir()
+    shipped_list = _scan(shipped_root, "shipped")
+    seen = {i.path for i in shipped_list}
+    run_list = [i for i in _scan(runs_root, "run") if i.path not in seen]
+    run_list.sort(key=lambda i: i.mtime_ns, reverse=True)
+    return shipped_list + run_list
+
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+_FP_LOCK = threading.Lock()
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    """sha256 hex digest of a weights file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def weights_fingerprint(path: str | Path) -> str:
+    """sha256 of a checkpoint's model.safetensors (path: the folder or the file), memoised by size and mtime."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / WEIGHTS_FILE
+    st = file.stat()
+    key = (str(file.resolve()), st.st_size, st.st_mtime_ns)
+    with _FP_LOCK:
+        if key in _FINGERPRINTS:
+            return _FINGERPRINTS[key]
+    h = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _FP_LOCK:
+        _FINGERPRINTS[key] = digest
+    return digest
+
+
+def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, str]:
+    """The headline numbers of a metrics.json (written by `python -m aae_core.evaluate`), readable."""
+    if not metrics:
+        return {}
+    out: dict[str, str] = {}
+    rec = metrics.get("reconstruction") or {}
+    if "mse" in rec:
+        out["reconstruction MSE / pixel"] = f"{rec['mse']:.4f}"
+    if "classification_error" in metrics:
+        out["test classification error"] = f"{100 * metrics['classification_error']:.2f} %"
+    if "clustering_error" in metrics:
+        out["test clustering error"] = f"{100 * metrics['clustering_error']:.2f} %"
+    fit = metrics.get("prior_fit") or {}
+    if "mmd" in fit:
+        same = fit.get("mmd_same_prior", 0.0)
+        out["MMD codes vs prior (lower is closer)"] = f"{fit['mmd']:.4f} (prior vs itself {same:.4f})"
+    if "own_component_fraction" in metrics:
+        out["codes in their label's component"] = f"{100 * metrics['own_component_fraction']:.1f} %"
+    if "n_test" in metrics:
+        out["test images"] = f"{metrics['n_test']:,}"
+    return out

@@ -1,0 +1,162 @@
+"""Plotly figures of the explorer: the latent map, live training views, class probabilities.
+
+Points on the latent map carry customdata [source, index, label]: source ENCODED (index into the test
+set), PRIOR (index into the prior samples) or GRID (an invisible point of a 2-D latent's background,
+so that a click on empty space still reports where it landed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .jobs import Snapshot
+from .projection import LatentMap
+
+ENCODED, PRIOR, GRID = 0, 1, 2
+# Ten distinguishable colours (Tableau 10), one per digit.
+DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf")
+PRIOR_COLOUR = "#9a9a9a"
+AXIS_TITLES = {"latent": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "umap": ("UMAP 1", "UMAP 2")}
+PHASE_COLOURS = {"reconstruction": "#4e79a7", "discriminator": "#e15759", "generator": "#59a14f",
+                 "supervised": "#b07aa1", "elbo": "#4e79a7"}
+
+
+def _scatter(webgl: bool):
+    return go.Scattergl if webgl else go.Scatter
+
+
+def _bounds(points: np.ndarray, pad: float = 0.06) -> tuple[tuple[float, float], tuple[float, float]]:
+    lo, hi = np.nanmin(points, 0), np.nanmax(points, 0)
+    span = np.maximum(hi - lo, 1e-6)
+    lo, hi = lo - pad * span, hi + pad * span
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_background: bool | None = None,
+                      webgl: bool = True, grid_size: int = 70, height: int = 560) -> go.Figure:
+    """Encoded test points coloured by label (one trace per digit), prior samples in grey, and for a
+    2-D latent an invisible grid so that clicking empty space decodes that spot."""
+    scatter = _scatter(webgl)
+    fig = go.Figure()
+    background = lmap.method == "latent" if clickable_background is None else clickable_background
+    all_xy = np.concatenate([lmap.xy, lmap.prior_xy]) if show_prior else lmap.xy
+    (x0, x1), (y0, y1) = _bounds(all_xy)
+    if background:
+        gx, gy = np.meshgrid(np.linspace(x0, x1, grid_size), np.linspace(y0, y1, grid_size))
+        n = gx.size
+        fig.add_trace(scatter(
+            x=gx.ravel(), y=gy.ravel(), mode="markers", name="empty space", showlegend=False,
+            marker=dict(size=10, color="black", opacity=0),
+            customdata=np.stack([np.full(n, GRID), np.arange(n), np.full(n, -1)], 1),
+            hoverinfo="none", selected=dict(marker=dict(opacity=0.8)), unselected=dict(marker=dict(opacity=0))))
+    if show_prior:
+        m = lmap.prior_xy.shape[0]
+        fig.add_trace(scatter(
+            x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
+            marker=dict(size=4, color=PRIOR_COLOUR, opacity=0.45),
+            customdata=np.stack([np.full(m, PRIOR), np.arange(m), np.full(m, -1)], 1),
+            hovertemplate="prior sample #%{customdata[1]}<extra></extra>",
+            unselected=dict(marker=dict(opacity=0.2))))
+    for digit in np.unique(lmap.labels):
+        idx = np.flatnonzero(lmap.labels == digit)
+        fig.add_trace(scatter(
+            x=lmap.xy[idx, 0], y=lmap.xy[idx, 1], mode="markers", name=str(int(digit)),
+            marker=dict(size=5, color=DIGIT_COLOURS[int(digit) % len(DIGIT_COLOURS)], opacity=0.8),
+            customdata=np.stack([np.full(idx.size, ENCODED), idx, np.full(idx.size, digit)], 1),
+            hovertemplate="test image #%{customdata[1]}, label %{customdata[2]}<extra></extra>",
+            unselected=dict(marker=dict(opacity=0.3))))
+    xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), hovermode="closest",
+                      legend=dict(title="label", itemsizing="constant"), uirevision=lmap.fingerprint + lmap.method,
+                      xaxis=dict(title=xt, range=[x0, x1], zeroline=False),
+                      yaxis=dict(title=yt, range=[y0, y1], zeroline=False), plot_bgcolor="white")
+    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
+    return fig
+
+
+def snapshot_figure(snap: Snapshot, *, axis_range: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                    height: int = 420) -> go.Figure:
+    """Encoded test points (coloured by label) over prior samples during training: the first two code
+    dimensions, with axes fixed to the prior's range so the movement toward the prior shows."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=snap.prior_xy[:, 0], y=snap.prior_xy[:, 1], mode="markers", name="prior samples",
+                             marker=dict(size=4, color=PRIOR_COLOUR, opacity=0.5), hoverinfo="skip"))
+    if snap.labels is None:
+        fig.add_trace(go.Scatter(x=snap.xy[:, 0], y=snap.xy[:, 1], mode="markers", name="encoded",
+                                 marker=dict(size=4, color=DIGIT_COLOURS[0]), hoverinfo="skip"))
+    else:
+        for digit in np.unique(snap.labels):
+            idx = snap.labels == digit
+            fig.add_trace(go.Scatter(x=snap.xy[idx, 0], y=snap.xy[idx, 1], mode="markers", name=str(int(digit)),
+                                     marker=dict(size=4, color=DIGIT_COLOURS[int(digit) % 10], opacity=0.85),
+                                     hoverinfo="skip"))
+    if axis_range is None:
+        axis_range = _bounds(np.concatenate([snap.prior_xy, snap.xy]))
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=30, b=40), plot_bgcolor="white",
+                      title=dict(text=f"epoch {snap.epoch:.2f}", font=dict(size=13)),
+                      xaxis=dict(title="z₁", range=list(axis_range[0]), gridcolor="#eeeeee", zeroline=False),
+                      yaxis=dict(title="z₂", range=list(axis_range[1]), gridcolor="#eeeeee", zeroline=False),
+                      legend=dict(itemsizing="constant"))
+    return fig
+
+
+def snapshot_range(snap: Snapshot, quantile: float = 0.995) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges that hold the prior samples, widened to hold the encoded points when they stray."""
+    pts = np.concatenate([snap.prior_xy, np.clip(snap.xy, -1e6, 1e6)])
+    lo = np.quantile(pts, 1 - quantile, axis=0)
+    hi = np.quantile(pts, quantile, axis=0)
+    span = np.maximum(hi - lo, 1e-3)
+    return (float(lo[0] - 0.1 * span[0]), float(hi[0] + 0.1 * span[0])), \
+        (float(lo[1] - 0.1 * span[1]), float(hi[1] + 0.1 * span[1]))
+
+
+def loss_figure(points: Sequence[dict[str, float]], *, height: int = 300) -> go.Figure:
+    """Smoothed loss per training phase against (fractional) epochs."""
+    fig = go.Figure()
+    if points:
+        phases = [k for k in points[-1] if k not in ("step", "epoch")]
+        x = [p["epoch"] for p in points]
+        for phase in phases:
+            fig.add_trace(go.Scatter(x=x, y=[p.get(phase) for p in points], mode="lines", name=phase,
+                                     line=dict(color=PHASE_COLOURS.get(phase))))
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), plot_bgcolor="white",
+                      xaxis=dict(title="epoch", gridcolor="#eeeeee"), yaxis=dict(title="loss", gridcolor="#eeeeee"),
+                      legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def probabilities_figure(probs: np.ndarray, *, true_label: int | None = None, height: int = 200) -> go.Figure:
+    """A bar per class of the model's probabilities; the true label's bar is highlighted."""
+    k = len(probs)
+    colours = ["#e15759" if true_label is not None and i == true_label else "#4e79a7" for i in range(k)]
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(k)], y=probs, marker_color=colours,
+                           hovertemplate="class %{x}: %{y:.3f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=30, r=10, t=10, b=30), yaxis=dict(range=[0, 1], title="p"),
+                      xaxis=dict(title="class", type="category"), plot_bgcolor="white")
+    return fig
+
+
+def path_figure(lmap: LatentMap, path_xy: np.ndarray, *, height: int = 380, webgl: bool = True) -> go.Figure:
+    """The latent map, faded, with a path of points [S, 2] drawn over it from A to B."""
+    scatter = _scatter(webgl)
+    fig = go.Figure()
+    fig.add_trace(scatter(x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
+                          marker=dict(size=3, color=PRIOR_COLOUR, opacity=0.25), hoverinfo="skip"))
+    colours = [DIGIT_COLOURS[int(v) % 10] for v in lmap.labels]
+    fig.add_trace(scatter(x=lmap.xy[:, 0], y=lmap.xy[:, 1], mode="markers", name="test images",
+                          marker=dict(size=3, color=colours, opacity=0.3), hoverinfo="skip"))
+    n = len(path_xy)
+    fig.add_trace(go.Scatter(x=path_xy[:, 0], y=path_xy[:, 1], mode="lines+markers+text", name="path",
+                             line=dict(color="black", width=2), marker=dict(size=8, color="black"),
+                             text=["A"] + [""] * (n - 2) + ["B"], textposition="top center",
+                             hovertemplate="step %{pointNumber}<extra></extra>"))
+    xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), plot_bgcolor="white", showlegend=False,
+                      xaxis=dict(title=xt, gridcolor="#eeeeee", zeroline=False),
+                      yaxis=dict(title=yt, gridcolor="#eeeeee", zeroline=False))
+    return fig

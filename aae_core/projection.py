@@ -1,0 +1,325 @@
+"""The latent map: codes of the test set and samples of the prior, placed in 2-D, cached on disk.
+
+2-D latents are shown as they are ("latent"); larger ones are projected with PCA (instant) or UMAP
+(one fit of encoded and prior points together, then cached). A cache file lives next to the weights,
+`<checkpoint>/projection_<method>.safetensors`, and records the sha256 of model.safetensors, so a
+retrained model never reuses a stale map. When that folder is not writable (or the model was
+uploaded) the file goes to $AAE_CACHE_DIR/projections/<sha256>/ (default ~/.cache/aae_explorer).
+
+umap is imported only when a UMAP fit runs: loading a cached map needs numpy and safetensors only.
+
+    python -m aae_core.projection checkpoints/semi_supervised_100        # precompute its caches
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from .data import ImageSet
+from .metrics import encode_all
+from .models import AAEModel
+
+Method = Literal["latent", "pca", "umap"]
+METHODS: tuple[str, ...] = ("latent", "pca", "umap")
+CACHE_VERSION = "1"
+CACHE_ENV = "AAE_CACHE_DIR"
+DEFAULT_N_PRIOR = 2000
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class LatentMap:
+    """Codes and their 2-D positions for one model and one method.
+
+    z [N, d] codes of the N test images, labels [N], prior_z [M, d] prior samples;
+    xy [N, 2] and prior_xy [M, 2] their places on the map. PCA maps keep their basis
+    (pca_mean [d], pca_components [d, 2]) so that any other code can be placed too."""
+
+    method: str
+    fingerprint: str
+    dataset: str
+    z: np.ndarray
+    labels: np.ndarray
+    prior_z: np.ndarray
+    xy: np.ndarray
+    prior_xy: np.ndarray
+    pca_mean: np.ndarray | None = None
+    pca_components: np.ndarray | None = None
+
+    @property
+    def n_test(self) -> int:
+        return int(self.z.shape[0])
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.z.shape[1])
+
+    def place(self, z: np.ndarray) -> np.ndarray | None:
+        """2-D positions [K, 2] of codes z [K, d], where the method allows it (latent, PCA); else None."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1, self.latent_dim)
+        if self.method == "latent":
+            return z
+        if self.method == "pca" and self.pca_mean is not None:
+            return (z - self.pca_mean) @ self.pca_components
+        return None
+
+
+def methods_for(latent_dim: int) -> tuple[str, ...]:
+    """The methods that apply: a 2-D latent is its own map; larger ones need a projection."""
+    return ("latent",) if latent_dim == 2 else ("umap", "pca")
+
+
+def check_method(method: str, latent_dim: int) -> None:
+    allowed = methods_for(latent_dim)
+    if method not in allowed:
+        raise ValueError(f"method must be one of {', '.join(allowed)} for a {latent_dim}-D latent; got {method!r}")
+
+
+# --- codes ----------------------------------------------------------------------------------------
+def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_PRIOR,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(codes of every test image [N, d], prior samples [n_prior, d]) as float32 numpy arrays."""
+    z = encode_all(model, test.to_float()).cpu().numpy().astype(np.float32)
+    g = torch.Generator().manual_seed(seed)
+    prior_z = model.prior.sample(n_prior, generator=g).cpu().numpy().astype(np.float32)
+    return z, prior_z
+
+
+# --- projections ----------------------------------------------------------------------------------
+def pca_basis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [d] and top-2 principal directions [d, 2] of points [N, d], signs fixed so that each
+    direction's largest entry is positive (the same data always gives the same picture)."""
+    x = torch.as_tensor(points, dtype=torch.float64)
+    mean = x.mean(0)
+    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)
+    comps = vh[:2].T.clone()                                    # [d, 2]
+    if comps.shape[1] < 2:                                      # a 1-D latent: pad with a zero axis
+        comps = torch.cat([comps, torch.zeros(comps.shape[0], 2 - comps.shape[1], dtype=comps.dtype)], 1)
+    idx = comps.abs().argmax(0)
+    signs = torch.sign(comps[idx, torch.arange(2)])
+    comps = comps * torch.where(signs == 0, torch.ones_like(signs), signs)
+    return mean.numpy().astype(np.float32), comps.numpy().astype(np.float32)
+
+
+class _TqdmProgress(io.TextIOBase):
+    """A file for UMAP's tqdm bar that turns 'k/n' epochs into progress calls."""
+
+    def __init__(self, progress: Progress, lo: float, hi: float) -> None:
+        self.progress, self.lo, self.hi = progress, lo, hi
+
+    def write(self, s: str) -> int:
+        found = re.findall(r"(\d+)/(\d+)", s)
+        if found:
+            done, total = (int(v) for v in found[-1])
+            if total:
+                self.progress(self.lo + (self.hi - self.lo) * done / total, f"UMAP layout: epoch {done} of {total}")
+        return len(s)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def fit_umap(points: np.ndarray, *, seed: int | None = 0, progress: Progress = _no_progress,
+             lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+    """One UMAP fit of points [N, d] -> [N, 2]. umap is imported here, not at module import."""
+    import umap  # noqa: PLC0415 - lazy: numba compiles for ~30 s on the first fit in a process
+
+    progress(lo, "UMAP: building the nearest-neighbour graph (the first fit in a process also compiles "
+                 "UMAP, about 30 s)")
+    reducer = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed,
+                        tqdm_kwds={"disable": False, "file": _TqdmProgress(progress, lo + 0.3 * (hi - lo), hi),
+                                   "mininterval": 0.25, "ascii": True})
+    return np.asarray(reducer.fit_transform(points), dtype=np.float32)
+
+
+def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: str, dataset: str | None = None,
+                n_prior: int = DEFAULT_N_PRIOR, seed: int = 0, progress: Progress = _no_progress) -> LatentMap:
+    """Encode the test set, draw prior samples and place both in 2-D with `method` (encoded and prior
+    points are fitted together, so the map shows how well the codes cover the prior)."""
+    check_method(method, model.config.latent_dim)
+    progress(0.0, f"encoding {len(test):,} test images")
+    z, prior_z = encode_for_map(model, test, n_prior=n_prior, seed=seed)
+    both = np.concatenate([z, prior_z])
+    mean = comps = None
+    if method == "latent":
+        placed = both
+    elif method == "pca":
+        mean, comps = pca_basis(both)
+        placed = (both - mean) @ comps
+    else:
+        placed = fit_umap(both, seed=seed, progress=progress, lo=0.05, hi=0.97)
+    progress(1.0, "done")
+    n = z.shape[0]
+    return LatentMap(method=method, fingerprint=fingerprint, dataset=dataset or model.config.dataset,
+                     z=z, labels=test.labels.cpu().numpy().astype(np.int64), prior_z=prior_z,
+                     xy=np.ascontiguousarray(placed[:n], dtype=np.float32),
+                     prior_xy=np.ascontiguousarray(placed[n:], dtype=np.float32),
+                     pca_mean=mean, pca_components=comps)
+
+
+# --- the disk cache -------------------------------------------------------------------------------
+def cache_file_name(method: str) -> str:
+    return f"projection_{method}.safetensors"
+
+
+def user_cache_dir(fingerprint: str) -> Path:
+    """$AAE_CACHE_DIR/projections/<sha256>/ (default ~/.cache/aae_explorer/projections/<sha256>/)."""
+    root = os.environ.get(CACHE_ENV)
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "aae_explorer"
+    return base / "projections" / fingerprint
+
+
+def _candidates(method: str, fingerprint: str, folder: str | Path | None) -> list[Path]:
+    files = [Path(folder) / cache_file_name(method)] if folder is not None else []
+    return files + [user_cache_dir(fingerprint) / cache_file_name(method)]
+
+
+def _read(file: Path, method: str, fingerprint: str) -> LatentMap | None:
+    if not file.is_file():
+        return None
+    try:
+        with safe_open(str(file), framework="np") as fh:
+            meta = fh.metadata() or {}
+            if (meta.get("version"), meta.get("method"), meta.get("fingerprint")) != (CACHE_VERSION, method,
+                                                                                     fingerprint):
+                return None
+            arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    except (SafetensorError, OSError, ValueError):
+        return None  # a damaged cache is recomputed, never trusted
+    need = {"z", "labels", "prior_z", "xy", "prior_xy"}
+    if not need <= set(arrays):
+        return None
+    return LatentMap(method=method, fingerprint=fingerprint, dataset=meta.get("dataset", "mnist"),
+                     z=arrays["z"], labels=arrays["labels"], prior_z=arrays["prior_z"], xy=arrays["xy"],
+                     prior_xy=arrays["prior_xy"], pca_mean=arrays.get("pca_mean"),
+                     pca_components=arrays.get("pca_components"))
+
+
+def load_cached(method: str, fingerprint: str, folder: str | Path | None = None) -> LatentMap | None:
+    """The cached map of this method for the weights with this sha256, or None (missing, stale or damaged).
+
+    Looks in the checkpoint folder first, then in the user cache."""
+    for file in _candidates(method, fingerprint, folder):
+        found = _read(file, method, fingerprint)
+        if found is not None:
+            return found
+    return None
+
+
+def _write_atomic(file: Path, lmap: LatentMap) -> None:
+    arrays = {"z": lmap.z, "labels": lmap.labels, "prior_z": lmap.prior_z, "xy": lmap.xy, "prior_xy": lmap.prior_xy}
+    if lmap.pca_mean is not None:
+        arrays.update(pca_mean=lmap.pca_mean, pca_components=lmap.pca_components)
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    meta = {"version": CACHE_VERSION, "method": lmap.method, "fingerprint": lmap.fingerprint,
+            "dataset": lmap.dataset, "n_test": str(lmap.n_test), "n_prior": str(lmap.prior_z.shape[0])}
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(arrays, tmp, metadata=meta)
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_cached(lmap: LatentMap, folder: str | Path | None = None) -> Path:
+    """Write the map next to the weights (atomically); fall back to the user cache when that fails."""
+    if folder is not None:
+        file = Path(folder) / cache_file_name(lmap.method)
+        try:
+            _write_atomic(file, lmap)
+            return file
+        except OSError:
+            pass  # read-only install: use the per-user cache instead
+    file = user_cache_dir(lmap.fingerprint) / cache_file_name(lmap.method)
+    _write_atomic(file, lmap)
+    return file
+
+
+def get_map(model: AAEModel, method: str, *, fingerprint: str, load_test: Callable[[], ImageSet],
+            folder: str | Path | None = None, n_prior: int = DEFAULT_N_PRIOR, seed: int = 0,
+            progress: Progress = _no_progress) -> LatentMap:
+    """The cached map if there is one; else compute it (load_test is called only then) and cache it."""
+    check_method(method, model.config.latent_dim)
+    cached = load_cached(method, fingerprint, folder)
+    if cached is not None:
+        return cached
+    lmap = compute_map(model, load_test(), method, fingerprint=fingerprint, n_prior=n_prior, seed=seed,
+                       progress=progress)
+    save_cached(lmap, folder)
+    return lmap
+
+
+def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, data_dir: str | Path | None = None,
+               device=None, log: Callable[[str], None] = lambda s: None) -> list[Path]:
+    """Compute and cache every map of the checkpoint in `folder` (for shipping it with its maps)."""
+    from .catalog import weights_fingerprint
+    from .checkpoint import load
+    from .data import load_dataset
+    from .training import pick_device
+
+    model = load(folder, pick_device(device))
+    fingerprint = weights_fingerprint(folder)
+    methods = methods or methods_for(model.config.latent_dim)
+    test: list[ImageSet] = []
+
+    def load_test() -> ImageSet:
+        if not test:
+            test.append(load_dataset(model.config.dataset, data_dir=data_dir, log=log)[1])
+        return test[0]
+
+    written = []
+    for method in methods:
+        t0 = time.perf_counter()
+        get_map(model, method, fingerprint=fingerprint, load_test=load_test, folder=folder)
+        for file in _candidates(method, fingerprint, folder):
+            if _read(file, method, fingerprint) is not None:
+                written.append(file)
+                log(f"{method}: {file} ({time.perf_counter() - t0:.1f} s)")
+                break
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aae_core.projection", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoints", nargs="+", help="checkpoint folders")
+    p.add_argument("--method", action="append", choices=METHODS,
+                   help="repeatable; default: 'latent' for 2-D latents, else 'umap' and 'pca'")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    from .errors import AAEError
+
+    try:
+        for folder in args.checkpoints:
+            precompute(folder, tuple(args.method) if args.method else None, data_dir=args.data_dir,
+                       device=args.device, log=lambda s, f=folder: print(f"{f}: {s}", file=sys.stderr))
+    except (ValueError, AAEError) as exc:
+        p.exit(2, f"{p.prog}: error: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
