@@ -358,9 +358,9 @@ class TaskStatus(Generic[T]):
 class BackgroundTask(Generic[T]):
     """fn(progress) run once in a daemon thread; progress(fraction, message) updates its status."""
 
-    def __init__(self, name: str, fn: Callable[[Callable[[float, str], None]], T]) -> None:
+    def __init__(self, name: str, fn: Callable[[Callable[[float, str], None]], T], message: str = "starting") -> None:
         self._lock = threading.Lock()
-        self._status: TaskStatus[T] = TaskStatus(state="running", message="starting")
+        self._status: TaskStatus[T] = TaskStatus(state="running", message=message)
         self._fn = fn
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -399,13 +399,14 @@ class TaskRegistry:
         self._lock = threading.Lock()
         self._tasks: dict[str, BackgroundTask] = {}
 
-    def get_or_start(self, key: str, fn: Callable[[Callable[[float, str], None]], T]) -> BackgroundTask[T]:
+    def get_or_start(self, key: str, fn: Callable[[Callable[[float, str], None]], T],
+                     message: str = "starting") -> BackgroundTask[T]:
         """The task for key: the running, finished or failed one, else a new one (discard a failed one to
         retry it)."""
         with self._lock:
             task = self._tasks.get(key)
             if task is None:
-                task = BackgroundTask(f"aae-task-{key[:24]}", fn)
+                task = BackgroundTask(f"aae-task-{key[:24]}", fn, message)
                 self._tasks[key] = task
                 task.start()
             return task

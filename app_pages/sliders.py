@@ -1,0 +1,94 @@
+"""Decoder sliders: one slider per latent dimension; the decoded image follows as you drag."""
+
+import time
+
+import numpy as np
+import streamlit as st
+
+import app_state
+from aae_core import explore
+
+MAX_SLIDERS = 16
+
+cur = app_state.require_model()
+st.title("Decoder sliders")
+app_state.explain(
+    "Each slider sets one coordinate of the code z, and the decoder turns the whole code into the image "
+    "on the right. Dragging one slider walks along one latent direction: in a well-regularised model the "
+    "image changes smoothly (stroke width, slant, or the digit itself), which is what the prior bought us.")
+
+model, d = cur.model, cur.config.latent_dim
+n_sliders = min(d, MAX_SLIDERS)
+prefix = f"slider_{cur.fingerprint[:10]}"
+base_key = f"{prefix}_base"
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def ranges(fingerprint: str, _model) -> tuple[np.ndarray, np.ndarray]:
+    return explore.slider_ranges(_model)
+
+
+lo, hi = ranges(cur.fingerprint, model)
+
+
+def set_start(z) -> None:
+    """Put the sliders (and the held dimensions) at z."""
+    z = np.asarray(z, dtype=np.float32).reshape(d)
+    st.session_state[base_key] = z.copy()
+    for i in range(n_sliders):
+        st.session_state[f"{prefix}_{i}"] = float(np.clip(z[i], lo[i], hi[i]))
+
+
+sel = app_state.selected_point(cur)
+if f"{prefix}_0" not in st.session_state:  # first visit for this model: continue where we were, else start
+    set_start(app_state.slider_point(cur) or (sel["z"] if sel else np.zeros(d)))
+
+b1, b2, b3, _ = st.columns([1.3, 1.3, 1, 2])
+b1.button("Start from the clicked point", on_click=set_start, args=(sel["z"] if sel else None,), disabled=sel is None,
+          key="start_clicked", help="The point last clicked on the Latent map page.")
+
+
+def random_start() -> None:
+    st.session_state.slider_seed = st.session_state.get("slider_seed", 0) + 1
+    set_start(explore.prior_samples(model, 1, st.session_state.slider_seed)[0])
+
+
+b2.button("Random prior sample", on_click=random_start, key="start_prior")
+b3.button("Zero", on_click=set_start, args=(np.zeros(d),), key="start_zero")
+
+
+@st.fragment
+def sliders_and_image() -> None:
+    """Only this part reruns when a slider moves."""
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        cols = st.columns(2 if n_sliders > 4 else 1)
+        per_col = -(-n_sliders // len(cols))
+        for i in range(n_sliders):
+            step = float(max((hi[i] - lo[i]) / 200, 1e-3))
+            cols[i // per_col].slider(f"z{i + 1}", float(lo[i]), float(hi[i]), step=step, format="%.2f",
+                                       key=f"{prefix}_{i}")
+        if d > MAX_SLIDERS:
+            st.caption(f"Dimensions {MAX_SLIDERS + 1}-{d} are held at their starting values.")
+    t0 = time.perf_counter()
+    z = np.array(st.session_state[base_key], dtype=np.float32)
+    z[:n_sliders] = [st.session_state[f"{prefix}_{i}"] for i in range(n_sliders)]
+    st.session_state.slider_z = {"fingerprint": cur.fingerprint, "z": [float(v) for v in z]}
+    with right:
+        y = None
+        if cur.config.needs_class_code:
+            y = [app_state.class_selector(cur, f"{prefix}_class")]
+        image = explore.decode(model, z[None], y)[0]
+        app_state.show_images(image[None], ["Decoded image" + (f" (class {y[0]})" if y else "")], width=280,
+                              scale=10)
+        st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {app_state.device_line()}")
+        st.markdown("**What one direction does**")
+        dim = st.selectbox("Sweep dimension", list(range(d)), format_func=lambda i: f"z{i + 1}", key=f"{prefix}_sweep")
+        values = np.linspace(lo[dim], hi[dim], 9, dtype=np.float32)
+        zs = np.repeat(z[None], 9, axis=0)
+        zs[:, dim] = values
+        app_state.show_images(explore.decode(model, zs, None if y is None else y * 9),
+                              [f"{v:.1f}" for v in values], width=52, scale=2)
+
+
+sliders_and_image()

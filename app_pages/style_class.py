@@ -1,0 +1,50 @@
+"""Style × class: one handwriting style drawn as every digit (paper Fig. 6 and 8)."""
+
+import numpy as np
+import streamlit as st
+
+import app_state
+from aae_core import explore
+
+cur = app_state.require_model()
+st.title("Style × class")
+app_state.explain(
+    "Supervised and semi-supervised AAEs give the decoder the class separately, so the code z is pushed "
+    "to hold only the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-9, and "
+    "you get ten different digits written the same way; stack several styles to get the paper's Fig. 6 / 8.")
+
+if not cur.config.needs_class_code:
+    st.info(f"This page needs a model whose decoder takes a class code (supervised, semi-supervised or "
+            f"clustering); the picked model is a {cur.description}. Pick another one in the sidebar.")
+    st.stop()
+
+model, k = cur.model, cur.config.n_classes
+noun = "cluster" if cur.config.kind == "clustering" else "class"
+left, right = st.columns([1, 3], gap="large")
+with left:
+    point = app_state.point_picker(cur, "style", "Take the style from")
+    if point is not None and point.image is not None:
+        app_state.show_images(point.image[None], [point.description], width=112, scale=4)
+with right:
+    if point is not None:
+        st.markdown(f"**This style with every {noun} code** ({point.description})")
+        row = explore.class_sweep(model, point.z[None])[0]
+        app_state.show_images(row, [str(i) for i in range(k)], width=64, scale=3)
+        grid = st.session_state.style_grid
+        c1, c2, c3 = st.columns(3)
+        if c1.button("Add this style to the grid", icon=":material/add:", key="add_style"):
+            grid.append({"fingerprint": cur.fingerprint, "z": [float(v) for v in point.z],
+                         "description": point.description})
+        if c2.button("Add 5 random prior styles", icon=":material/casino:", key="add_random"):
+            start = sum(1 for g in grid if g["fingerprint"] == cur.fingerprint)
+            for s in explore.prior_samples(model, 5, seed=1000 + start):
+                grid.append({"fingerprint": cur.fingerprint, "z": [float(v) for v in s], "description": "prior"})
+        if c3.button("Clear the grid", icon=":material/delete:", key="clear_grid"):
+            st.session_state.style_grid = [g for g in grid if g["fingerprint"] != cur.fingerprint]
+
+styles = [g for g in st.session_state.style_grid if g["fingerprint"] == cur.fingerprint]
+if styles:
+    st.subheader(f"{len(styles)} styles × {k} {noun}es")
+    sweep = explore.class_sweep(model, np.array([g["z"] for g in styles], np.float32))
+    st.image(explore.upscale(explore.tile(sweep, pad=2, fill=40), 2),
+             caption=f"Rows: styles (in the order added); columns: {noun} codes 0-{k - 1}.")

@@ -1,0 +1,396 @@
+"""Every page of the app, run through AppTest from app.py against tiny checkpoints and fake MNIST."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_images, tiny_config
+from streamlit.testing.v1 import AppTest
+
+import aae_core
+from aae_core import catalog, jobs, projection
+from aae_core.plots import ENCODED, GRID, PRIOR
+
+REPO = Path(__file__).resolve().parents[1]
+MAP_CHART, MODEL = "latent_map_chart", "model_ref"
+FAKE_TEST = synthetic_images(200, seed=2)          # what fake_mnist_dir holds as its test set
+MODELS = {
+    "unsupervised_gaussian_2d": tiny_config("unsupervised"),          # the app's default pick
+    "supervised_style_2d": tiny_config("supervised", latent_dim=2),
+    "semi_supervised_4d": tiny_config("semi_supervised", latent_dim=4),
+    "unsupervised_gaussian_20d": tiny_config("unsupervised", latent_dim=20),
+}
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("checkpoints")
+    for seed, (name, config) in enumerate(MODELS.items()):
+        aae_core.save(aae_core.build_model(config, seed=seed), root / name)
+    return root
+
+
+@pytest.fixture
+def app(shipped, fake_mnist_dir, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("AAE_CHECKPOINTS_DIR", str(shipped))
+    monkeypatch.setenv("AAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("AAE_DATA_DIR", fake_mnist_dir)
+    monkeypatch.setenv("AAE_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def ref(shipped: Path, name: str) -> str:
+    return str((shipped / name).resolve())
+
+
+def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | None = None) -> AppTest:
+    if model is not None:
+        at.selectbox(key=MODEL).set_value(ref(shipped, model)).run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def click(at: AppTest, source: int, index: int, x: float = 0.0, y: float = 0.0) -> AppTest:
+    """What the browser sends when a point of the latent map is clicked."""
+    point = {"curve_number": 0, "point_number": index, "point_index": index, "x": x, "y": y,
+             "customdata": [source, index, -1]}
+    at.session_state[MAP_CHART] = {"selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def images(at: AppTest) -> list[tuple[list[str], list[str]]]:
+    """(urls, captions) of every st.image element on the page."""
+    return [(im.value, im.captions) for im in at.image]
+
+
+def image_with(at: AppTest, caption: str) -> list[str]:
+    """The urls of the st.image element that has an image captioned `caption` (startswith)."""
+    found = [urls for urls, caps in images(at) if any(c.startswith(caption) for c in caps)]
+    assert found, f"no image captioned {caption!r}; captions: {[c for _, c in images(at)]}"
+    return found[0]
+
+
+def plotly_spec(at: AppTest, key: str) -> dict:
+    chart = [e for e in at.get("plotly_chart") if e.key == key]
+    assert chart, f"no plotly chart with key {key}"
+    return json.loads(chart[0].proto.spec)
+
+
+def test_no_pages_folder_next_to_the_entrypoint():
+    """A folder named pages/ beside app.py puts Streamlit into its v1 multipage mode on a fresh server
+    (a page opened by URL then runs without app.py: no sidebar, no model picker); pages live in app_pages/."""
+    assert not (REPO / "pages").exists()
+    assert sorted(p.name for p in (REPO / "app_pages").glob("*.py")) == [
+        "home.py", "interpolate.py", "latent_map.py", "sliders.py", "style_class.py", "train.py"]
+
+
+# --- Home -------------------------------------------------------------------------------------------
+def test_home_explains_the_aae_and_offers_the_shared_picker_and_the_device(app, shipped):
+    assert app.title[0].value == "Adversarial Autoencoder Explorer"
+    assert app.info and "latent space" in app.info[0].value                  # the page's explanation
+    assert any(e.type == "graphviz_chart" for e in app.get("graphviz_chart"))
+    picker = app.selectbox(key=MODEL)
+    assert sorted(picker.options) == sorted(f"Shipped · {n} — {catalog.describe_config(c)}" for n, c in MODELS.items())
+    assert picker.value == ref(shipped, "unsupervised_gaussian_2d")           # the preferred default
+    assert any("Device: CPU" in c.value or "GPU" in c.value for c in app.sidebar.caption)
+    assert app.file_uploader(key="checkpoint_upload")
+    assert not app.error
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(f"ckpt/{name}", data)
+    return buf.getvalue()
+
+
+class _Bomb:
+    """Unpickling this creates a marker file: proof that something was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_bad_uploads_get_one_clear_message_and_a_good_one_is_picked(app, shipped, tmp_path):
+    folder = shipped / "supervised_style_2d"
+    config, weights = (folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes()
+    other = aae_core.save(aae_core.build_model(tiny_config("supervised", hidden_dim=16)), tmp_path / "other")
+    marker = tmp_path / "unpickled"
+    bad = {
+        "not a zip": [("ckpt.zip", b"PK\x03\x04 definitely not a zip", "application/zip")],
+        "truncated": [("config.json", config, "application/json"),
+                      ("model.safetensors", weights[: len(weights) // 2], "application/octet-stream")],
+        "do not fit": [("ckpt.zip", _zip({"config.json": config,
+                                          "model.safetensors": (other / "model.safetensors").read_bytes()}),
+                        "application/zip")],
+        "pickle": [("config.json", config, "application/json"),
+                   ("model.safetensors", pickle.dumps(_Bomb(marker)), "application/octet-stream")],
+    }
+    uploader = app.file_uploader(key="checkpoint_upload")
+    for what, files in bad.items():
+        uploader.set_value(files)
+        app.run()
+        assert not app.exception, (what, app.exception)
+        assert len(app.error) == 1, (what, [e.value for e in app.error])
+        assert app.error[0].value.startswith("That upload is not a usable checkpoint"), what
+        assert app.selectbox(key=MODEL).value == ref(shipped, "unsupervised_gaussian_2d")  # the app carries on
+        uploader = app.file_uploader(key="checkpoint_upload")
+    assert not marker.exists()                                                # nothing uploaded was unpickled
+
+    uploader.set_value([("sup.zip", _zip({"config.json": config, "model.safetensors": weights}), "application/zip")])
+    app.run()
+    assert not app.error and not app.exception
+    picked = app.selectbox(key=MODEL).value
+    assert picked.startswith("upload:") and picked == "upload:" + catalog.fingerprint_bytes(weights)
+    assert any("supervised AAE" in m.value for m in app.markdown)            # Home now describes the upload
+    open_page(app, "style_class")                                             # and every page uses it
+    assert len(image_with(app, "0")) == 10
+
+
+@pytest.mark.parametrize("broken, message", [("truncated", "truncated"), ("do not fit", "do not fit")])
+def test_each_kind_of_broken_upload_names_its_problem(app, shipped, tmp_path, broken, message):
+    folder = shipped / "supervised_style_2d"
+    config, weights = (folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes()
+    if broken == "truncated":
+        weights = weights[:-100]
+    else:
+        other = aae_core.save(aae_core.build_model(tiny_config("supervised", hidden_dim=16)), tmp_path / "o")
+        weights = (other / "model.safetensors").read_bytes()
+    app.file_uploader(key="checkpoint_upload").set_value(
+        [("c.zip", _zip({"config.json": config, "model.safetensors": weights}), "application/zip")])
+    app.run()
+    assert [e.value for e in app.error] and message in app.error[0].value
+
+
+# --- Train ------------------------------------------------------------------------------------------
+def _user_job(at: AppTest) -> jobs.TrainingJob:
+    job = jobs.REGISTRY.get(at.session_state["user_key"])
+    assert job is not None
+    return job
+
+
+def test_train_page_starts_a_run_that_lands_in_the_picker(app, tmp_path):
+    open_page(app, "train")
+    for key in ("train_kind", "train_prior"):
+        assert app.selectbox(key=key)
+    for key in ("train_latent", "train_epochs", "train_batch", "train_seed", "train_lr_rec", "train_lr_disc",
+                "train_lr_gen"):
+        assert app.number_input(key=key)
+    app.selectbox(key="train_kind").set_value("supervised")
+    app.run()
+    assert app.selectbox(key="train_labels_supervised").value == "all"
+    app.number_input(key="train_epochs").set_value(2)
+    app.select_slider(key="train_width").set_value(64)
+    app.button(key="start_run").click()
+    app.run()
+    assert not app.exception, app.exception
+    job = _user_job(app)
+    assert job.join(60) and job.status().state == "finished"
+    assert job.out.parent == tmp_path / "runs"
+    app.run()
+    assert any("finished 2 epochs" in s.value for s in app.success)
+    assert app.get("plotly_chart") and app.progress[0].value == 100
+    run_ref = str(job.out.resolve())
+    assert run_ref in app.selectbox(key=MODEL).options or any(
+        job.out.name in o for o in app.selectbox(key=MODEL).options)
+    app.button(key="use_run").click()
+    app.run()
+    assert app.selectbox(key=MODEL).value == run_ref
+    app.button(key="new_run").click()
+    app.run()
+    assert jobs.REGISTRY.get(app.session_state["user_key"]) is None and app.button(key="start_run")
+
+
+def test_train_page_stop_button_stops_the_run(app):
+    open_page(app, "train")
+    app.number_input(key="train_epochs").set_value(500)
+    app.select_slider(key="train_width").set_value(64)
+    app.button(key="start_run").click()
+    app.run()
+    job = _user_job(app)
+    try:
+        assert "start_run" not in [b.key for b in app.button]
+        assert app.button(key="stop_run")
+        app.button(key="stop_run").click()
+        app.run()
+        assert job.join(30)
+    finally:
+        job.stop()
+        job.join(30)
+    app.run()
+    assert job.status().state == "stopped"
+    assert any("stopped" in w.value for w in app.warning)
+
+
+def test_a_user_gets_one_run_at_a_time(app):
+    open_page(app, "train")
+    app.number_input(key="train_epochs").set_value(500)
+    app.select_slider(key="train_width").set_value(64)
+    app.button(key="start_run").click()
+    app.run()
+    job = _user_job(app)
+    try:
+        with pytest.raises(jobs.JobBusyError):
+            jobs.REGISTRY.start(app.session_state["user_key"], tiny_config(), aae_core.TrainConfig(epochs=1))
+        assert "start_run" not in [b.key for b in app.button]              # the form is hidden meanwhile
+    finally:
+        job.stop()
+        job.join(30)
+
+
+# --- Latent map -------------------------------------------------------------------------------------
+def test_latent_map_shows_codes_and_prior_and_a_click_decodes_a_test_image(app):
+    open_page(app, "latent_map")
+    spec = plotly_spec(app, MAP_CHART)
+    names = [t.get("name") for t in spec["data"]]
+    assert "prior samples" in names and {str(d) for d in range(10)} <= set(names)
+    assert not app.image                                                      # nothing decoded before a click
+    click(app, ENCODED, 7)
+    urls = image_with(app, "Original")
+    captions = next(c for u, c in images(app) if u == urls)
+    assert captions == [f"Original (label {int(FAKE_TEST.labels[7])})", "Reconstruction"] and len(urls) == 2
+    assert app.session_state["selected"]["index"] == 7
+
+
+def test_latent_map_decodes_prior_samples_and_empty_space_in_a_2d_latent(app):
+    open_page(app, "latent_map")
+    click(app, PRIOR, 3)
+    prior_url = image_with(app, "Decoded z")
+    assert app.session_state["selected"]["source"] == "prior"
+    click(app, GRID, 0, x=1.5, y=-2.0)
+    assert app.session_state["selected"]["z"] == [1.5, -2.0]
+    assert image_with(app, "Decoded z") != prior_url
+
+
+def test_latent_map_of_a_larger_latent_uses_pca_and_caches_it(app, shipped):
+    app.session_state["map_method"] = "pca"
+    open_page(app, "latent_map", "semi_supervised_4d", shipped)
+    assert app.radio(key="map_method").options == ["UMAP (one fit, then cached)", "PCA (instant)"]
+    assert (shipped / "semi_supervised_4d" / "projection_pca.safetensors").is_file()
+    assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "PC 1"
+    click(app, ENCODED, 2)
+    assert image_with(app, "Original")
+    assert [e for e in app.get("plotly_chart") if e.key == "probs_chart"]   # class probabilities shown
+
+
+def test_latent_map_fits_umap_in_the_background_and_shows_pca_meanwhile(app, shipped, monkeypatch):
+    import threading
+
+    release = threading.Event()
+
+    class UMAP:
+        def __init__(self, **kwargs):
+            pass
+
+        def fit_transform(self, x):
+            release.wait(20)
+            return np.asarray(x)[:, :2] + 100.0
+
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=UMAP))
+    open_page(app, "latent_map", "unsupervised_gaussian_20d", shipped)
+    assert app.radio(key="map_method").value == "umap"
+    assert app.progress and "UMAP" in app.progress[0].proto.text               # progress while it fits
+    assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "PC 1"   # PCA meanwhile
+    release.set()
+    fp = catalog.weights_fingerprint(shipped / "unsupervised_gaussian_20d")
+    task = jobs.TASKS.get(f"map:{fp}:umap")
+    assert task.join(20) and task.status().state == "done"
+    app.run()
+    assert not app.progress
+    assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+    assert projection.load_cached("umap", fp, shipped / "unsupervised_gaussian_20d") is not None
+
+
+# --- Decoder sliders --------------------------------------------------------------------------------
+def test_sliders_redraw_the_decoded_image(app):
+    open_page(app, "sliders")
+    sliders = [s for s in app.slider if s.key and s.key.startswith("slider_") and s.label.startswith("z")]
+    assert [s.label for s in sliders] == ["z1", "z2"]
+    assert [s.value for s in sliders] == [0.0, 0.0]                          # no click yet: starts at zero
+    before = image_with(app, "Decoded image")
+    app.run()
+    assert image_with(app, "Decoded image") == before                        # same z, same picture
+    sliders[0].set_value(2.0).run()
+    assert not app.exception
+    after = image_with(app, "Decoded image")
+    assert after != before
+    assert app.session_state["slider_z"]["z"][0] == pytest.approx(2.0)
+    sweep = [urls for urls, caps in images(app) if len(urls) == 9]            # what one direction does
+    assert len(sweep) == 1 and len(set(sweep[0])) > 1
+
+
+def test_sliders_start_from_the_clicked_point(app):
+    open_page(app, "latent_map")
+    click(app, PRIOR, 5)
+    z = app.session_state["selected"]["z"]
+    open_page(app, "sliders")
+    values = [s.value for s in app.slider if s.label in ("z1", "z2")]
+    assert values == pytest.approx(z, abs=0.02)
+    app.button(key="start_zero").click().run()
+    assert [s.value for s in app.slider if s.label in ("z1", "z2")] == [0.0, 0.0]
+
+
+def test_sliders_cap_at_16_and_offer_a_class_selector(app, shipped):
+    open_page(app, "sliders", "unsupervised_gaussian_20d", shipped)
+    assert [s.label for s in app.slider if s.label.startswith("z")] == [f"z{i}" for i in range(1, 17)]
+    assert any("Dimensions 17-20 are held" in c.value for c in app.caption)
+    open_page(app, "sliders", "semi_supervised_4d", shipped)
+    selector = [r for r in app.radio if r.key and r.key.endswith("_class")]
+    assert selector and selector[0].options == [str(k) for k in range(10)]
+    before = image_with(app, "Decoded image (class 0)")
+    selector[0].set_value(7).run()
+    assert image_with(app, "Decoded image (class 7)") != before
+
+
+# --- Style x class ----------------------------------------------------------------------------------
+def test_style_by_class_sweeps_ten_digits_and_builds_a_grid(app, shipped):
+    open_page(app, "style_class", "supervised_style_2d", shipped)
+    row = image_with(app, "0")
+    caps = next(c for u, c in images(app) if u == row)
+    assert len(row) == 10 and caps == [str(k) for k in range(10)]
+    assert len(set(row)) > 1                                                  # ten different digits
+    app.button(key="add_style").click().run()
+    app.button(key="add_random").click().run()
+    assert len(app.session_state["style_grid"]) == 6
+    assert image_with(app, "Rows: styles")
+    assert any("6 styles × 10 classes" in s.value for s in app.subheader)
+    app.button(key="clear_grid").click().run()
+    assert not [u for u, c in images(app) if c and c[0].startswith("Rows")]
+
+
+def test_style_by_class_explains_itself_for_models_without_a_class_code(app):
+    open_page(app, "style_class")
+    assert not app.image and any("class code" in i.value for i in app.info[1:])
+
+
+# --- Interpolate ------------------------------------------------------------------------------------
+def test_interpolate_decodes_the_line_between_two_points(app, shipped):
+    open_page(app, "interpolate", "supervised_style_2d", shipped)
+    row = image_with(app, "A (original)")
+    caps = next(c for u, c in images(app) if u == row)
+    assert caps[0] == "A (original)" and caps[-1] == "B (original)" and len(row) == 10 + 2
+    app.slider(key="interp_steps").set_value(5).run()
+    assert len(image_with(app, "A (original)")) == 5 + 2
+    app.selectbox(key="interp_b_source").set_value("Prior sample").run()
+    assert not app.exception and app.radio(key="interp_class")               # a prior end needs a class
+    assert len(image_with(app, "A (original)")) == 5 + 1
+    path = plotly_spec(app, "path_chart")["data"][-1]                          # the path drawn on the map
+    assert path["name"] == "path" and len(path["text"]) == 5
