@@ -327,7 +327,12 @@ def remember_click(cur: Current, lmap: projection.LatentMap, point: dict) -> Non
     """Store a clicked map point (a plotly selection point with customdata [source, index, label])."""
     from aae_core.plots import ENCODED, GRID, PRIOR
 
-    source, index = (int(v) for v in point["customdata"][:2])
+    data = point.get("customdata")
+    if isinstance(data, dict):  # a row of a typed array reaches Python as {"0": ..., "1": ..., "2": ...}
+        data = [data[k] for k in sorted(data, key=int)]
+    if not data or len(data) < 2:
+        return
+    source, index = (int(v) for v in data[:2])
     if source == ENCODED:
         z = lmap.z[index]
     elif source == PRIOR:

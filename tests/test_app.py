@@ -62,10 +62,11 @@ def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | 
     return at
 
 
-def click(at: AppTest, source: int, index: int, x: float = 0.0, y: float = 0.0) -> AppTest:
-    """What the browser sends when a point of the latent map is clicked."""
-    point = {"curve_number": 0, "point_number": index, "point_index": index, "x": x, "y": y,
-             "customdata": [source, index, -1]}
+def click(at: AppTest, source: int, index: int, x: float = 0.0, y: float = 0.0, as_list: bool = False) -> AppTest:
+    """What the browser sends when a point of the latent map is clicked (customdata rows of a typed array
+    arrive as {"0": ..., "1": ..., "2": ...}; plain lists are accepted too)."""
+    data = [source, index, -1] if as_list else {"0": source, "1": index, "2": -1}
+    point = {"curve_number": 0, "point_number": index, "point_index": index, "x": x, "y": y, "customdata": data}
     at.session_state[MAP_CHART] = {"selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}}
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -275,7 +276,7 @@ def test_latent_map_decodes_prior_samples_and_empty_space_in_a_2d_latent(app):
     click(app, PRIOR, 3)
     prior_url = image_with(app, "Decoded z")
     assert app.session_state["selected"]["source"] == "prior"
-    click(app, GRID, 0, x=1.5, y=-2.0)
+    click(app, GRID, 0, x=1.5, y=-2.0, as_list=True)
     assert app.session_state["selected"]["z"] == [1.5, -2.0]
     assert image_with(app, "Decoded z") != prior_url
 

@@ -1,0 +1,128 @@
+"""The real thing: `streamlit run app.py` in a subprocess, driven through the system Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_config
+from playwright.sync_api import sync_playwright
+
+import aae_core
+from aae_core import projection
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+# The most isolated encoded point of the map (so that the click cannot land on a neighbour) and where it is on screen.
+FIND_POINT = """() => {
+  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+  const L = gd._fullLayout, box = gd.getBoundingClientRect();
+  const all = [], digits = [];
+  gd._fullData.forEach((t) => {
+    if (t.name === "empty space") return;
+    for (let i = 0; i < t.x.length; i++) {
+      const p = {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t, name: t.name};
+      all.push(p);
+      if (/^[0-9]$/.test(t.name)) digits.push(p);
+    }
+  });
+  let best = null, bestGap = -1;
+  for (const p of digits) {
+    let gap = Infinity;
+    for (const q of all) { if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y)); }
+    const inside = p.x > L._size.l + 5 && p.x < L._size.l + L._size.w - 5 && p.y > L._size.t + 5 &&
+                   p.y < L._size.t + L._size.h - 5;
+    if (inside && gap > bestGap) { best = p; bestGap = gap; }
+  }
+  return {x: box.left + best.x, y: box.top + best.y, label: best.name, gap: bestGap};
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, fake_mnist_dir):
+    """The app on a free port, over one tiny 2-D checkpoint whose map is precomputed; always stopped."""
+    root = tmp_path_factory.mktemp("browser")
+    model = aae_core.build_model(tiny_config("unsupervised"), seed=0)
+    with torch.no_grad():
+        model.encoder[-1].weight.mul_(40.0)              # spread the untrained codes over the map
+    folder = aae_core.save(model, root / "checkpoints" / "unsupervised_gaussian_2d")
+    projection.precompute(folder, data_dir=fake_mnist_dir)
+    port = _free_port()
+    env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
+           "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": str(root / "cache"), "AAE_DEVICE": "cpu"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = open(root / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start: {(root / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page):
+    page.goto(f"{server}/latent_map")                    # straight to the page, as a bookmark would
+    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_selector("[data-testid='stPlotlyChart'] .js-plotly-plot", timeout=30_000)
+    page.wait_for_function("() => { const gd = document.querySelector(\"[data-testid='stPlotlyChart'] "
+                           ".js-plotly-plot\"); return gd && gd._fullLayout && gd.calcdata && gd.data.length > 3; }",
+                           timeout=30_000)
+    assert page.get_by_text("Click a point on the map").count() == 1
+    assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1  # app.py ran too
+    target = page.evaluate(FIND_POINT)
+    assert target["gap"] > 3, target                        # a point the mouse can hit unambiguously
+    page.mouse.move(target["x"], target["y"])
+    page.mouse.click(target["x"], target["y"])
+    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
+    page.get_by_text("Reconstruction").wait_for(timeout=10_000)
+    decoded = page.locator("[data-testid='stImage'] img")
+    assert decoded.count() >= 2
+    assert all(decoded.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(2))
