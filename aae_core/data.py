@@ -68,6 +68,11 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    # Protocol 5 (Python's default) pickles an array as _frombuffer(bytes, dtype, shape, order), and
+    # Python 3 writes protocol-2 bytes as _codecs.encode(str, 'latin1'); both are pure functions.
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
 }
 
 

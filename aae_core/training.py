@@ -28,7 +28,10 @@ NAN_CHECK_EVERY = 50  # steps between finite-loss checks (each check is one devi
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """The device to use: the caller's choice, else CUDA, then Apple MPS, then CPU."""
     if device is not None and str(device) != "auto":
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps; got {str(device)!r}") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
         if dev.type == "mps" and not torch.backends.mps.is_available():

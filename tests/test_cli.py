@@ -1,0 +1,143 @@
+"""The command lines: bad arguments exit 2 with one line, a tiny real run writes a loadable
+checkpoint, and evaluate prints and writes its metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import aae_core
+from aae_core import evaluate as evaluate_cli
+from aae_core import train as train_cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_ARGS = ["--hidden", "16", "--disc-hidden", "16", "--epochs", "1", "--batch-size", "50", "--device", "cpu",
+             "--eval-size", "50"]
+
+
+def run(module: str, *args: str, data_dir: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    if data_dir is not None:
+        env["AAE_DATA_DIR"] = data_dir   # never reach for the real dataset
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, prog: str, match: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    errors = [line for line in lines if "error:" in line]
+    assert len(errors) == 1 and errors[0] == lines[-1], proc.stderr
+    assert errors[0].startswith(f"python -m {prog}: error: ")
+    assert match in errors[0], errors[0]
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--kind", "gan"], "argument --kind: invalid choice: 'gan'"),
+    (["--labels", "abc"], "expected a number of labelled images or 'all'; got 'abc'"),
+    (["--prior", "mixture", "--latent-dim", "3"], "the mixture prior is 2-D: latent_dim must be 2, got 3"),
+    (["--kind", "semi_supervised", "--labels", "105"], "positive multiple of 10"),
+])
+def test_train_cli_bad_arguments_exit_2_with_one_line(args, match, tmp_path, fake_mnist_dir):
+    proc = run("aae_core.train", "--out", str(tmp_path / "run"), "--data-dir", fake_mnist_dir, *TINY_ARGS, *args,
+               data_dir=fake_mnist_dir)
+    assert_one_line_error(proc, "aae_core.train", match)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--kind", "vae", "--labels", "100"], "kind 'vae' uses no labels"),
+    (["--labels", "-10"], "the label budget cannot be negative"),
+    (["--kind", "clustering", "--n-classes", "1"], "n_classes >= 2"),
+    (["--batch-size", "0"], "batch_size must be a positive integer"),
+    (["--save-every", "0"], "--save-every must be >= 1"),
+    (["--prior", "categorical", "--latent-dim", "4"], "latent_dim must equal n_classes"),
+    (["--device", "nonsense"], "device must be"),
+])
+def test_train_main_rejects_bad_arguments(args, match, tmp_path, fake_mnist_dir, capsys):
+    with pytest.raises(SystemExit) as info:
+        train_cli.main(["--out", str(tmp_path / "run"), "--data-dir", fake_mnist_dir, *TINY_ARGS, *args])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m aae_core.train: error: ") and match in err[-1], err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, fake_mnist_dir) -> Path:
+    """A semi-supervised run of one epoch on the synthetic MNIST, through the real command line."""
+    out = tmp_path_factory.mktemp("cli") / "ssl"
+    proc = run("aae_core.train", "--kind", "semi_supervised", "--latent-dim", "3", "--out", str(out),
+               "--data-dir", fake_mnist_dir, *TINY_ARGS, data_dir=fake_mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert f"finished: saved {out} (epoch 1, step 12)" in proc.stderr
+    return out
+
+
+def test_train_cli_writes_a_checkpoint_that_loads(trained):
+    model = aae_core.load(trained)
+    c = model.config
+    assert (c.kind, c.latent_dim, c.n_labels, c.hidden_dim, c.disc_hidden_dim) == ("semi_supervised", 3, 100, 16, 16)
+    meta = model.checkpoint_meta
+    assert meta["progress"] == {"epoch": 1, "step": 12}
+    assert meta["training"]["batch_size"] == 50
+    assert len(meta["history"]) == 1 and "eval_error" in meta["history"][0]
+    assert (trained / "optimizer.safetensors").is_file()
+
+
+def test_train_cli_resumes(trained, tmp_path, fake_mnist_dir):
+    import shutil
+
+    out = tmp_path / "ssl"
+    shutil.copytree(trained, out)
+    proc = run("aae_core.train", "--kind", "semi_supervised", "--latent-dim", "3", "--out", str(out),
+               "--data-dir", fake_mnist_dir, *TINY_ARGS, "--epochs", "2", "--resume", data_dir=fake_mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming" in proc.stderr
+    meta = aae_core.load(out).checkpoint_meta
+    assert meta["progress"] == {"epoch": 2, "step": 24}
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+
+
+def test_evaluate_cli_prints_json_and_writes_metrics(trained, fake_mnist_dir):
+    proc = run("aae_core.evaluate", str(trained), "--data-dir", fake_mnist_dir, "--device", "cpu",
+               data_dir=fake_mnist_dir)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["n_test"] == 200 and printed["kind"] == "semi_supervised"
+    assert 0 <= printed["classification_error"] <= 1
+    assert {"reconstruction", "prior_fit", "device", "seconds"} <= set(printed)
+    assert aae_core.load_metrics(trained) == printed
+
+
+def test_evaluate_no_write_and_n_test(trained, fake_mnist_dir, capsys):
+    before = (trained / "metrics.json").read_bytes() if (trained / "metrics.json").exists() else None
+    assert evaluate_cli.main([str(trained), "--data-dir", fake_mnist_dir, "--device", "cpu", "--n-test", "30",
+                              "--no-write"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_test"] == 30
+    after = (trained / "metrics.json").read_bytes() if (trained / "metrics.json").exists() else None
+    assert after == before
+
+
+def test_evaluate_cli_on_a_missing_folder_exits_2_with_one_line(tmp_path, fake_mnist_dir):
+    proc = run("aae_core.evaluate", str(tmp_path / "nope"), "--data-dir", fake_mnist_dir, data_dir=fake_mnist_dir)
+    assert_one_line_error(proc, "aae_core.evaluate", f"no checkpoint folder at {tmp_path / 'nope'}")
+    assert proc.stdout == ""
+
+
+def test_evaluate_main_on_a_corrupt_checkpoint(trained, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(trained, bad)
+    (bad / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(SystemExit) as info:
+        evaluate_cli.main([str(bad), "--device", "cpu"])
+    assert info.value.code == 2
+    assert "truncated or not a safetensors file" in capsys.readouterr().err

@@ -1,0 +1,187 @@
+"""Every model family: encode / decode / classify / reconstruct shapes, ranges and input checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from model_cases import CASE_IDS, MODEL_CASES, class_code
+
+from aae_core.config import IMAGE_SIZE
+from aae_core.models import (
+    VAE,
+    AdversarialAutoencoder,
+    CategoricalAAE,
+    SupervisedAAE,
+    build_model,
+    flatten_images,
+)
+
+N = 6
+
+
+def images(n: int = N, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(params=CASE_IDS)
+def model(request):
+    return build_model(MODEL_CASES[request.param], seed=0).eval()
+
+
+def test_build_model_picks_the_class_for_each_kind():
+    expected = {"unsupervised_gaussian": AdversarialAutoencoder, "supervised": SupervisedAAE,
+                "semi_supervised": CategoricalAAE, "clustering": CategoricalAAE, "vae": VAE}
+    for case, cls in expected.items():
+        assert type(build_model(MODEL_CASES[case])) is cls
+
+
+def test_build_model_seed_fixes_initial_weights():
+    cfg = MODEL_CASES["semi_supervised"]
+    a, b, c = build_model(cfg, seed=1), build_model(cfg, seed=1), build_model(cfg, seed=2)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_encode_shape_for_both_image_layouts(model):
+    x = images()
+    z4 = model.encode(x)
+    z2 = model.encode(x.reshape(N, IMAGE_SIZE))
+    assert z4.shape == (N, model.config.latent_dim)
+    assert torch.equal(z4, z2)
+    assert torch.isfinite(z4).all()
+
+
+def test_categorical_prior_codes_land_on_the_simplex():
+    model = build_model(MODEL_CASES["unsupervised_categorical"], seed=0)
+    z = model.encode(images())
+    assert (z >= 0).all() and torch.allclose(z.sum(1), torch.ones(N))
+    raw = model.encoder(images().reshape(N, -1))
+    assert torch.equal(z, torch.softmax(raw, dim=-1))
+
+
+def test_decode_shape_and_range(model):
+    cfg = model.config
+    z = model.prior.sample(N, generator=torch.Generator().manual_seed(0))
+    out = model.decode(z, class_code(cfg, N))
+    assert out.shape == (N, 1, 28, 28)
+    assert out.dtype == torch.float32
+    assert (out >= 0).all() and (out <= 1).all()
+
+
+def test_reconstruct_shape(model):
+    cfg = model.config
+    if cfg.kind == "supervised":
+        out = model.reconstruct(images(), class_code(cfg, N))
+    else:
+        out = model.reconstruct(images())
+    assert out.shape == (N, 1, 28, 28)
+    assert (out >= 0).all() and (out <= 1).all()
+
+
+def test_classify_where_the_model_has_a_classifier(model):
+    cfg = model.config
+    if cfg.has_classifier:
+        logits = model.classify(images())
+        assert logits.shape == (N, cfg.n_classes)
+        assert torch.isfinite(logits).all()
+    else:
+        with pytest.raises(ValueError, match="has no classifier"):
+            model.classify(images())
+
+
+def test_class_conditioned_decoders_need_y(model):
+    cfg = model.config
+    z = torch.zeros(N, cfg.latent_dim)
+    if not cfg.needs_class_code:
+        assert model.decode(z).shape == (N, 1, 28, 28)
+        return
+    with pytest.raises(ValueError, match="pass y"):
+        model.decode(z)
+    k = cfg.n_classes
+    # int labels and their one-hot give the same images; the class code changes them.
+    labels = torch.arange(N) % k
+    by_label = model.decode(z, labels)
+    by_onehot = model.decode(z, torch.nn.functional.one_hot(labels, k).float())
+    assert torch.equal(by_label, by_onehot)
+    assert not torch.allclose(model.decode(z, (labels + 1) % k), by_label)
+    for bad in (torch.full((N,), k), torch.full((N,), -1), torch.zeros(N + 1, dtype=torch.long),
+                torch.zeros(N, k + 1), torch.zeros(N, 2, k)):
+        with pytest.raises(ValueError, match="y must"):
+            model.decode(z, bad)
+
+
+@pytest.mark.parametrize("bad", [
+    torch.rand(N, 28, 28),            # no channel axis
+    torch.rand(N, 3, 28, 28),         # colour
+    torch.rand(N, 1, 32, 32),         # wrong size
+    torch.rand(N, 783),
+    torch.rand(28, 28, 1, N),
+    torch.zeros(N, 1, 28, 28, dtype=torch.uint8),   # not floats in [0, 1]
+])
+def test_encode_rejects_wrong_image_shapes(model, bad):
+    with pytest.raises(ValueError, match="images must be"):
+        model.encode(bad)
+
+
+def test_flatten_images_rejects_non_tensors():
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        flatten_images([[0.0] * 784])
+
+
+def test_decode_rejects_wrong_code_shapes(model):
+    d = model.config.latent_dim
+    y = class_code(model.config, N)
+    for bad in (torch.zeros(N, d + 1), torch.zeros(N), torch.zeros(N, d, 1)):
+        with pytest.raises(ValueError, match=rf"z must be a float tensor \[N, {d}\]"):
+            model.decode(bad, y)
+
+
+def test_queries_work_under_no_grad_and_do_not_track_gradients(model):
+    cfg = model.config
+    with torch.no_grad():
+        z = model.encode(images())
+        out = model.decode(z, class_code(cfg, N))
+        if cfg.has_classifier:
+            assert not model.classify(images()).requires_grad
+    assert not z.requires_grad and not out.requires_grad
+    # Outside no_grad the same call is differentiable (the Trainer relies on it).
+    assert model.encode(images()).requires_grad
+
+
+def test_encode_is_deterministic_in_eval_mode(model):
+    x = images()
+    assert torch.equal(model.encode(x), model.encode(x))
+
+
+def test_vae_encode_is_the_posterior_mean():
+    model = build_model(MODEL_CASES["vae"], seed=0)
+    mu, logvar = model.posterior(images())
+    assert torch.equal(model.encode(images()), mu)
+    assert logvar.shape == mu.shape and (logvar >= -20).all() and (logvar <= 10).all()
+
+
+def test_categorical_model_splits_encoder_output_into_class_and_style():
+    model = build_model(MODEL_CASES["clustering"], seed=0)
+    x = images()
+    raw = model.encoder(x.reshape(N, -1))
+    assert torch.equal(model.classify(x), raw[:, :16])
+    assert torch.equal(model.encode(x), raw[:, 16:])
+
+
+def test_label_conditioned_discriminator_sees_the_label_slot():
+    model = build_model(MODEL_CASES["label_conditioned_mixture"], seed=0)
+    # n_classes one-hot slots plus one for "unlabelled" (paper §2.3).
+    assert model.discriminator.cond_dim == 11
+    assert model.discriminator.net[0].in_features == 2 + 11
+    plain = build_model(MODEL_CASES["unsupervised_mixture"], seed=0)
+    assert plain.discriminator.cond_dim == 0
+
+
+def test_phase_lists():
+    assert build_model(MODEL_CASES["unsupervised_gaussian"]).phases == ("reconstruction", "discriminator", "generator")
+    assert build_model(MODEL_CASES["supervised"]).phases == ("reconstruction", "discriminator", "generator")
+    assert build_model(MODEL_CASES["semi_supervised"]).phases == (
+        "reconstruction", "discriminator", "generator", "supervised")
+    assert build_model(MODEL_CASES["clustering"]).phases == ("reconstruction", "discriminator", "generator")
+    assert build_model(MODEL_CASES["vae"]).phases == ("elbo",)
