@@ -187,15 +187,15 @@ def _options() -> tuple[list[str], dict[str, str], dict[str, catalog.CheckpointI
     me = st.session_state.get("user_key")
     labels = {}
     for i in infos:
-        prefix = "Your run" if i.source == "run" and i.owner == me else ("Run" if i.source == "run" else "Shipped")
-        labels[i.ref] = f"{prefix} · {i.name} — {catalog.describe_config(i.config)}"
+        where = "your run" if i.source == "run" and i.owner == me else ("run" if i.source == "run" else "shipped")
+        labels[i.ref] = f"{i.name} · {where}"
     refs = [i.ref for i in infos]
     with _UPLOADS_LOCK:
         available = set(_UPLOADS)
     for digest, name in st.session_state.uploads.items():
         if digest in available:
             refs.append(UPLOAD_PREFIX + digest)
-            labels[UPLOAD_PREFIX + digest] = f"Uploaded · {name}"
+            labels[UPLOAD_PREFIX + digest] = f"{name} · uploaded"
     return refs, labels, by_ref
 
 
@@ -220,6 +220,9 @@ def model_picker() -> None:
         return
     st.sidebar.selectbox("Model", refs, key=MODEL_KEY, format_func=lambda r: labels.get(r, r),
                          help="Used by every page. Shipped models, runs trained here, and uploads.")
+    info = by_ref.get(ss[MODEL_KEY])
+    if info is not None:
+        st.sidebar.caption(catalog.describe_config(info.config))
 
 
 def current_model() -> Current | None:
@@ -409,11 +412,17 @@ def short_hash(text: str) -> str:
 
 
 def training_badge() -> None:
-    """In the sidebar: this user's run in progress, if any."""
+    """In the sidebar, on every page: this user's run in progress, polled every 2 s. When it ends, the whole
+    app reruns once, so its checkpoint shows up in the model picker wherever the user is."""
     job = user_job()
-    if job is None:
-        return
+    if job is not None and not job.status().done:
+        _badge(job)
+
+
+@st.fragment(run_every=2.0)
+def _badge(job: jobs.TrainingJob) -> None:
     s = job.status()
-    if not s.done:
-        st.progress(s.progress, text=f"Training {s.out.name}: {s.progress:.0%}")
-        st.page_link("app_pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")
+    if s.done:
+        st.rerun()
+    st.progress(s.progress, text=f"Training {s.out.name}: {s.progress:.0%}")
+    st.page_link("app_pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")

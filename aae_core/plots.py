@@ -19,7 +19,7 @@ ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.
 DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf")
-PRIOR_COLOUR = "#9a9a9a"
+PRIOR_COLOUR = "#3c3c3c"
 AXIS_TITLES = {"latent": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "umap": ("UMAP 1", "UMAP 2")}
 PHASE_COLOURS = {"reconstruction": "#4e79a7", "discriminator": "#e15759", "generator": "#59a14f",
                  "supervised": "#b07aa1", "elbo": "#4e79a7"}
@@ -53,14 +53,6 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
             marker=dict(size=10, color="black", opacity=0),
             customdata=np.stack([np.full(n, GRID), np.arange(n), np.full(n, -1)], 1),
             hoverinfo="none", selected=dict(marker=dict(opacity=0.8)), unselected=dict(marker=dict(opacity=0))))
-    if show_prior:
-        m = lmap.prior_xy.shape[0]
-        fig.add_trace(scatter(
-            x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
-            marker=dict(size=4, color=PRIOR_COLOUR, opacity=0.45),
-            customdata=np.stack([np.full(m, PRIOR), np.arange(m), np.full(m, -1)], 1),
-            hovertemplate="prior sample #%{customdata[1]}<extra></extra>",
-            unselected=dict(marker=dict(opacity=0.2))))
     for digit in np.unique(lmap.labels):
         idx = np.flatnonzero(lmap.labels == digit)
         fig.add_trace(scatter(
@@ -69,11 +61,21 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
             customdata=np.stack([np.full(idx.size, ENCODED), idx, np.full(idx.size, digit)], 1),
             hovertemplate="test image #%{customdata[1]}, label %{customdata[2]}<extra></extra>",
             unselected=dict(marker=dict(opacity=0.3))))
+    if show_prior:  # drawn last, small and dark, so the prior stays visible over thousands of codes
+        m = lmap.prior_xy.shape[0]
+        fig.add_trace(scatter(
+            x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
+            marker=dict(size=3, color=PRIOR_COLOUR, opacity=0.55),
+            customdata=np.stack([np.full(m, PRIOR), np.arange(m), np.full(m, -1)], 1),
+            hovertemplate="prior sample #%{customdata[1]}<extra></extra>",
+            unselected=dict(marker=dict(opacity=0.3))))
     xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
     fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), hovermode="closest",
                       legend=dict(title="label", itemsizing="constant"), uirevision=lmap.fingerprint + lmap.method,
                       xaxis=dict(title=xt, range=[x0, x1], zeroline=False),
                       yaxis=dict(title=yt, range=[y0, y1], zeroline=False), plot_bgcolor="white")
+    if lmap.method in ("latent", "pca"):  # distances mean something here: keep one unit the same both ways
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
     fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
     fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
     return fig
@@ -85,7 +87,7 @@ def snapshot_figure(snap: Snapshot, *, axis_range: tuple[tuple[float, float], tu
     dimensions, with axes fixed to the prior's range so the movement toward the prior shows."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=snap.prior_xy[:, 0], y=snap.prior_xy[:, 1], mode="markers", name="prior samples",
-                             marker=dict(size=4, color=PRIOR_COLOUR, opacity=0.5), hoverinfo="skip"))
+                             marker=dict(size=4, color="#9a9a9a", opacity=0.5), hoverinfo="skip"))
     if snap.labels is None:
         fig.add_trace(go.Scatter(x=snap.xy[:, 0], y=snap.xy[:, 1], mode="markers", name="encoded",
                                  marker=dict(size=4, color=DIGIT_COLOURS[0]), hoverinfo="skip"))
@@ -116,17 +118,22 @@ def snapshot_range(snap: Snapshot, quantile: float = 0.995) -> tuple[tuple[float
 
 
 def loss_figure(points: Sequence[dict[str, float]], *, height: int = 300) -> go.Figure:
-    """Smoothed loss per training phase against (fractional) epochs."""
+    """Smoothed loss per training phase against (fractional) epochs. Reconstruction (a sum over 784 pixels)
+    is on the left axis; the adversarial and supervised losses (about 1) on the right one."""
     fig = go.Figure()
     if points:
         phases = [k for k in points[-1] if k not in ("step", "epoch")]
         x = [p["epoch"] for p in points]
         for phase in phases:
+            right = phase not in ("reconstruction", "elbo")
             fig.add_trace(go.Scatter(x=x, y=[p.get(phase) for p in points], mode="lines", name=phase,
-                                     line=dict(color=PHASE_COLOURS.get(phase))))
-    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), plot_bgcolor="white",
-                      xaxis=dict(title="epoch", gridcolor="#eeeeee"), yaxis=dict(title="loss", gridcolor="#eeeeee"),
-                      legend=dict(orientation="h", y=1.1))
+                                     yaxis="y2" if right else "y", line=dict(color=PHASE_COLOURS.get(phase),
+                                                                             dash="dot" if right else None)))
+    fig.update_layout(height=height, margin=dict(l=50, r=50, t=10, b=40), plot_bgcolor="white",
+                      xaxis=dict(title="epoch", gridcolor="#eeeeee"),
+                      yaxis=dict(title="reconstruction", gridcolor="#eeeeee"),
+                      yaxis2=dict(title="adversarial", overlaying="y", side="right", showgrid=False),
+                      legend=dict(orientation="h", y=1.12))
     return fig
 
 

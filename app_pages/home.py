@@ -5,28 +5,43 @@ import streamlit as st
 import app_state
 from aae_core import catalog
 
-DIAGRAM = """
-digraph AAE {
-  rankdir=LR; bgcolor="transparent"; nodesep=0.35; ranksep=0.55;
-  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12, color="#555555"];
-  edge [fontname="Helvetica", fontsize=10, color="#555555"];
-  x     [label="image x", shape=note, fillcolor="#eeeeee"];
-  enc   [label="Encoder q(z|x)\\n(also the generator)", fillcolor="#cfe2f3"];
-  z     [label="code z", shape=ellipse, fillcolor="#fff2cc"];
-  dec   [label="Decoder p(x|z)", fillcolor="#d9ead3"];
-  xhat  [label="reconstruction x̂", shape=note, fillcolor="#eeeeee"];
-  prior [label="prior samples\\nz' ~ p(z)", shape=ellipse, fillcolor="#fce5cd"];
-  disc  [label="Discriminator D\\n\\"prior sample or code?\\"", fillcolor="#f4cccc"];
-  x -> enc -> z -> dec -> xhat [color="#3d85c6", penwidth=1.6];
-  z -> disc [color="#cc0000", label="  ② D learns to tell\\n  codes from prior", fontcolor="#cc0000"];
-  prior -> disc [color="#cc0000"];
-  disc -> enc [style=dashed, color="#38761d", constraint=false,
-               label="③ encoder learns to fool D", fontcolor="#38761d"];
-  { rank=same; z; prior; }
-  label="① reconstruction: encoder + decoder minimise ‖x − x̂‖ (blue path)"; labelloc=b; fontname="Helvetica";
-  fontsize=11;
-}
-"""
+DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 660 300" font-family="Helvetica, Arial, sans-serif"
+ font-size="14" text-anchor="middle">
+ <defs>
+  <marker id="b" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+   <path d="M0,0 L10,5 L0,10 z" fill="#3d85c6"/></marker>
+  <marker id="r" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+   <path d="M0,0 L10,5 L0,10 z" fill="#cc0000"/></marker>
+  <marker id="g" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+   <path d="M0,0 L10,5 L0,10 z" fill="#38761d"/></marker>
+ </defs>
+ <text x="330" y="20" fill="#3d85c6" font-weight="bold">① reconstruction: encoder + decoder rebuild x</text>
+ <rect x="8" y="42" width="92" height="44" rx="4" fill="#eeeeee" stroke="#777"/>
+ <text x="54" y="69">image x</text>
+ <rect x="128" y="36" width="134" height="56" rx="10" fill="#cfe2f3" stroke="#555"/>
+ <text x="195" y="60">Encoder q(z|x)</text><text x="195" y="80" font-size="12">(the generator)</text>
+ <ellipse cx="330" cy="64" rx="42" ry="24" fill="#fff2cc" stroke="#555"/>
+ <text x="330" y="69">code z</text>
+ <rect x="398" y="36" width="128" height="56" rx="10" fill="#d9ead3" stroke="#555"/>
+ <text x="462" y="69">Decoder p(x|z)</text>
+ <rect x="554" y="42" width="98" height="44" rx="4" fill="#eeeeee" stroke="#777"/>
+ <text x="603" y="69">rebuilt x̂</text>
+ <g stroke="#3d85c6" stroke-width="2.2" marker-end="url(#b)">
+  <line x1="100" y1="64" x2="126" y2="64"/><line x1="262" y1="64" x2="286" y2="64"/>
+  <line x1="372" y1="64" x2="396" y2="64"/><line x1="526" y1="64" x2="552" y2="64"/></g>
+ <ellipse cx="100" cy="236" rx="82" ry="30" fill="#fce5cd" stroke="#555"/>
+ <text x="100" y="232">prior sample</text><text x="100" y="251" font-size="13">z′ ~ p(z)</text>
+ <rect x="262" y="206" width="176" height="60" rx="10" fill="#f4cccc" stroke="#555"/>
+ <text x="350" y="231">Discriminator D</text><text x="350" y="251" font-size="12">"prior sample or code?"</text>
+ <g stroke="#cc0000" stroke-width="2.2" marker-end="url(#r)">
+  <line x1="334" y1="88" x2="346" y2="204"/><line x1="182" y1="236" x2="260" y2="236"/></g>
+ <text x="545" y="230" fill="#cc0000" font-weight="bold">② D learns to tell</text>
+ <text x="545" y="250" fill="#cc0000" font-weight="bold">codes from prior samples</text>
+ <path d="M 270 206 C 235 170, 205 140, 200 95" fill="none" stroke="#38761d" stroke-width="2.2"
+  stroke-dasharray="7,5" marker-end="url(#g)"/>
+ <text x="130" y="150" fill="#38761d" font-weight="bold">③ encoder learns</text>
+ <text x="130" y="170" fill="#38761d" font-weight="bold">to fool D</text>
+</svg>"""
 
 st.title("Adversarial Autoencoder Explorer")
 app_state.explain(
@@ -47,12 +62,15 @@ with left:
         "fill the prior: then *any* sample of the prior decodes to a plausible image, and the decoder is a "
         "generative model. Given labels, the decoder can also take the class separately, so z keeps only "
         "the *style* (paper §4-§5).")
-    st.graphviz_chart(DIAGRAM, width="stretch")
+    st.image(DIAGRAM, width="stretch", caption="The three networks of an AAE and its three training phases")
     st.markdown(
-        "Every mini-batch runs the phases in turn, each with its own optimizer step: "
-        "**① reconstruction** (encoder + decoder), **② discriminator** (D only; codes are detached), "
-        "**③ generator** (encoder only, to make D call its codes prior samples), and, with labels, a "
-        "**supervised** phase for the class head.")
+        "**The three networks and the training phases.** Every mini-batch runs the phases in turn, each "
+        "with its own optimizer step:\n\n"
+        "1. **Reconstruction** (blue): encoder and decoder learn to rebuild x from z.\n"
+        "2. **Discriminator** (red): D learns to tell codes z of real images from prior samples z' "
+        "(the codes are detached, so only D learns).\n"
+        "3. **Generator** (green, dashed): the encoder learns to make D call its codes prior samples.\n\n"
+        "Models with labels add a **supervised** phase that trains the class head (paper §5).")
 
 with right:
     st.subheader("The model")

@@ -82,13 +82,14 @@ def sliders_and_image() -> None:
         app_state.show_images(image[None], ["Decoded image" + (f" (class {y[0]})" if y else "")], width=280,
                               scale=10)
         st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {app_state.device_line()}")
-        st.markdown("**What one direction does**")
+    with left:
+        st.markdown("**What one direction does**: the current code with one dimension swept across its range")
         dim = st.selectbox("Sweep dimension", list(range(d)), format_func=lambda i: f"z{i + 1}", key=f"{prefix}_sweep")
         values = np.linspace(lo[dim], hi[dim], 9, dtype=np.float32)
         zs = np.repeat(z[None], 9, axis=0)
         zs[:, dim] = values
         app_state.show_images(explore.decode(model, zs, None if y is None else y * 9),
-                              [f"{v:.1f}" for v in values], width=52, scale=2)
+                              [f"{v:.1f}" for v in values], width=56, scale=2)
 
 
 sliders_and_image()

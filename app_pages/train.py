@@ -39,8 +39,12 @@ def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
     head.subheader(f"Run {s.out.name}")
     if not s.done:
         stop_col.button("Stop", key="stop_run", on_click=job.stop, icon=":material/stop_circle:", type="primary")
-    text = f"epoch {min(s.epoch + (0 if s.done else 1), max(s.epochs, 1))} of {s.epochs} · step {s.step:,} of " \
-           f"{s.total_steps:,} · {s.elapsed:.0f} s" if s.total_steps else s.message
+    if not s.total_steps:
+        text = s.message
+    elif s.done:
+        text = f"{s.epoch} of {s.epochs} epochs done · step {s.step:,} of {s.total_steps:,} · {s.elapsed:.0f} s"
+    else:
+        text = f"epoch {s.epoch + 1} of {s.epochs} · step {s.step:,} of {s.total_steps:,} · {s.elapsed:.0f} s"
     st.progress(s.progress, text=text)
     if s.state == "finished":
         st.success(f"{s.message}. It is now in the model picker.")

@@ -103,9 +103,10 @@ def test_no_pages_folder_next_to_the_entrypoint():
 def test_home_explains_the_aae_and_offers_the_shared_picker_and_the_device(app, shipped):
     assert app.title[0].value == "Adversarial Autoencoder Explorer"
     assert app.info and "latent space" in app.info[0].value                  # the page's explanation
-    assert any(e.type == "graphviz_chart" for e in app.get("graphviz_chart"))
+    assert image_with(app, "The three networks")                              # the AAE diagram (inline SVG)
     picker = app.selectbox(key=MODEL)
-    assert sorted(picker.options) == sorted(f"Shipped · {n} — {catalog.describe_config(c)}" for n, c in MODELS.items())
+    assert sorted(picker.options) == sorted(f"{n} · shipped" for n in MODELS)
+    assert catalog.describe_config(MODELS["unsupervised_gaussian_2d"]) in [c.value for c in app.sidebar.caption]
     assert picker.value == ref(shipped, "unsupervised_gaussian_2d")           # the preferred default
     assert any("Device: CPU" in c.value or "GPU" in c.value for c in app.sidebar.caption)
     assert app.file_uploader(key="checkpoint_upload")
