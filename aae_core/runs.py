@@ -27,8 +27,8 @@ def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool,
         return 0
     if labels is None or labels == ALL_LABELS or labels >= n_train:
         return n_train
-    if labels <= 0:
-        raise ValueError(f"--labels must be positive or 'all'; got {labels}")
+    if labels <= 0 or labels % 10:
+        raise ValueError(f"--labels must be a positive multiple of 10 (class-balanced) or 'all'; got {labels}")
     return labels
 
 

@@ -71,6 +71,8 @@ class TrainState:
     epoch: int = 0                # completed epochs
     step: int = 0                 # completed optimizer rounds (one per mini-batch)
     history: list[dict[str, float]] = field(default_factory=list)
+    # The latest mini-batch's loss per phase, still on the device (callbacks read it without a sync per step).
+    last_losses: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Trainer:
@@ -192,7 +194,6 @@ class Trainer:
     def fit(self) -> str:
         """Train up to config.epochs. Returns 'finished' or 'stopped'; raises TrainingDivergedError on NaN."""
         self.model.train()
-        self._stop.clear()
         for cb in self.callbacks:
             cb.on_train_start(self)
         reason = "finished"
@@ -209,6 +210,7 @@ class Trainer:
                     reason = "stopped"
                     break
                 losses = self.train_step(self._batch(perm[i * bs:(i + 1) * bs]))
+                self.state.last_losses = losses
                 for k, v in losses.items():
                     sums[k] += v
                 done += 1
@@ -230,6 +232,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_epoch_end(self, metrics)
         self.model.requires_grad_(True)
+        self._stop.clear()  # a stop asked before or during this fit is used up; a later fit() runs
         for cb in self.callbacks:
             cb.on_train_end(self, reason)
         return reason
