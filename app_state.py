@@ -154,6 +154,8 @@ def _on_upload() -> None:
 
 def upload_widget() -> None:
     """The uploader and, when an upload failed, one st.error line."""
+    if not st.session_state.get(UPLOADER_KEY):
+        st.session_state.upload_error = None  # the failed files are gone (cleared, or the page was left)
     st.file_uploader("...or upload a checkpoint: a .zip of its folder, or config.json + model.safetensors",
                      type=["zip", "json", "safetensors"], accept_multiple_files=True, key=UPLOADER_KEY,
                      on_change=_on_upload)

@@ -1,0 +1,157 @@
+"""App latency in a real browser: time from opening the latent map in a fresh server process to the chart
+being drawn (cached projection), click to decoded image, and a slider move (the server-side decode+render
+time the page reports, and the browser-side time until the new image is shown).
+Writes results/app_latency.json.
+
+    python -m benchmarks.app_latency [--checkpoints DIR] [--data-dir DIR] [--runs 3]
+
+The app opens on its default model (the first of app_state.DEFAULT_MODELS that is shipped); precompute its
+map first (python -m aae_core.projection DIR) so that the first map needs no fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks._common import write_result
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+DRAWN = """() => { const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+  return !!(gd && gd._fullLayout && gd.calcdata && gd.data.length > 3); }"""
+# The src of the sliders page's decoded image (the one captioned "Decoded image"), once it has loaded.
+DECODED_SRC = """() => { for (const box of document.querySelectorAll("[data-testid='stImage']")) {
+  if (box.innerText.includes("Decoded image")) { const im = box.querySelector("img");
+    return im && im.complete ? im.getAttribute("src") : null; } } return null; }"""
+# The most isolated encoded point on screen, so that the click hits it and nothing else.
+ISOLATED_POINT = """() => {
+  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+  const L = gd._fullLayout, box = gd.getBoundingClientRect(), all = [], digits = [];
+  gd._fullData.forEach((t) => { if (t.name === "empty space") return;
+    for (let i = 0; i < t.x.length; i++) {
+      const p = {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t, name: t.name};
+      all.push(p); if (/^[0-9]$/.test(t.name)) digits.push(p); } });
+  let best = null, gapBest = -1;
+  for (const p of digits.filter((_, i) => i % 7 === 0)) { let gap = Infinity;
+    for (const q of all) if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y));
+    const inside = p.x > L._size.l + 5 && p.x < L._size.l + L._size.w - 5 && p.y > L._size.t + 5 &&
+                   p.y < L._size.t + L._size.h - 5;
+    if (inside && gap > gapBest) { best = p; gapBest = gap; } }
+  return {x: box.left + best.x, y: box.top + best.y, label: best.name}; }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read() == b"ok":
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def measure_once(env: dict[str, str], browser, log: Path) -> dict[str, float]:
+    proc, url = _start_server(env, log)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t0 = time.perf_counter()
+        page.goto(f"{url}/latent_map")
+        page.wait_for_function(DRAWN, timeout=120_000)
+        first_map = time.perf_counter() - t0
+        page.wait_for_selector(READY, timeout=120_000)
+        page.wait_for_timeout(300)
+        target = page.evaluate(ISOLATED_POINT)
+        t1 = time.perf_counter()
+        page.mouse.click(target["x"], target["y"])
+        page.get_by_text("Reconstruction").wait_for(timeout=30_000)
+        click_to_image = time.perf_counter() - t1
+        page.wait_for_selector(READY, timeout=60_000)
+
+        page.goto(f"{url}/sliders")
+        page.wait_for_selector(READY, timeout=60_000)
+        page.wait_for_timeout(500)
+        slider = page.locator("[data-testid='stSlider'] input[type='range']").first
+        server_ms, browser_ms = [], []
+        for _ in range(8):
+            before = page.evaluate(DECODED_SRC)
+            slider.focus()
+            t2 = time.perf_counter()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(f"(src) => {{ const now = ({DECODED_SRC})(); return now && now !== src; }}",
+                                   arg=before, timeout=10_000)
+            browser_ms.append(1000 * (time.perf_counter() - t2))
+            page.wait_for_selector(READY, timeout=10_000)
+            caption = page.get_by_text(re.compile(r"decoded and drawn in")).inner_text()
+            server_ms.append(float(re.search(r"in ([0-9.]+) ms", caption).group(1)))
+        page.close()
+        return {"first_map_s": first_map, "click_to_image_s": click_to_image,
+                "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms)}
+    finally:
+        _stop(proc)
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--runs", type=int, default=3, help="fresh server processes to measure")
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "AAE_CHECKPOINTS_DIR": args.checkpoints, "AAE_RUNS_DIR": str(Path(tmp) / "runs"),
+               "AAE_CACHE_DIR": str(Path(tmp) / "cache")}
+        if args.data_dir:
+            env["AAE_DATA_DIR"] = args.data_dir
+        runs = []
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            try:
+                for i in range(args.runs):
+                    runs.append(measure_once(env, browser, Path(tmp) / f"server{i}.log"))
+                    print(runs[-1])
+            finally:
+                browser.close()
+    summary = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    write_result("app_latency", {"checkpoints": args.checkpoints, "runs": runs, "median": summary})
+
+
+if __name__ == "__main__":
+    main()
