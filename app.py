@@ -24,7 +24,6 @@ page = st.navigation([
 
 with st.sidebar:
     app_state.model_picker()
-    st.caption(f"Device: {app_state.device_line()}")
     app_state.training_badge()
 
 page.run()

@@ -2,6 +2,8 @@
 latent maps, and small widgets (explanations, class selector, point picker, image rows).
 
 Model work goes through aae_core; this module only wires it to Streamlit's caches and widgets.
+Importing it does not import torch: the picker and a cached latent map need JSON and numpy only, so a
+fresh server draws the first map before torch is loaded (for decoding, which needs the model).
 """
 
 from __future__ import annotations
@@ -9,22 +11,29 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import threading
 import uuid
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
-import torch
 
 import aae_core
-from aae_core import catalog, explore, jobs, projection
-from aae_core.data import ImageSet, default_data_dir
+from aae_core import catalog, projection
+from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointError, DataError
-from aae_core.explore import LatentPoint
+
+if TYPE_CHECKING:
+    import torch
+
+    from aae_core import jobs
+    from aae_core.data import ImageSet
+    from aae_core.explore import LatentPoint
 
 UPLOAD_PREFIX = "upload:"
 DEFAULT_MODELS = ("unsupervised_gaussian_2d", "supervised_style_2d", "semi_supervised_100")
@@ -164,23 +173,26 @@ def upload_widget() -> None:
 
 
 @dataclass(frozen=True)
-class Current:
-    """The model the user picked, with what pages need to know about it."""
+class ModelRef:
+    """The model the user picked, without its weights: enough for the picker and a cached map."""
 
     ref: str
-    model: aae_core.AAEModel
     name: str
     fingerprint: str
     folder: Path | None          # None for uploads (their maps go to the user cache)
     info: catalog.CheckpointInfo | None
-
-    @property
-    def config(self) -> aae_core.ModelConfig:
-        return self.model.config
+    config: ModelConfig
 
     @property
     def description(self) -> str:
         return catalog.describe_config(self.config)
+
+
+@dataclass(frozen=True)
+class Current(ModelRef):
+    """The picked model, loaded."""
+
+    model: aae_core.AAEModel
 
 
 def _options() -> tuple[list[str], dict[str, str], dict[str, catalog.CheckpointInfo]]:
@@ -227,9 +239,9 @@ def model_picker() -> None:
         st.sidebar.caption(catalog.describe_config(info.config))
 
 
-def current_model() -> Current | None:
-    """The picked model, loaded (cached); None when there is none. A checkpoint that fails to load gets
-    one st.error line."""
+def current_ref() -> ModelRef | None:
+    """The picked model's description, read without loading it (an upload is loaded already); None when
+    there is none. A checkpoint that cannot be read gets one st.error line."""
     ref = st.session_state.get(MODEL_KEY)
     if not ref:
         return None
@@ -237,26 +249,49 @@ def current_model() -> Current | None:
         if ref.startswith(UPLOAD_PREFIX):
             digest = ref[len(UPLOAD_PREFIX):]
             name = st.session_state.uploads.get(digest, "upload")
-            return Current(ref, load_model(ref, digest), f"upload {name}", digest, None, None)
+            model = load_model(ref, digest)
+            return Current(ref, f"upload {name}", digest, None, None, model.config, model)
         shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
         info = catalog.read_info(ref, "shipped" if shipped else "run")
-        model = load_model(ref, str(info.mtime_ns))
-        return Current(ref, model, info.name, catalog.weights_fingerprint(ref), Path(ref), info)
+        return ModelRef(ref, info.name, catalog.weights_fingerprint(ref), Path(ref), info, info.config)
     except (CheckpointError, KeyError, OSError) as exc:
         st.error(f"Could not load the model {ref}: {exc}")
         return None
 
 
-def require_model() -> Current:
-    """The picked model, or a note and the end of this page's run."""
-    cur = current_model()
-    if cur is None:
+def current_model() -> Current | None:
+    """The picked model, loaded (cached per process); None when there is none or it fails to load (one
+    st.error line)."""
+    light = current_ref()
+    if light is None or isinstance(light, Current):
+        return light
+    try:
+        model = load_model(light.ref, str(light.info.mtime_ns))
+    except (CheckpointError, OSError) as exc:
+        st.error(f"Could not load the model {light.ref}: {exc}")
+        return None
+    return Current(**{f.name: getattr(light, f.name) for f in fields(ModelRef)}, model=model)
+
+
+def _require(found):
+    if found is None:
         st.warning("Pick a model in the sidebar first (or train one on the Train page, or upload one on Home).")
         st.stop()
-    return cur
+    return found
+
+
+def require_ref() -> ModelRef:
+    """The picked model's description, or a note and the end of this page's run."""
+    return _require(current_ref())
+
+
+def require_model() -> Current:
+    """The picked model, loaded, or a note and the end of this page's run."""
+    return _require(current_model())
 
 
 def device_line() -> str:
+    """The device models run on, e.g. 'NVIDIA H100 80GB HBM3 (GPU)' or 'CPU (2 threads)'."""
     dev = device()
     return f"{aae_core.device_name(dev)}" + (" (GPU)" if dev.type in ("cuda", "mps") else "")
 
@@ -271,6 +306,8 @@ def _test_set(dataset: str, data_dir: str) -> ImageSet:
 def test_set(dataset: str) -> ImageSet | None:
     """The dataset's test images (cached per process); one st.error line when they cannot be had."""
     try:
+        from aae_core.data import default_data_dir
+
         return _test_set(dataset, str(default_data_dir()))
     except (DataError, ValueError) as exc:
         st.error(f"The {dataset} test set could not be loaded: {exc}")
@@ -285,21 +322,23 @@ def _map_from_disk(fingerprint: str, method: str, folder: str | None) -> project
     return found
 
 
-def cached_map(cur: Current, method: str) -> projection.LatentMap | None:
-    """The map if it is cached (memory or disk), else None. Never loads data or fits anything."""
+def cached_map(cur: ModelRef, method: str) -> projection.LatentMap | None:
+    """The map if it is cached (memory or disk), else None. Never loads data, the model or torch."""
     try:
         return _map_from_disk(cur.fingerprint, method, str(cur.folder) if cur.folder else None)
     except LookupError:
         return None
 
 
-def _task_key(cur: Current, method: str) -> str:
+def _task_key(cur: ModelRef, method: str) -> str:
     return f"map:{cur.fingerprint}:{method}"
 
 
 def latent_map(cur: Current, method: str) -> projection.LatentMap | jobs.BackgroundTask | None:
     """The map of `method`: from the cache; computed here for 'latent' and 'pca' (instant); for 'umap'
     the background task that is fitting it (the page shows its progress). None when data is missing."""
+    from aae_core import jobs
+
     found = cached_map(cur, method)
     if found is not None:
         return found
@@ -324,11 +363,13 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | jobs.Backgro
 
 
 def retry_map(cur: Current, method: str) -> None:
+    from aae_core import jobs
+
     jobs.TASKS.discard(_task_key(cur, method))
 
 
 # --- points the user picks ------------------------------------------------------------------------
-def remember_click(cur: Current, lmap: projection.LatentMap, point: dict) -> None:
+def remember_click(cur: ModelRef, lmap: projection.LatentMap, point: dict) -> None:
     """Store a clicked map point (a plotly selection point with customdata [source, index, label])."""
     from aae_core.plots import ENCODED, GRID, PRIOR
 
@@ -351,18 +392,18 @@ def remember_click(cur: Current, lmap: projection.LatentMap, point: dict) -> Non
                                  "index": index, "z": [float(v) for v in z]}
 
 
-def selected_point(cur: Current) -> dict | None:
+def selected_point(cur: ModelRef) -> dict | None:
     """The last clicked point if it belongs to this model."""
     sel = st.session_state.get("selected")
     return sel if sel and sel.get("fingerprint") == cur.fingerprint else None
 
 
-def slider_point(cur: Current) -> list[float] | None:
+def slider_point(cur: ModelRef) -> list[float] | None:
     sz = st.session_state.get("slider_z")
     return sz["z"] if sz and sz.get("fingerprint") == cur.fingerprint else None
 
 
-def class_selector(cur: Current, key: str, label: str | None = None, default: int = 0) -> int:
+def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int = 0) -> int:
     """A row of class (or cluster) buttons for models whose decoder takes a class code."""
     k = cur.config.n_classes
     noun = "cluster" if cur.config.kind == "clustering" else "class"
@@ -374,6 +415,9 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
                  default_index: int = 0, default_seed: int = 0) -> LatentPoint | None:
     """Choose a point in latent space: a test image, the clicked map point, a prior sample, or the sliders.
     Returns it with its class code where it has one (test images; the clicked test point)."""
+    from aae_core import explore
+    from aae_core.explore import LatentPoint
+
     sources = ["Test image", "Prior sample"]
     sel, sz = selected_point(cur), slider_point(cur)
     if sel:
@@ -402,11 +446,16 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
 
 def show_images(images: np.ndarray, captions: list[str] | None = None, *, width: int = 64, scale: int = 3) -> None:
     """A row of uint8 images [N, 28, 28], upscaled with crisp pixels."""
+    from aae_core import explore
+
     st.image([explore.upscale(im, scale) for im in images], caption=captions, width=width)
 
 
 def user_job() -> jobs.TrainingJob | None:
-    return jobs.REGISTRY.get(user_key())
+    """This user's training run in this server process, if any. (No run can exist before aae_core.jobs was
+    imported, so a page that trains nothing does not import it, nor torch.)"""
+    loaded = sys.modules.get("aae_core.jobs")
+    return loaded.REGISTRY.get(user_key()) if loaded is not None else None
 
 
 def short_hash(text: str) -> str:

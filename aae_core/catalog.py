@@ -7,6 +7,7 @@ $AAE_CHECKPOINTS_DIR (default <repo>/checkpoints) and $AAE_RUNS_DIR (default <re
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -14,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_metrics, read_config
 from .config import ModelConfig
-from .errors import CheckpointError
+from .errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
+
+# The file names of a checkpoint folder (the same as aae_core.checkpoint's; this module reads only JSON, so
+# that listing models does not import torch).
+CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "model.safetensors", "metrics.json"
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +103,30 @@ def _is_checkpoint(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
 
 
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def read_info(path: str | Path, source: Source, name: str | None = None) -> CheckpointInfo:
-    """CheckpointInfo of one folder; raises CheckpointError when config.json is unreadable."""
+    """CheckpointInfo of one folder, from its JSON files only; CheckpointError when config.json does not
+    describe a model. (The format version and the weights are checked when the model is loaded.)"""
     path = Path(path).resolve()
-    meta = read_config(path)
-    config = meta.pop("model")
-    if not (path / WEIGHTS_FILE).is_file():
-        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise CheckpointNotFoundError(f"{path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    meta = _read_json(path / CONFIG_FILE)
+    if not isinstance(meta, dict):
+        raise CheckpointConfigError(f"{path / CONFIG_FILE} is not a JSON object")
+    try:
+        config = ModelConfig.from_dict(meta.pop("model", None))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointConfigError(f"{path / CONFIG_FILE} describes an invalid model: {exc}") from None
+    metrics = _read_json(path / METRICS_FILE)
     return CheckpointInfo(path=path, source=source, name=name or path.name, config=config,
                           mtime_ns=(path / WEIGHTS_FILE).stat().st_mtime_ns, meta=meta,
-                          metrics=load_metrics(path))
+                          metrics=metrics if isinstance(metrics, dict) else None)
 
 
 def _scan(root: Path, source: Source, depth: int = 2) -> list[CheckpointInfo]:

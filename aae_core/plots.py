@@ -8,12 +8,14 @@ so that a click on empty space still reports where it landed).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
-from .jobs import Snapshot
-from .projection import LatentMap
+if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (jobs does)
+    from .jobs import Snapshot
+    from .projection import LatentMap
 
 ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.

@@ -23,16 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from .data import ImageSet
-from .metrics import encode_all
-from .models import AAEModel
+if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
+    from .data import ImageSet
+    from .models import AAEModel
 
 Method = Literal["latent", "pca", "umap"]
 METHODS: tuple[str, ...] = ("latent", "pca", "umap")
@@ -98,6 +97,10 @@ def check_method(method: str, latent_dim: int) -> None:
 def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_PRIOR,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(codes of every test image [N, d], prior samples [n_prior, d]) as float32 numpy arrays."""
+    import torch
+
+    from .metrics import encode_all
+
     z = encode_all(model, test.to_float()).cpu().numpy().astype(np.float32)
     g = torch.Generator().manual_seed(seed)
     prior_z = model.prior.sample(n_prior, generator=g).cpu().numpy().astype(np.float32)
@@ -108,6 +111,8 @@ def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_
 def pca_basis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [d] and top-2 principal directions [d, 2] of points [N, d], signs fixed so that each
     direction's largest entry is positive (the same data always gives the same picture)."""
+    import torch
+
     x = torch.as_tensor(points, dtype=torch.float64)
     mean = x.mean(0)
     _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)

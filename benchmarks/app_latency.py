@@ -1,6 +1,8 @@
 """App latency in a real browser: time from opening the latent map in a fresh server process to the chart
 being drawn (cached projection), click to decoded image, and a slider move (the server-side decode+render
-time the page reports, and the browser-side time until the new image is shown).
+time the page reports, and the browser-side time until the new image is shown). first_content_s (the
+page's title) and plotly_js_fetched_s (Streamlit's plotly chunk downloaded) split the first map's time
+between the server and the browser, which parses plotly.js and draws after that.
 Writes results/app_latency.json.
 
     python -m benchmarks.app_latency [--checkpoints DIR] [--data-dir DIR] [--runs 3]
@@ -92,8 +94,12 @@ def measure_once(env: dict[str, str], browser, log: Path) -> dict[str, float]:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         t0 = time.perf_counter()
         page.goto(f"{url}/latent_map")
+        page.wait_for_selector("h1", timeout=120_000)
+        first_content = time.perf_counter() - t0          # the script's first output (torch is not needed yet)
         page.wait_for_function(DRAWN, timeout=120_000)
         first_map = time.perf_counter() - t0
+        plotly_js = page.evaluate("() => (performance.getEntriesByType('resource').find(e => "
+                                  "e.name.includes('PlotlyChart')) || {}).responseEnd || null")
         page.wait_for_selector(READY, timeout=120_000)
         page.wait_for_timeout(300)
         target = page.evaluate(ISOLATED_POINT)
@@ -120,7 +126,9 @@ def measure_once(env: dict[str, str], browser, log: Path) -> dict[str, float]:
             caption = page.get_by_text(re.compile(r"decoded and drawn in")).inner_text()
             server_ms.append(float(re.search(r"in ([0-9.]+) ms", caption).group(1)))
         page.close()
-        return {"first_map_s": first_map, "click_to_image_s": click_to_image,
+        return {"first_content_s": first_content,
+                "plotly_js_fetched_s": plotly_js / 1000 if plotly_js else None,  # Streamlit's 4.7 MB chart chunk
+                "first_map_s": first_map, "click_to_image_s": click_to_image,
                 "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms)}
     finally:
         _stop(proc)
@@ -149,7 +157,7 @@ def main() -> None:
                     print(runs[-1])
             finally:
                 browser.close()
-    summary = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    summary = {k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None}
     write_result("app_latency", {"checkpoints": args.checkpoints, "runs": runs, "median": summary})
 
 

@@ -108,7 +108,7 @@ def test_home_explains_the_aae_and_offers_the_shared_picker_and_the_device(app, 
     assert sorted(picker.options) == sorted(f"{n} · shipped" for n in MODELS)
     assert catalog.describe_config(MODELS["unsupervised_gaussian_2d"]) in [c.value for c in app.sidebar.caption]
     assert picker.value == ref(shipped, "unsupervised_gaussian_2d")           # the preferred default
-    assert any("Device: CPU" in c.value or "GPU" in c.value for c in app.sidebar.caption)
+    assert any("Models run on **CPU" in m.value or "(GPU)" in m.value for m in app.markdown)
     assert app.file_uploader(key="checkpoint_upload")
     assert not app.error
 

@@ -123,6 +123,6 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page
     page.mouse.click(target["x"], target["y"])
     page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
     page.get_by_text("Reconstruction").wait_for(timeout=10_000)
-    decoded = page.locator("[data-testid='stImage'] img")
-    assert decoded.count() >= 2
-    assert all(decoded.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(2))
+    page.wait_for_function("() => { const ims = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
+                           " return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); }",
+                           timeout=10_000)                  # the original and its reconstruction, loaded

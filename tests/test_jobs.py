@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
@@ -64,9 +65,18 @@ def test_stop_ends_the_run_after_a_mini_batch_and_keeps_a_checkpoint(tmp_path):
     assert meta["progress"]["step"] == s.step                              # saved where it stopped
 
 
-def test_a_stop_asked_for_before_training_starts_is_honoured(tmp_path):
+def test_a_stop_asked_for_before_training_starts_is_honoured(tmp_path, monkeypatch):
+    stopped = threading.Event()
+    real_prepare = jobs.prepare_run
+
+    def slow_prepare(*args, **kwargs):                                     # still loading data when stop() comes
+        assert stopped.wait(10)
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "prepare_run", slow_prepare)
     job = jobs.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
-    job.stop()                                                             # still loading data
+    job.stop()
+    stopped.set()
     assert job.join(30)
     s = job.status()
     assert s.state == "stopped" and s.step == 0

@@ -157,17 +157,20 @@ def test_umap_is_fitted_once_on_codes_and_prior_together_then_cached(tmp_path, t
     assert len(fake_umap) == 1
 
 
-def test_loading_a_cached_map_never_imports_umap(tmp_path, test_set):
-    """The first-map path of the app (cached projection) must not pay for importing umap / numba."""
+def test_the_first_map_path_imports_neither_umap_nor_torch(tmp_path, test_set):
+    """Listing checkpoints, reading a cached map and drawing it (the app's path to a shipped model's first
+    map) must not pay for importing umap / numba (seconds) or torch (about 1.5 s on two cores)."""
     folder = _checkpoint(tmp_path, "c", latent_dim=4)
     fp = catalog.weights_fingerprint(folder)
     lmap = projection.compute_map(aae_core.load(folder), test_set, "pca", fingerprint=fp)
     projection.save_cached(projection.LatentMap(**{**lmap.__dict__, "method": "umap"}), folder)
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); import app_state; "
-            "from aae_core import projection, plots; "
-            f"m = projection.load_cached('umap', {fp!r}, {str(folder)!r}); assert m is not None; "
+            "from aae_core import catalog, projection, plots; "
+            f"[info] = catalog.list_checkpoints({str(tmp_path)!r}, {str(tmp_path / 'none')!r}); "
+            "fp = catalog.weights_fingerprint(info.path); "
+            "m = projection.load_cached('umap', fp, info.path); assert m is not None; "
             "plots.latent_map_figure(m); "
-            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('umap', 'numba', 'pynndescent')))")
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('umap', 'numba', 'pynndescent', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
