@@ -165,7 +165,7 @@ def upload_widget() -> None:
     """The uploader and, when an upload failed, one st.error line."""
     if not st.session_state.get(UPLOADER_KEY):
         st.session_state.upload_error = None  # the failed files are gone (cleared, or the page was left)
-    st.file_uploader("...or upload a checkpoint: a .zip of its folder, or config.json + model.safetensors",
+    st.file_uploader("A .zip of a checkpoint folder, or its config.json and model.safetensors together",
                      type=["zip", "json", "safetensors"], accept_multiple_files=True, key=UPLOADER_KEY,
                      on_change=_on_upload)
     if st.session_state.upload_error:

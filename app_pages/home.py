@@ -89,9 +89,10 @@ with right:
         st.table({"": list(facts.keys()), "value": [str(v) for v in facts.values()]})
         if meta.get("command"):
             st.code(meta["command"], language="bash")
-    app_state.upload_widget()
     st.subheader("Device")
     st.markdown(f"Models run on **{app_state.device_line()}**.")
+    st.subheader("Your own checkpoint")
+    app_state.upload_widget()
 
 st.subheader("Available models")
 infos = catalog.list_checkpoints()

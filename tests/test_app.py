@@ -258,6 +258,34 @@ def test_a_user_gets_one_run_at_a_time(app):
         job.join(30)
 
 
+class _NaNFromEpoch(aae_core.Callback):
+    """Turns every weight to NaN once the given number of epochs is done, as a diverging run would."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.state.epoch >= self.epoch:
+            for p in trainer.model.parameters():
+                p.data.fill_(float("nan"))
+
+
+def test_train_page_reports_a_diverged_run_and_keeps_its_last_good_checkpoint(app):
+    open_page(app, "train")
+    job = jobs.REGISTRY.start(app.session_state["user_key"], tiny_config(),
+                              aae_core.TrainConfig(epochs=3, batch_size=20, eval_size=50),
+                              callbacks=[_NaNFromEpoch(1)])
+    assert job.join(60)
+    app.run()
+    assert not app.exception
+    [error] = [e.value for e in app.error]
+    assert error.startswith("Training diverged") and "last good checkpoint (epoch 1)" in error
+    app.button(key="use_run").click().run()                                 # the good epoch is usable
+    assert app.selectbox(key=MODEL).value == str(job.out.resolve())
+    open_page(app, "sliders")
+    assert image_with(app, "Decoded image")
+
+
 # --- Latent map -------------------------------------------------------------------------------------
 def test_latent_map_shows_codes_and_prior_and_a_click_decodes_a_test_image(app):
     open_page(app, "latent_map")
