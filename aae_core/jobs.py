@@ -244,7 +244,7 @@ class TrainingJob:
         return not self._thread.is_alive()
 
     def _on_start(self, trainer: Trainer) -> None:
-        # fit() clears the stop flag when it starts; a stop asked for before then must survive that.
+        # A stop asked for while the data was loading came before there was a Trainer to tell: pass it on now.
         with self._lock:
             if self._stop_requested:
                 trainer.request_stop()
