@@ -56,7 +56,7 @@ def speed_table() -> list[str]:
         r = _load(path)
         if not r:
             continue
-        skip = {"benchmark", "date", "machine", "device", "curve", "train_config"}
+        skip = {"benchmark", "date", "machine", "device", "curve", "train_config", "runs", "checkpoints"}
         summary = ", ".join(f"{k}={_fmt(v) if not isinstance(v, dict) else json.dumps(v)}"
                             for k, v in r.items() if k not in skip)
         machine = r.get("machine", {})
