@@ -17,18 +17,18 @@ H="--hidden 512 --disc-hidden 512"
 # defaults, 77 % with lr-gen 5e-4, 88 % with lr-gen 5e-4 and noise 0.1 (6 epochs).
 
 declare -A RECIPE=(
-  [unsupervised_gaussian_2d]="--kind unsupervised --prior gaussian --prior-std 5 --latent-dim 2 $H --epochs 10 --lr-decay-epochs 6"
+  [unsupervised_gaussian_2d]="--kind unsupervised --prior gaussian --prior-std 5 --latent-dim 2 $H --lr-gen 2e-4 --epochs 10 --lr-decay-epochs 6"
   [supervised_style_2d]="--kind supervised --latent-dim 2 --labels all $H --lr-gen 5e-4 --epochs 6 --lr-decay-epochs 4"
   [unsupervised_gaussian_8d]="--kind unsupervised --prior gaussian --latent-dim 8 $H --lr-gen 5e-4 --epochs 10 --lr-decay-epochs 6"
-  [semi_supervised_100]="--kind semi_supervised --latent-dim 10 --labels 100 $H --epochs 20 --lr-decay-epochs 12"
+  [semi_supervised_100]="--kind semi_supervised --latent-dim 10 --labels 100 $H --lr-gen 5e-4 --epochs 10 --lr-decay-epochs 6"
   [unsupervised_mixture_2d]="--kind unsupervised --prior mixture --latent-dim 2 --label-conditioned --labels all $H --lr-gen 5e-4 --noise 0.1 --epochs 6 --lr-decay-epochs 4"
   [unsupervised_swiss_roll_2d]="--kind unsupervised --prior swiss_roll --latent-dim 2 --label-conditioned --labels all $H --lr-gen 5e-4 --noise 0.1 --epochs 6 --lr-decay-epochs 4"
   [supervised_style_15d]="--kind supervised --latent-dim 15 --labels all $H --lr-gen 5e-4 --epochs 10 --lr-decay-epochs 6"
   [vae_2d]="--kind vae --latent-dim 2 $H --epochs 10 --lr-decay-epochs 6"
   [vae_8d]="--kind vae --latent-dim 8 $H --epochs 10 --lr-decay-epochs 6"
   [clustering_16]="--kind clustering --n-classes 16 --latent-dim 5 $H --lr-gen 5e-4 --epochs 15 --lr-decay-epochs 9"
-  [semi_supervised_1000]="--kind semi_supervised --latent-dim 10 --labels 1000 $H --epochs 20 --lr-decay-epochs 12"
-  [clustering_30]="--kind clustering --n-classes 30 --latent-dim 5 $H --epochs 15 --lr-decay-epochs 9"
+  [semi_supervised_1000]="--kind semi_supervised --latent-dim 10 --labels 1000 $H --lr-gen 5e-4 --epochs 10 --lr-decay-epochs 6"
+  [clustering_30]="--kind clustering --n-classes 30 --latent-dim 5 $H --lr-gen 5e-4 --epochs 15 --lr-decay-epochs 9"
 )
 ORDER=(unsupervised_gaussian_2d supervised_style_2d unsupervised_gaussian_8d semi_supervised_100
        unsupervised_mixture_2d unsupervised_swiss_roll_2d supervised_style_15d vae_2d vae_8d
