@@ -161,7 +161,7 @@ def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: st
     """Encode the test set, draw prior samples and place both in 2-D with `method` (encoded and prior
     points are fitted together, so the map shows how well the codes cover the prior)."""
     check_method(method, model.config.latent_dim)
-    progress(0.0, f"encoding {len(test):,} test images")
+    progress(0.0, f"{method.upper()}: encoding {len(test):,} test images")
     z, prior_z = encode_for_map(model, test, n_prior=n_prior, seed=seed)
     both = np.concatenate([z, prior_z])
     mean = comps = None
