@@ -39,7 +39,8 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     """A Trainer ready to fit(): real data loaded, labels split from the seed, model initialised from
     the seed (or restored from `out` when resume and a checkpoint is there), checkpoints saved to `out`
     (extra is merged into their config.json, e.g. the command that made the run)."""
-    if resume and out is not None and (Path(out) / "config.json").is_file():
+    resumed = resume and out is not None and (Path(out) / "config.json").is_file()
+    if resumed:
         meta = read_config(out)
         model_config = meta["model"]
         saved = TrainConfig.from_dict(meta["training"])
@@ -60,6 +61,6 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
         cbs.append(CheckpointCallback(out, every=save_every, extra=extra))
     trainer = Trainer(model, train_config, train, labelled=labelled, eval_set=eval_set, device=device,
                       callbacks=cbs)
-    if model is not None and resume and out is not None and (Path(out) / "optimizer.safetensors").is_file():
+    if resumed and (Path(out) / "optimizer.safetensors").is_file():
         load_trainer_state(out, trainer)
     return trainer
