@@ -221,13 +221,18 @@ def test_train_page_starts_a_run_that_lands_in_the_picker(app, tmp_path):
     assert jobs.REGISTRY.get(app.session_state["user_key"]) is None and app.button(key="start_run")
 
 
-def test_train_page_stop_button_stops_the_run(app):
+def _start_long_run(app):
+    """Start a 500-epoch run from the Train page (long enough to still be running) and return its job."""
     open_page(app, "train")
     app.number_input(key="train_epochs").set_value(500)
     app.select_slider(key="train_width").set_value(64)
     app.button(key="start_run").click()
     app.run()
-    job = _user_job(app)
+    return _user_job(app)
+
+
+def test_train_page_stop_button_stops_the_run(app):
+    job = _start_long_run(app)
     try:
         assert "start_run" not in [b.key for b in app.button]
         assert app.button(key="stop_run")
@@ -243,12 +248,7 @@ def test_train_page_stop_button_stops_the_run(app):
 
 
 def test_a_user_gets_one_run_at_a_time(app):
-    open_page(app, "train")
-    app.number_input(key="train_epochs").set_value(500)
-    app.select_slider(key="train_width").set_value(64)
-    app.button(key="start_run").click()
-    app.run()
-    job = _user_job(app)
+    job = _start_long_run(app)
     try:
         with pytest.raises(jobs.JobBusyError):
             jobs.REGISTRY.start(app.session_state["user_key"], tiny_config(), aae_core.TrainConfig(epochs=1))
