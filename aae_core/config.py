@@ -41,6 +41,9 @@ class ModelConfig:
     n_classes is the number of classes (supervised, semi-supervised, label-conditioned priors)
     or of clusters (clustering) or of categories (categorical prior, where it equals latent_dim).
     n_labels is the number of labelled training images the model was trained with (0 when none).
+    label_conditioned: the discriminator also sees each image's label. With a mixture or swiss-roll
+    prior it pushes each label's codes to that label's part of the prior (§2.3); in a supervised model
+    it asks z to match the prior within every class, so the style code cannot carry the class.
     """
 
     kind: Kind = "unsupervised"
@@ -79,9 +82,10 @@ class ModelConfig:
                 raise ValueError("a categorical prior is one-hot over n_classes: latent_dim must equal "
                                  f"n_classes, got latent_dim={self.latent_dim}, n_classes={self.n_classes}")
         if self.label_conditioned:
-            if self.kind != "unsupervised" or self.prior not in ("mixture", "swiss_roll"):
-                raise ValueError("label_conditioned needs kind 'unsupervised' with a 'mixture' or "
-                                 f"'swiss_roll' prior; got kind {self.kind!r}, prior {self.prior!r}")
+            if not ((self.kind == "unsupervised" and self.prior in ("mixture", "swiss_roll"))
+                    or self.kind == "supervised"):
+                raise ValueError("label_conditioned needs kind 'unsupervised' with a 'mixture' or 'swiss_roll' "
+                                 f"prior, or kind 'supervised'; got kind {self.kind!r}, prior {self.prior!r}")
             if self.n_labels == 0:
                 raise ValueError("label_conditioned needs labelled images: n_labels must be > 0")
         if self.kind != "unsupervised" and self.prior != "gaussian":
@@ -122,6 +126,11 @@ class TrainConfig:
       MMD 0.14; 8-D: MMD 0.12; semi-supervised, 100 labels: 21 % test error after 20 epochs), at 5e-4
       the codes fit (MMD 0.0002 / 0.0007; 13 % after 10 epochs). The 2-D σ=5 model fits at 2e-4.
     labelled_batch_size is the size of the labelled batch drawn every step for the supervised phase.
+    augment_shift: translate every training image (labelled and unlabelled) by a random whole number of
+    pixels in [-augment_shift, augment_shift] along each axis, fresh each step (0: off). Not in the
+    paper; public semi-supervised reproductions augment the few labelled images (elastic distortions).
+    input_noise: std of Gaussian noise added to what the encoder sees in training (every phase,
+    labelled batch included); the decoder still rebuilds the clean image (a denoising AAE; 0: off).
     """
 
     epochs: int = 10
@@ -135,6 +144,8 @@ class TrainConfig:
     disc_input_noise: float = 0.3
     grad_clip: float = 5.0
     lr_decay_epochs: int = 0
+    augment_shift: int = 0
+    input_noise: float = 0.0
     seed: int = 0
     eval_size: int = 1000
 
@@ -150,6 +161,10 @@ class TrainConfig:
         _check_positive("disc_input_noise", self.disc_input_noise, allow_zero=True)
         _check_positive("grad_clip", self.grad_clip, allow_zero=True)
         _check_positive("lr_decay_epochs", self.lr_decay_epochs, allow_zero=True)
+        _check_positive("input_noise", self.input_noise, allow_zero=True)
+        if not isinstance(self.augment_shift, int) or isinstance(self.augment_shift, bool) \
+                or not 0 <= self.augment_shift <= 8:
+            raise ValueError(f"augment_shift must be a whole number of pixels in [0, 8]; got {self.augment_shift!r}")
         _check_positive("eval_size", self.eval_size, allow_zero=True)
 
     def to_dict(self) -> dict[str, Any]:

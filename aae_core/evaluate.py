@@ -14,16 +14,28 @@ from typing import Any
 
 import torch
 
+from .catalog import checkpoints_dir
 from .checkpoint import load, save_metrics
 from .data import load_dataset
 from .errors import AAEError
+from .judge import JUDGE_CONFIG, class_sweep_accuracy, load_judge
 from .metrics import evaluate_model
 from .training import device_name, pick_device
 
 
+def default_judge_path() -> Path:
+    """Where the shipped digit judge lives: <shipped checkpoints>/judge_mnist."""
+    return checkpoints_dir() / "judge_mnist"
+
+
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None, device=None,
-                        n_test: int | None = None, write: bool = True) -> dict[str, Any]:
-    """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write."""
+                        n_test: int | None = None, write: bool = True,
+                        judge: str | Path | None = None, sweep_styles: int = 1000) -> dict[str, Any]:
+    """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write.
+
+    Supervised MNIST models also get the class-sweep check (aae_core.judge) with the judge at `judge`
+    (default: default_judge_path()) on the styles of the first `sweep_styles` test images; a missing
+    default judge skips it, a missing judge that was asked for is an error."""
     dev = pick_device(device)
     model = load(path, dev)
     _, test = load_dataset(model.config.dataset, data_dir=data_dir)
@@ -31,6 +43,13 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
         test = test.subset(n_test)
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test.to_float(), test.labels)
+    if model.config.kind == "supervised" and model.config.dataset == "mnist":
+        judge_path = Path(judge) if judge is not None else default_judge_path()
+        if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
+            digit_judge, info = load_judge(judge_path)
+            sweep = class_sweep_accuracy(model, digit_judge.to(dev), test.to_float()[:sweep_styles])
+            metrics["class_sweep"] = {**sweep, "judge": str(judge_path),
+                                      "judge_test_accuracy": info.get("test_accuracy")}
     metrics.update({"kind": model.config.kind, "prior": model.config.prior,
                     "latent_dim": model.config.latent_dim, "n_labels": model.config.n_labels,
                     "dataset": model.config.dataset, "device": device_name(dev),
@@ -47,12 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--n-test", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--judge", default=None,
+                   help="digit judge for the class-sweep check of supervised models (default: the shipped one)")
     p.add_argument("--no-write", action="store_true", help="print only; leave metrics.json alone")
     args = p.parse_args(argv)
     try:
         with torch.no_grad():
             metrics = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,
-                                          n_test=args.n_test, write=not args.no_write)
+                                          n_test=args.n_test, write=not args.no_write, judge=args.judge)
     except (ValueError, AAEError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     json.dump(metrics, sys.stdout, indent=2)

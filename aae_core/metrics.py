@@ -146,7 +146,7 @@ def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: i
         out["classification_error"] = classification_error(model, x, y)
     if c.kind == "clustering":
         out["clustering_error"] = clustering_error(model, x, y)
-    if c.label_conditioned:
+    if c.label_conditioned and c.prior in ("mixture", "swiss_roll"):
         out["own_component_fraction"] = float((model.prior.assign(z) == y.cpu()).float().mean())
     elif c.prior in ("mixture", "swiss_roll", "categorical"):
         comps = model.prior.assign(z)

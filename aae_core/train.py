@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=_labels, default=None,
                    help="labelled training images: a multiple of 10, or 'all' (default: 100 for "
                         "semi_supervised, all for supervised and label-conditioned priors)")
-    p.add_argument("--label-conditioned", action="store_true", help="condition D on labels (mixture / swiss roll)")
+    p.add_argument("--label-conditioned", action="store_true",
+                   help="D also sees the label (mixture / swiss roll: one part per label; supervised: no class in z)")
     p.add_argument("--prior-std", type=float, default=m.prior_std, help="σ of the Gaussian prior")
     p.add_argument("--prior-radius", type=float, default=m.prior_radius, help="radius of mixture / swiss roll")
     p.add_argument("--hidden", type=int, default=m.hidden_dim, help="units per hidden layer")
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=t.disc_input_noise, help="std of noise on D's inputs")
     p.add_argument("--grad-clip", type=float, default=t.grad_clip)
     p.add_argument("--lr-decay-epochs", type=int, default=t.lr_decay_epochs, help="x0.1 every N epochs (0: never)")
+    p.add_argument("--augment-shift", type=int, default=t.augment_shift,
+                   help="shift training images by up to N pixels each step (0: off)")
+    p.add_argument("--input-noise", type=float, default=t.input_noise,
+                   help="std of noise on the encoder's training inputs; the target stays clean (0: off)")
     p.add_argument("--eval-size", type=int, default=t.eval_size, help="test images for per-epoch metrics")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             lr_reconstruction=args.lr_rec, lr_discriminator=args.lr_disc, lr_generator=args.lr_gen,
             lr_supervised=args.lr_sup, beta1_adversarial=args.beta1, disc_input_noise=args.noise,
             grad_clip=args.grad_clip, lr_decay_epochs=args.lr_decay_epochs, seed=args.seed,
+            augment_shift=args.augment_shift, input_noise=args.input_noise,
             eval_size=args.eval_size)
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")

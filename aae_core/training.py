@@ -141,19 +141,39 @@ class Trainer:
         return max(1, self.images.shape[0] // self.config.batch_size)
 
     # --- one mini-batch -----------------------------------------------------------------------
+    def _images(self, idx: torch.Tensor) -> torch.Tensor:
+        """Training images idx as [B, 784] floats in [0, 1], shifted when config.augment_shift > 0."""
+        x = self.images[idx]
+        k = self.config.augment_shift
+        if k:
+            n = x.shape[0]
+            side = int(math.isqrt(x.shape[1]))
+            padded = torch.nn.functional.pad(x.view(n, side, side), (k, k, k, k))
+            dy, dx = (torch.randint(0, 2 * k + 1, (2, n, 1), generator=self.generator, device=self.device))
+            ar = torch.arange(side, device=self.device)
+            rows, cols = (ar + dy)[:, :, None], (ar + dx)[:, None, :]
+            x = padded[torch.arange(n, device=self.device)[:, None, None], rows, cols].reshape(n, -1)
+        return x.float().div_(255.0)
+
     def _batch(self, idx: torch.Tensor) -> Batch:
-        x = self.images[idx].float().div_(255.0)
+        x = self._images(idx)
         y = None
         if self.labels is not None and self.labelled_idx is None:
             y = self.labels[idx]
-        batch = Batch(x=x, y=y)
+        batch = Batch(x=x, y=y, x_noisy=self._noisy(x) if self.config.input_noise else None)
         if self.labelled_idx is not None:
             pick = torch.randint(self.labelled_idx.shape[0], (self.config.labelled_batch_size,),
                                  generator=self.generator, device=self.device)
             lab = self.labelled_idx[pick]
-            batch.x_labelled = self.images[lab].float().div_(255.0)
+            batch.x_labelled = self._images(lab)
+            if self.config.input_noise:
+                batch.x_labelled = self._noisy(batch.x_labelled)
             batch.y_labelled = self.labels[lab]
         return batch
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """x plus N(0, input_noise²) noise (the encoder's training input; the target stays x)."""
+        return x + self.config.input_noise * torch.randn(x.shape, generator=self.generator, device=x.device)
 
     def run_phase(self, phase: str, batch: Batch) -> torch.Tensor:
         """One optimizer step of `phase`: only the weights that phase owns receive gradients."""
