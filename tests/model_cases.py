@@ -17,6 +17,7 @@ MODEL_CASES: dict[str, ModelConfig] = {
     "label_conditioned_swiss_roll": tiny_config("unsupervised", prior="swiss_roll", label_conditioned=True,
                                                 n_labels=100),
     "supervised": tiny_config("supervised", latent_dim=3),
+    "label_conditioned_supervised": tiny_config("supervised", latent_dim=3, label_conditioned=True),
     "semi_supervised": tiny_config("semi_supervised", latent_dim=4),
     "clustering": tiny_config("clustering", n_classes=16, latent_dim=5),
     "vae": tiny_config("vae", latent_dim=3),

@@ -1,0 +1,369 @@
+"""The digit judge (aae_core.judge): its network, saving and loading without pickle, training, the
+class-sweep check of supervised models, its command line, and the sweep in evaluate_checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_config
+from model_cases import MODEL_CASES
+from safetensors import SafetensorError, safe_open
+
+import aae_core
+from aae_core import evaluate as evaluate_cli
+from aae_core import judge as judge_mod
+from aae_core.data import ImageSet, load_dataset
+from aae_core.errors import CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
+from aae_core.judge import (
+    JUDGE_CONFIG,
+    JUDGE_FORMAT,
+    JUDGE_WEIGHTS,
+    DigitJudge,
+    class_sweep_accuracy,
+    judge_accuracy,
+    load_judge,
+    save_judge,
+    train_judge,
+)
+from aae_core.models import build_model
+
+
+def images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 784, generator=torch.Generator().manual_seed(seed))
+
+
+def fresh_judge(seed: int = 0) -> DigitJudge:
+    torch.manual_seed(seed)
+    return DigitJudge().eval()
+
+
+@pytest.fixture
+def saved_judge(tmp_path) -> Path:
+    return save_judge(fresh_judge(), tmp_path / "judge", {"test_accuracy": 0.25, "note": "untrained"})
+
+
+def block_digits(n: int, seed: int) -> ImageSet:
+    """n noisy images whose class c is a bright 8x4 block at a class-specific place: separable."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    imgs = torch.randint(0, 60, (n, 28, 28), generator=g, dtype=torch.uint8)
+    for i, c in enumerate(labels.tolist()):
+        r, col = 3 + (c // 5) * 13, 2 + (c % 5) * 5
+        imgs[i, r:r + 8, col:col + 4] = 255
+    return ImageSet(imgs, labels)
+
+
+# --- the network -----------------------------------------------------------------------------------
+
+def test_judge_maps_flat_images_to_ten_logits_and_predict_keeps_the_mode():
+    judge = DigitJudge().train()
+    x = images(5)
+    assert judge(x).shape == (5, 10)
+    assert judge(x.reshape(5, 1, 28, 28)).shape == (5, 10)
+    pred = judge.predict(x, batch_size=2)   # batched: 3 chunks
+    assert pred.shape == (5,) and pred.dtype == torch.long
+    assert ((pred >= 0) & (pred < 10)).all()
+    assert judge.training   # predict runs in eval mode and puts the mode back
+    with torch.no_grad():
+        assert torch.equal(pred, judge.eval()(x).argmax(1))
+
+
+# --- saving and loading ----------------------------------------------------------------------------
+
+def test_save_load_round_trip_gives_identical_predictions(saved_judge, tmp_path, monkeypatch):
+    original = fresh_judge()
+    assert sorted(p.name for p in saved_judge.iterdir()) == [JUDGE_CONFIG, JUDGE_WEIGHTS]
+    assert [p.name for p in tmp_path.iterdir()] == ["judge"]   # no temp folders left behind
+    # the weights are a plain safetensors file holding exactly the network's tensors
+    with safe_open(str(saved_judge / JUDGE_WEIGHTS), "pt") as f:
+        assert set(f.keys()) == set(original.state_dict())
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("load_judge must not unpickle anything")
+
+    monkeypatch.setattr(torch, "load", no_pickle)
+    loaded, info = load_judge(saved_judge)
+    assert isinstance(loaded, DigitJudge) and not loaded.training
+    assert info["format"] == JUDGE_FORMAT and info["n_classes"] == 10
+    assert info["test_accuracy"] == 0.25 and info["note"] == "untrained"
+    x = images(40, seed=1)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), original(x))
+    assert torch.equal(loaded.predict(x), original.predict(x))
+
+
+def test_saving_over_a_judge_replaces_it(saved_judge, tmp_path):
+    other = fresh_judge(seed=5)
+    save_judge(other, saved_judge, {"test_accuracy": 0.5})
+    loaded, info = load_judge(saved_judge)
+    assert info["test_accuracy"] == 0.5 and "note" not in info
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in other.state_dict().items())
+    assert [p.name for p in tmp_path.iterdir()] == ["judge"]
+
+
+def test_loading_a_missing_judge_says_how_to_make_one(tmp_path, saved_judge):
+    with pytest.raises(CheckpointNotFoundError, match="python -m aae_core.judge"):
+        load_judge(tmp_path / "nowhere")
+    (saved_judge / JUDGE_WEIGHTS).unlink()
+    with pytest.raises(CheckpointNotFoundError, match=JUDGE_WEIGHTS):
+        load_judge(saved_judge)
+
+
+@pytest.mark.parametrize("content", [
+    b"{not json",
+    b"\xff\xfe\x00",
+    b"[1, 2]",
+    json.dumps({"format": "aae-explorer-judge/999", "n_classes": 10}).encode(),
+    json.dumps({"n_classes": 10}).encode(),
+    json.dumps({"format_version": 1, "model": {}}).encode(),   # a model checkpoint's config, not a judge's
+], ids=["invalid-json", "not-utf8", "a-list", "future-format", "no-format", "model-config"])
+def test_a_bad_judge_json_is_a_config_error(saved_judge, content):
+    (saved_judge / JUDGE_CONFIG).write_bytes(content)
+    with pytest.raises(CheckpointConfigError, match=JUDGE_CONFIG):
+        load_judge(saved_judge)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="BUG: load_judge calls int(n_classes) outside its error handling: raw ValueError")
+def test_a_judge_json_with_a_non_numeric_n_classes_is_a_config_error(saved_judge):
+    (saved_judge / JUDGE_CONFIG).write_text(json.dumps({"format": JUDGE_FORMAT, "n_classes": "ten"}))
+    with pytest.raises(CheckpointConfigError):
+        load_judge(saved_judge)
+
+
+def test_weights_that_do_not_fit_the_judge_are_corrupt(saved_judge):
+    from safetensors.torch import save_file
+
+    save_file({"features.0.weight": torch.zeros(3)}, str(saved_judge / JUDGE_WEIGHTS))
+    with pytest.raises(CorruptCheckpointError, match=JUDGE_WEIGHTS):
+        load_judge(saved_judge)
+    # n_classes in judge.json that the saved head does not have
+    save_judge(fresh_judge(), saved_judge, {})
+    (saved_judge / JUDGE_CONFIG).write_text(json.dumps({"format": JUDGE_FORMAT, "n_classes": 7}))
+    with pytest.raises(CorruptCheckpointError):
+        load_judge(saved_judge)
+
+
+@pytest.mark.xfail(strict=True, raises=SafetensorError,
+                   reason="BUG: load_judge does not catch safetensors' SafetensorError (an Exception subclass, "
+                          "not RuntimeError/OSError/ValueError), so a damaged file escapes as a raw error")
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_truncated_or_garbage_weights_file_is_corrupt(saved_judge, damage):
+    file = saved_judge / JUDGE_WEIGHTS
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x00garbage" * 20)
+    with pytest.raises(CorruptCheckpointError):
+        load_judge(saved_judge)
+
+
+# --- training --------------------------------------------------------------------------------------
+
+def test_train_judge_learns_a_separable_ten_class_set_and_is_seeded():
+    train, test = block_digits(400, seed=0), block_digits(100, seed=1)
+    logs: list[str] = []
+    # 25 steps: 1.0 test accuracy for every seed tried (0-7)
+    judge, acc = train_judge(train, test, epochs=1, batch_size=16, seed=3, device="cpu", log=logs.append)
+    assert acc > 0.9
+    assert acc == judge_accuracy(judge, test.to_float(), test.labels)
+    assert not judge.training and next(judge.parameters()).device.type == "cpu"
+    assert len(logs) == 1 and logs[0].startswith("judge epoch 1/1: test accuracy")
+    untrained = judge_accuracy(fresh_judge(), test.to_float(), test.labels)
+    assert untrained < 0.5
+    again, acc2 = train_judge(train, test, epochs=1, batch_size=16, seed=3, device="cpu")
+    assert acc2 == acc
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in judge.state_dict().items())
+
+
+# --- the class sweep -------------------------------------------------------------------------------
+
+class ConstantJudge(DigitJudge):
+    """Reads every image as `answer`; records what it was shown."""
+
+    def __init__(self, answer: int) -> None:
+        super().__init__()
+        self.answer, self.seen = answer, []
+
+    def predict(self, x, batch_size=2000):
+        self.seen.append(x.clone())
+        return torch.full((x.shape[0],), self.answer, dtype=torch.long)
+
+
+class DecodingJudge(DigitJudge):
+    """Knows what the model decodes each style to with each class; reads the first `right` images of a
+    sweep as the class they were decoded with, and the rest as the next class."""
+
+    def __init__(self, decoded: list[torch.Tensor], right: int) -> None:
+        super().__init__()
+        self.decoded, self.right = decoded, right
+
+    def predict(self, x, batch_size=2000):
+        matches = [c for c, d in enumerate(self.decoded) if torch.allclose(x, d)]
+        assert len(matches) == 1, "the sweep showed images that are not the decoded styles"
+        c = matches[0]
+        out = torch.full((x.shape[0],), (c + 1) % 10, dtype=torch.long)
+        out[: self.right] = c
+        return out
+
+
+@pytest.mark.parametrize("case", ["unsupervised_gaussian", "semi_supervised", "clustering", "vae",
+                                  "label_conditioned_mixture"])
+def test_the_class_sweep_needs_a_supervised_model(case):
+    model = build_model(MODEL_CASES[case], seed=0)
+    with pytest.raises(ValueError, match="supervised model"):
+        class_sweep_accuracy(model, ConstantJudge(3), images(4))
+
+
+@pytest.mark.parametrize("case", ["supervised", "label_conditioned_supervised"])
+def test_a_judge_that_always_says_3_scores_one_class_in_ten(case):
+    model = build_model(MODEL_CASES[case], seed=0)
+    judge = ConstantJudge(3)
+    x = images(7)
+    out = class_sweep_accuracy(model, judge, x)
+    assert out["per_class"] == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert out["accuracy"] == pytest.approx(0.1)
+    assert out["n_styles"] == 7 and out["n_images"] == 70
+    # the judge was shown the 7 styles decoded with each class in turn, as flat images in [0, 1]
+    assert len(judge.seen) == 10
+    with torch.no_grad():
+        z = model.encode(x)
+        for c, shown in enumerate(judge.seen):
+            assert shown.shape == (7, 784) and 0 <= shown.min() and shown.max() <= 1
+            assert torch.allclose(shown, model.decode(z, torch.full((7,), c)).reshape(7, -1))
+
+
+def test_the_sweep_scores_each_class_by_what_the_judge_reads():
+    model = build_model(MODEL_CASES["supervised"], seed=0)
+    x = images(8, seed=2)
+    with torch.no_grad():
+        z = model.encode(x)
+        decoded = [model.decode(z, torch.full((8,), c)).reshape(8, -1) for c in range(10)]
+    perfect = class_sweep_accuracy(model, DecodingJudge(decoded, right=8), x)
+    assert perfect["per_class"] == [1.0] * 10 and perfect["accuracy"] == pytest.approx(1.0)
+    partly = class_sweep_accuracy(model, DecodingJudge(decoded, right=2), x)
+    assert partly["per_class"] == [0.25] * 10 and partly["accuracy"] == pytest.approx(0.25)
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def test_judge_cli_refuses_zero_epochs_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        judge_mod.main(["--epochs", "0", "--out", str(tmp_path / "j")])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines == ["python -m aae_core.judge: error: --epochs must be >= 1"]
+    assert captured.out == "" and not (tmp_path / "j").exists()
+
+
+def test_judge_cli_trains_and_saves_a_loadable_judge(tmp_path, fake_mnist_dir, capsys):
+    out = tmp_path / "j"
+    assert judge_mod.main(["--epochs", "1", "--out", str(out), "--data-dir", fake_mnist_dir,
+                           "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    judge, info = load_judge(out)
+    assert printed.items() <= info.items()
+    assert info["dataset"] == "mnist" and info["epochs"] == 1 and info["seed"] == 0
+    assert 0.0 <= info["test_accuracy"] <= 1.0
+    assert info["command"].startswith("python -m aae_core.judge --epochs 1")
+    _, test = load_dataset("mnist", data_dir=fake_mnist_dir, download=False)
+    assert judge_accuracy(judge, test.to_float(), test.labels) == info["test_accuracy"]
+
+
+# --- evaluate_checkpoint ---------------------------------------------------------------------------
+
+@pytest.fixture
+def no_shipped_judge(tmp_path, monkeypatch) -> Path:
+    """Shipped checkpoints in an empty folder: the default judge lookup finds nothing."""
+    ck = tmp_path / "shipped"
+    ck.mkdir()
+    monkeypatch.setenv("AAE_CHECKPOINTS_DIR", str(ck))
+    return ck
+
+
+def tiny_checkpoint(tmp_path: Path, kind: str = "supervised", **kwargs) -> Path:
+    return aae_core.save(build_model(tiny_config(kind, latent_dim=3, **kwargs), seed=0), tmp_path / kind)
+
+
+def evaluate(path, fake_mnist_dir, **kwargs):
+    kwargs = {"device": "cpu", "n_test": 40, "write": False, **kwargs}
+    return evaluate_cli.evaluate_checkpoint(path, data_dir=fake_mnist_dir, **kwargs)
+
+
+def test_evaluate_runs_the_class_sweep_with_the_judge_asked_for(tmp_path, fake_mnist_dir, saved_judge,
+                                                                no_shipped_judge, monkeypatch):
+    ckpt = tiny_checkpoint(tmp_path)
+    styles, sweep_fn = [], evaluate_cli.class_sweep_accuracy
+
+    def spy(model, judge, x):
+        styles.append(x.clone())
+        return sweep_fn(model, judge, x)
+
+    monkeypatch.setattr(evaluate_cli, "class_sweep_accuracy", spy)
+    metrics = evaluate(ckpt, fake_mnist_dir, judge=saved_judge, sweep_styles=15, write=True)
+    sweep = metrics["class_sweep"]
+    assert 0.0 <= sweep["accuracy"] <= 1.0
+    assert len(sweep["per_class"]) == 10 and all(0.0 <= p <= 1.0 for p in sweep["per_class"])
+    assert sweep["accuracy"] == pytest.approx(sum(sweep["per_class"]) / 10)
+    assert sweep["n_styles"] == 15 and sweep["n_images"] == 150
+    assert sweep["judge"] == str(saved_judge) and sweep["judge_test_accuracy"] == 0.25
+    assert aae_core.load_metrics(ckpt)["class_sweep"] == sweep
+    # the styles are those of the first test images
+    _, test = load_dataset("mnist", data_dir=fake_mnist_dir, download=False)
+    assert len(styles) == 1 and torch.equal(styles[0], test.to_float()[:15])
+    direct = class_sweep_accuracy(aae_core.load(ckpt), load_judge(saved_judge)[0], test.to_float()[:15])
+    assert direct["per_class"] == sweep["per_class"]
+
+
+def test_evaluate_sweeps_no_more_styles_than_test_images(tmp_path, fake_mnist_dir, saved_judge, no_shipped_judge):
+    metrics = evaluate(tiny_checkpoint(tmp_path, label_conditioned=True), fake_mnist_dir, judge=saved_judge,
+                       n_test=12)
+    assert metrics["class_sweep"]["n_styles"] == 12 and metrics["class_sweep"]["n_images"] == 120
+    assert "own_component_fraction" not in metrics
+
+
+def test_evaluate_uses_the_shipped_judge_only_when_there_is_one(tmp_path, fake_mnist_dir, no_shipped_judge):
+    ckpt = tiny_checkpoint(tmp_path)
+    assert evaluate_cli.default_judge_path() == no_shipped_judge / "judge_mnist"
+    assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir)
+    save_judge(fresh_judge(), no_shipped_judge / "judge_mnist", {"test_accuracy": 0.9})
+    sweep = evaluate(ckpt, fake_mnist_dir, sweep_styles=5)["class_sweep"]
+    assert sweep["judge"] == str(no_shipped_judge / "judge_mnist") and sweep["judge_test_accuracy"] == 0.9
+    assert sweep["n_images"] == 50
+
+
+@pytest.mark.parametrize("kind", ["unsupervised", "semi_supervised", "vae"])
+def test_evaluate_sweeps_supervised_models_only(kind, tmp_path, fake_mnist_dir, saved_judge, no_shipped_judge):
+    save_judge(fresh_judge(), no_shipped_judge / "judge_mnist", {})
+    ckpt = tiny_checkpoint(tmp_path, kind)
+    assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir)
+    assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)
+
+
+def test_evaluate_with_a_missing_judge_is_an_error(tmp_path, fake_mnist_dir, no_shipped_judge, capsys):
+    ckpt = tiny_checkpoint(tmp_path)
+    with pytest.raises(CheckpointNotFoundError, match="python -m aae_core.judge"):
+        evaluate(ckpt, fake_mnist_dir, judge=tmp_path / "no_judge")
+    with pytest.raises(SystemExit) as info:
+        evaluate_cli.main([str(ckpt), "--data-dir", fake_mnist_dir, "--device", "cpu", "--n-test", "20",
+                           "--judge", str(tmp_path / "no_judge")])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m aae_core.evaluate: error: no judge at ")
+    assert captured.out == "" and not (ckpt / "metrics.json").exists()
+
+
+@pytest.mark.xfail(strict=True, raises=SafetensorError,
+                   reason="BUG: a damaged judge.safetensors escapes load_judge as SafetensorError, which the "
+                          "evaluate CLI does not catch: a traceback instead of exit 2 with one line")
+def test_evaluate_cli_with_a_damaged_shipped_judge_exits_2(tmp_path, fake_mnist_dir, no_shipped_judge, capsys):
+    path = save_judge(fresh_judge(), no_shipped_judge / "judge_mnist", {})
+    (path / JUDGE_WEIGHTS).write_bytes(b"\x00" * 10)
+    with pytest.raises(SystemExit) as info:
+        evaluate_cli.main([str(tiny_checkpoint(tmp_path)), "--data-dir", fake_mnist_dir, "--device", "cpu",
+                           "--n-test", "20"])
+    assert info.value.code == 2
+    assert "judge.safetensors" in capsys.readouterr().err
