@@ -212,6 +212,9 @@ def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, str]:
         out["MMD codes vs prior (lower is closer)"] = f"{fit['mmd']:.4f} (prior vs itself {same:.4f})"
     if "own_component_fraction" in metrics:
         out["codes in their label's component"] = f"{100 * metrics['own_component_fraction']:.1f} %"
+    sweep = metrics.get("class_sweep") or {}
+    if "accuracy" in sweep:
+        out["class sweep read as the intended digit"] = f"{100 * sweep['accuracy']:.1f} %"
     if "n_test" in metrics:
         out["test images"] = f"{metrics['n_test']:,}"
     return out

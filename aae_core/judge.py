@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -74,26 +75,30 @@ def _shift(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
 
 def train_judge(train: ImageSet, test: ImageSet, *, epochs: int = 2, batch_size: int = 128, lr: float = 1e-3,
                 shift: int = 1, seed: int = 0, device=None, log=None) -> tuple[DigitJudge, float]:
-    """Train a DigitJudge on `train`; returns it (on CPU, eval mode) and its accuracy on `test`."""
+    """Train a DigitJudge on `train`; returns it (on CPU, eval mode) and its accuracy on `test`.
+
+    Everything random (weights, order, shifts, dropout) follows `seed`; torch's global RNG is left as it was."""
     dev = pick_device(device)
-    torch.manual_seed(seed)
-    judge = DigitJudge().to(dev)
-    g = torch.Generator(device=dev).manual_seed(seed)
-    x, y = train.to_float().to(dev), train.labels.to(dev)
-    opt = torch.optim.Adam(judge.parameters(), lr=lr)
-    steps = x.shape[0] // batch_size
-    for epoch in range(epochs):
-        perm = torch.randperm(x.shape[0], generator=g, device=dev)
-        for i in range(steps):
-            idx = perm[i * batch_size:(i + 1) * batch_size]
-            xb = _shift(x[idx], shift, g) if shift else x[idx]
-            loss = nn.functional.cross_entropy(judge(xb), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        acc = judge_accuracy(judge, test.to_float().to(dev), test.labels.to(dev))
-        if log:
-            log(f"judge epoch {epoch + 1}/{epochs}: test accuracy {acc:.4f}")
+    forked = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=forked):
+        torch.manual_seed(seed)
+        judge = DigitJudge().to(dev)
+        g = torch.Generator(device=dev).manual_seed(seed)
+        x, y = train.to_float().to(dev), train.labels.to(dev)
+        opt = torch.optim.Adam(judge.parameters(), lr=lr)
+        steps = x.shape[0] // batch_size
+        for epoch in range(epochs):
+            perm = torch.randperm(x.shape[0], generator=g, device=dev)
+            for i in range(steps):
+                idx = perm[i * batch_size:(i + 1) * batch_size]
+                xb = _shift(x[idx], shift, g) if shift else x[idx]
+                loss = nn.functional.cross_entropy(judge(xb), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            acc = judge_accuracy(judge, test.to_float().to(dev), test.labels.to(dev))
+            if log:
+                log(f"judge epoch {epoch + 1}/{epochs}: test accuracy {acc:.4f}")
     judge = judge.cpu().eval()
     return judge, judge_accuracy(judge, test.to_float(), test.labels)
 
@@ -110,7 +115,7 @@ def save_judge(judge: DigitJudge, path: str | Path, info: dict[str, Any]) -> Pat
     tmp.mkdir()
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}, str(tmp / JUDGE_WEIGHTS))
-        (tmp / JUDGE_CONFIG).write_text(json.dumps({"format": JUDGE_FORMAT, "n_classes": judge.n_classes, **info},
+        (tmp / JUDGE_CONFIG).write_text(json.dumps({**info, "format": JUDGE_FORMAT, "n_classes": judge.n_classes},
                                                    indent=2) + "\n")
         old = None
         if path.exists():
@@ -137,11 +142,14 @@ def load_judge(path: str | Path) -> tuple[DigitJudge, dict[str, Any]]:
         raise CheckpointConfigError(f"{path / JUDGE_CONFIG} is not valid JSON: {exc}") from None
     if not isinstance(info, dict) or info.get("format") != JUDGE_FORMAT:
         raise CheckpointConfigError(f"{path / JUDGE_CONFIG} is not a judge of format {JUDGE_FORMAT}")
-    judge = DigitJudge(int(info.get("n_classes", 10)))
+    n_classes = info.get("n_classes", 10)
+    if not isinstance(n_classes, int) or isinstance(n_classes, bool) or not 2 <= n_classes <= 1000:
+        raise CheckpointConfigError(f"{path / JUDGE_CONFIG}: n_classes must be a whole number >= 2; got {n_classes!r}")
+    judge = DigitJudge(n_classes)
     try:
         weights = load_file(str(path / JUDGE_WEIGHTS))
         judge.load_state_dict(weights)
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (SafetensorError, RuntimeError, OSError, ValueError) as exc:
         raise CorruptCheckpointError(f"{path / JUDGE_WEIGHTS} does not hold the judge's weights: {exc}") from None
     return judge.eval(), info
 
@@ -153,15 +161,17 @@ def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) ->
     Returns the fraction read as the intended class, overall and per class, and how many were read."""
     if not model.config.needs_class_code or model.config.kind != "supervised":
         raise ValueError(f"the class sweep needs a supervised model (style + class); got kind {model.config.kind!r}")
+    was_training = model.training
     model.eval()
     dev = next(model.parameters()).device
-    judge = judge.to(dev)
+    judge_dev = next(judge.parameters()).device
     z = model.encode(x.to(dev))
     n, k = z.shape[0], model.config.n_classes
     per_class = []
     for c in range(k):
         images = model.decode(z, torch.full((n,), c, dtype=torch.long, device=dev)).reshape(n, -1)
-        per_class.append(float((judge.predict(images) == c).float().mean()))
+        per_class.append(float((judge.predict(images.to(judge_dev)).cpu() == c).float().mean()))
+    model.train(was_training)
     return {"accuracy": sum(per_class) / k, "per_class": per_class, "n_styles": n, "n_images": n * k}
 
 

@@ -30,8 +30,8 @@ def _fmt(v, digits: int = 4) -> str:
 
 def quality_table() -> list[str]:
     rows = ["| model | kind / prior | latent | labels | epochs | recon MSE/pixel | prior-fit MMD (same-prior) "
-            "| test error | own component | evaluated on |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "| test error | own component | class sweep | evaluated on |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for folder in sorted((ROOT / "checkpoints").iterdir()):
         m = _load(folder / "metrics.json")
         c = _load(folder / "config.json")
@@ -41,11 +41,13 @@ def quality_table() -> list[str]:
         fit = m.get("prior_fit", {})
         epochs = (c.get("progress") or {}).get("epoch")
         own = m.get("own_component_fraction")
+        sweep = (m.get("class_sweep") or {}).get("accuracy")
         rows.append(
             f"| `{folder.name}` | {m['kind']} / {m['prior']} | {m['latent_dim']} | {m['n_labels']} | {epochs} "
             f"| {_fmt(m['reconstruction']['mse'])} | {_fmt(fit.get('mmd'))} ({_fmt(fit.get('mmd_same_prior'), 2)}) "
             f"| {'–' if err is None else f'{100 * err:.2f} %'} "
             f"| {'–' if own is None else f'{100 * own:.1f} %'} "
+            f"| {'–' if sweep is None else f'{100 * sweep:.1f} %'} "
             f"| {m.get('evaluated_at', '')[:10]}, {m.get('device', '')} |")
     return rows
 

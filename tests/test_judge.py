@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import tiny_config
 from model_cases import MODEL_CASES
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 
 import aae_core
 from aae_core import evaluate as evaluate_cli
@@ -126,8 +126,6 @@ def test_a_bad_judge_json_is_a_config_error(saved_judge, content):
         load_judge(saved_judge)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG: load_judge calls int(n_classes) outside its error handling: raw ValueError")
 def test_a_judge_json_with_a_non_numeric_n_classes_is_a_config_error(saved_judge):
     (saved_judge / JUDGE_CONFIG).write_text(json.dumps({"format": JUDGE_FORMAT, "n_classes": "ten"}))
     with pytest.raises(CheckpointConfigError):
@@ -147,9 +145,6 @@ def test_weights_that_do_not_fit_the_judge_are_corrupt(saved_judge):
         load_judge(saved_judge)
 
 
-@pytest.mark.xfail(strict=True, raises=SafetensorError,
-                   reason="BUG: load_judge does not catch safetensors' SafetensorError (an Exception subclass, "
-                          "not RuntimeError/OSError/ValueError), so a damaged file escapes as a raw error")
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_a_truncated_or_garbage_weights_file_is_corrupt(saved_judge, damage):
     file = saved_judge / JUDGE_WEIGHTS
@@ -356,9 +351,6 @@ def test_evaluate_with_a_missing_judge_is_an_error(tmp_path, fake_mnist_dir, no_
     assert captured.out == "" and not (ckpt / "metrics.json").exists()
 
 
-@pytest.mark.xfail(strict=True, raises=SafetensorError,
-                   reason="BUG: a damaged judge.safetensors escapes load_judge as SafetensorError, which the "
-                          "evaluate CLI does not catch: a traceback instead of exit 2 with one line")
 def test_evaluate_cli_with_a_damaged_shipped_judge_exits_2(tmp_path, fake_mnist_dir, no_shipped_judge, capsys):
     path = save_judge(fresh_judge(), no_shipped_judge / "judge_mnist", {})
     (path / JUDGE_WEIGHTS).write_bytes(b"\x00" * 10)
