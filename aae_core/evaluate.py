@@ -23,6 +23,14 @@ from .metrics import evaluate_model
 from .training import device_name, pick_device
 
 
+def _shown_path(path: Path) -> str:
+    """path relative to the working directory when it lies under it (metrics.json travels with the repo)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
 def default_judge_path() -> Path:
     """Where the shipped digit judge lives: <shipped checkpoints>/judge_mnist."""
     return checkpoints_dir() / "judge_mnist"
@@ -48,7 +56,7 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
         if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
             digit_judge, info = load_judge(judge_path)
             sweep = class_sweep_accuracy(model, digit_judge.to(dev), test.to_float()[:sweep_styles])
-            metrics["class_sweep"] = {**sweep, "judge": str(judge_path),
+            metrics["class_sweep"] = {**sweep, "judge": _shown_path(judge_path),
                                       "judge_test_accuracy": info.get("test_accuracy")}
     metrics.update({"kind": model.config.kind, "prior": model.config.prior,
                     "latent_dim": model.config.latent_dim, "n_labels": model.config.n_labels,
