@@ -18,6 +18,13 @@ if not cur.config.needs_class_code:
             f"clustering); the picked model is a {cur.description}. Pick another one in the sidebar.")
     st.stop()
 
+sweep_check = ((cur.info.metrics if cur.info else None) or {}).get("class_sweep") or {}
+if "accuracy" in sweep_check:
+    judge_acc = 100 * (sweep_check.get("judge_test_accuracy") or 0)
+    st.caption(f"Measured: a separate digit classifier (the judge, {judge_acc:.1f} % on real test digits) "
+               f"reads {100 * sweep_check['accuracy']:.1f} % of the class sweeps of "
+               f"{sweep_check.get('n_styles', 0):,} test-image styles as the intended digit.")
+
 model, k = cur.model, cur.config.n_classes
 noun = "cluster" if cur.config.kind == "clustering" else "class"
 left, right = st.columns([1, 3], gap="large")

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import aae_core
 from aae_core import catalog, jobs, projection
+from aae_core.checkpoint import save_metrics
 from aae_core.plots import ENCODED, GRID, PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -404,6 +405,20 @@ def test_style_by_class_sweeps_ten_digits_and_builds_a_grid(app, shipped):
     assert any("6 styles × 10 classes" in s.value for s in app.subheader)
     app.button(key="clear_grid").click().run()
     assert not [u for u, c in images(app) if c and c[0].startswith("Rows")]
+
+
+def test_style_by_class_reports_the_measured_class_sweep(app, shipped):
+    metrics = shipped / "supervised_style_2d" / "metrics.json"
+    save_metrics(shipped / "supervised_style_2d", {
+        "n_test": 200, "class_sweep": {"accuracy": 0.9708, "per_class": [0.97] * 10, "n_styles": 1000,
+                                       "n_images": 10000, "judge_test_accuracy": 0.99}})
+    try:
+        open_page(app, "style_class", "supervised_style_2d", shipped)
+        captions = [c.value for c in app.caption]
+        assert any("reads 97.1 % of the class sweeps of 1,000 test-image styles" in c and "99.0 %" in c
+                   for c in captions), captions
+    finally:
+        metrics.unlink()
 
 
 def test_style_by_class_explains_itself_for_models_without_a_class_code(app):
