@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -29,6 +30,8 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}; got {value!r}")
@@ -131,6 +134,8 @@ class TrainConfig:
     paper; public semi-supervised reproductions augment the few labelled images (elastic distortions).
     input_noise: std of Gaussian noise added to what the encoder sees in training (every phase,
     labelled batch included); the decoder still rebuilds the clean image (a denoising AAE; 0: off).
+    class_code_noise: std of the noise on the class discriminator's inputs (semi-supervised and
+    clustering models); None: disc_input_noise.
     """
 
     epochs: int = 10
@@ -146,6 +151,7 @@ class TrainConfig:
     lr_decay_epochs: int = 0
     augment_shift: int = 0
     input_noise: float = 0.0
+    class_code_noise: float | None = None
     seed: int = 0
     eval_size: int = 1000
 
@@ -162,6 +168,8 @@ class TrainConfig:
         _check_positive("grad_clip", self.grad_clip, allow_zero=True)
         _check_positive("lr_decay_epochs", self.lr_decay_epochs, allow_zero=True)
         _check_positive("input_noise", self.input_noise, allow_zero=True)
+        if self.class_code_noise is not None:
+            _check_positive("class_code_noise", self.class_code_noise, allow_zero=True)
         if not isinstance(self.augment_shift, int) or isinstance(self.augment_shift, bool) \
                 or not 0 <= self.augment_shift <= 8:
             raise ValueError(f"augment_shift must be a whole number of pixels in [0, 8]; got {self.augment_shift!r}")

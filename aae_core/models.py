@@ -96,7 +96,9 @@ class AAEModel(nn.Module):
         raise NotImplementedError
 
     def phase_loss(self, phase: str, batch: Batch, *, noise_std: float = 0.0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, class_noise_std: float | None = None) -> torch.Tensor:
+        """The loss of one phase on one batch. noise_std: std of the noise on D's inputs;
+        class_noise_std: on the class discriminator's inputs, where there is one (None: noise_std)."""
         raise NotImplementedError
 
     def _check_z(self, z: torch.Tensor) -> torch.Tensor:
@@ -172,7 +174,7 @@ class AdversarialAutoencoder(AAEModel):
         slot = torch.where(y >= 0, y, torch.full_like(y, k))
         return y, F.one_hot(slot.long(), k + 1).float()
 
-    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None):
+    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
         x, x_in = batch.x, batch.inputs
         if phase == "reconstruction":
             return losses.reconstruction_bce(self.reconstruct_logits(x_in, batch.y), x)
@@ -257,8 +259,9 @@ class CategoricalAAE(AAEModel):
                 "generator": [self.encoder],
                 "supervised": [self.encoder]}[phase]
 
-    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None):
+    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
         x, x_in, n = batch.x, batch.inputs, batch.x.shape[0]
+        y_noise = noise_std if class_noise_std is None else class_noise_std
         if phase == "reconstruction":
             return losses.reconstruction_bce(self.reconstruct_logits(x_in), x)
         if phase == "supervised":
@@ -273,14 +276,14 @@ class CategoricalAAE(AAEModel):
             real_y = self.class_prior.sample(n, generator=generator, device=x.device)
             dz = losses.discriminator_loss(self.discriminator_z(_noisy(real_z, noise_std, generator)),
                                            self.discriminator_z(_noisy(z, noise_std, generator)))
-            dy = losses.discriminator_loss(self.discriminator_y(_noisy(real_y, noise_std, generator)),
-                                           self.discriminator_y(_noisy(y, noise_std, generator)))
+            dy = losses.discriminator_loss(self.discriminator_y(_noisy(real_y, y_noise, generator)),
+                                           self.discriminator_y(_noisy(y, y_noise, generator)))
             return dz + dy
         if phase == "generator":
             logits, z = self._heads(x_in)
             y = torch.softmax(logits, dim=1)
             return (losses.generator_loss(self.discriminator_z(_noisy(z, noise_std, generator)))
-                    + losses.generator_loss(self.discriminator_y(_noisy(y, noise_std, generator))))
+                    + losses.generator_loss(self.discriminator_y(_noisy(y, y_noise, generator))))
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
 
@@ -314,7 +317,7 @@ class VAE(AAEModel):
     def phase_modules(self, phase):
         return {"elbo": [self.encoder, self.decoder]}[phase]
 
-    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None):
+    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
         if phase != "elbo":
             raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
         mu, logvar = self.posterior(batch.inputs)

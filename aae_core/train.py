@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shift training images by up to N pixels each step (0: off)")
     p.add_argument("--input-noise", type=float, default=t.input_noise,
                    help="std of noise on the encoder's training inputs; the target stays clean (0: off)")
+    p.add_argument("--class-noise", type=float, default=None,
+                   help="std of noise on the class discriminator's inputs (default: --noise)")
     p.add_argument("--eval-size", type=int, default=t.eval_size, help="test images for per-epoch metrics")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             lr_supervised=args.lr_sup, beta1_adversarial=args.beta1, disc_input_noise=args.noise,
             grad_clip=args.grad_clip, lr_decay_epochs=args.lr_decay_epochs, seed=args.seed,
             augment_shift=args.augment_shift, input_noise=args.input_noise,
+            class_code_noise=args.class_noise,
             eval_size=args.eval_size)
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")

@@ -183,7 +183,7 @@ class Trainer:
         opt = self.optimizers[phase]
         opt.zero_grad(set_to_none=True)
         loss = self.model.phase_loss(phase, batch, noise_std=self.config.disc_input_noise,
-                                     generator=self.generator)
+                                     generator=self.generator, class_noise_std=self.config.class_code_noise)
         loss.backward()
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],

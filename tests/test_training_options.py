@@ -340,3 +340,30 @@ def test_evaluate_model_of_a_label_conditioned_supervised_model_has_no_component
     # while a label-conditioned mixture still reports it
     mixture = build_model(MODEL_CASES["label_conditioned_mixture"], seed=0)
     assert "own_component_fraction" in M.evaluate_model(mixture, test.to_float(), test.labels)
+
+
+# --- class_code_noise ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan")])
+def test_class_code_noise_must_be_non_negative(bad):
+    with pytest.raises(ValueError, match="class_code_noise"):
+        TrainConfig(class_code_noise=bad)
+
+
+def test_class_code_noise_changes_only_the_class_discriminator_input():
+    model = build_model(MODEL_CASES["semi_supervised"], seed=0)
+    batch = Batch(x=torch.rand(8, 784), x_labelled=torch.rand(4, 784), y_labelled=torch.arange(4))
+
+    def loss(phase, **kw):
+        return model.phase_loss(phase, batch, generator=torch.Generator().manual_seed(0), **kw)
+
+    for phase in ("discriminator", "generator"):
+        same = loss(phase, noise_std=0.3)
+        assert torch.equal(loss(phase, noise_std=0.3, class_noise_std=0.3), same)   # None means noise_std
+        assert not torch.equal(loss(phase, noise_std=0.3, class_noise_std=0.0), same)
+    # the unsupervised model has no class discriminator: the option changes nothing
+    plain = build_model(MODEL_CASES["unsupervised_gaussian"], seed=0)
+    b = Batch(x=torch.rand(8, 784))
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert torch.equal(plain.phase_loss("discriminator", b, noise_std=0.3, generator=g()),
+                       plain.phase_loss("discriminator", b, noise_std=0.3, generator=g(), class_noise_std=0.0))
