@@ -7,10 +7,12 @@ specific CheckpointError subclass for each way a folder can be wrong.
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 import zipfile
@@ -91,6 +93,41 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE))
+    return rc == 0
+
+
+def replace_folder(new: Path, path: Path) -> None:
+    """Put the finished folder `new` at `path`, replacing what is there.
+
+    Where the system can swap two paths atomically (Linux), readers see the old folder or the new one,
+    never none; elsewhere the old folder is moved aside first, so for an instant `path` is absent
+    (it is never half-written either way)."""
+    if path.exists() and _exchange(new, path):
+        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old folder
+        return
+    old = None
+    if path.exists():
+        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(path, old)
+    os.replace(new, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None = None,
          trainer: Trainer | None = None, half: bool = False, extra: dict[str, Any] | None = None) -> Path:
     """Write model (and, given a trainer, its optimizer state for resuming) to the folder `path`.
@@ -125,13 +162,7 @@ def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None 
             tensors, groups = _flatten_optimizers(trainer.state_dict())
             st_save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups)})
         _write_json(tmp / CONFIG_FILE, meta)
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

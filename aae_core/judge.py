@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -27,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .checkpoint import replace_folder
 from .data import ImageSet, load_dataset
 from .errors import AAEError, CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
 from .models import AAEModel
@@ -117,13 +117,7 @@ def save_judge(judge: DigitJudge, path: str | Path, info: dict[str, Any]) -> Pat
         save_file({k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}, str(tmp / JUDGE_WEIGHTS))
         (tmp / JUDGE_CONFIG).write_text(json.dumps({**info, "format": JUDGE_FORMAT, "n_classes": judge.n_classes},
                                                    indent=2) + "\n")
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -357,3 +358,35 @@ def test_trainer_state_round_trip(tmp_path):
     (tmp_path / "no_opt" / "optimizer.safetensors").unlink()
     with pytest.raises(CheckpointNotFoundError, match="optimizer.safetensors"):
         load_trainer_state(tmp_path / "no_opt", other)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="atomic folder swap is Linux-only (renameat2)")
+def test_the_checkpoint_folder_is_never_missing_while_it_is_replaced(tmp_path, monkeypatch):
+    model = build_model(MODEL_CASES["unsupervised_gaussian"], seed=0)
+    path = aae_core.save(model, tmp_path / "ckpt")
+    seen, real_replace = [], os.replace
+
+    def replace(src, dst):                     # every rename save() makes: is the checkpoint still there?
+        real_replace(src, dst)
+        seen.append((path / "config.json").exists())
+
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    aae_core.save(build_model(MODEL_CASES["unsupervised_gaussian"], seed=1), path)
+    assert all(seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert torch.equal(aae_core.load(path).encoder[0].weight,
+                       build_model(MODEL_CASES["unsupervised_gaussian"], seed=1).encoder[0].weight)
+
+
+def test_replace_folder_moves_the_new_folder_in_and_drops_the_old(tmp_path):
+    from aae_core.checkpoint import replace_folder
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "f").write_text("new")
+    replace_folder(tmp_path / "new", tmp_path / "dst")          # nothing there yet
+    assert (tmp_path / "dst" / "f").read_text() == "new"
+    (tmp_path / "newer").mkdir()
+    (tmp_path / "newer" / "f").write_text("newer")
+    replace_folder(tmp_path / "newer", tmp_path / "dst")
+    assert (tmp_path / "dst" / "f").read_text() == "newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst"]
