@@ -50,13 +50,14 @@ def main() -> None:
     p.add_argument("--target", type=float, default=0.03)
     p.add_argument("--hidden", type=int, default=1000)
     p.add_argument("--latent-dim", type=int, default=10)
+    p.add_argument("--input-noise", type=float, default=0.3, help="the shipped recipe's encoder input noise")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
 
     model_config = A.ModelConfig(kind="semi_supervised", latent_dim=args.latent_dim, n_labels=100,
                                  hidden_dim=args.hidden, disc_hidden_dim=args.hidden)
-    train_config = A.TrainConfig(epochs=10**6, seed=args.seed, eval_size=0)
+    train_config = A.TrainConfig(epochs=10**6, seed=args.seed, eval_size=0, input_noise=args.input_noise)
     train, test = A.load_dataset("mnist", data_dir=args.data_dir)
     labelled = A.label_split(train.labels, 100, seed=args.seed)
     model = A.build_model(model_config, seed=args.seed)
@@ -65,7 +66,8 @@ def main() -> None:
     trainer.fit()
     write_result(f"ssl_budget_{trainer.device.type}", {
         "device": A.device_name(trainer.device), "labels": 100, "hidden": args.hidden,
-        "latent_dim": args.latent_dim, "budget_steps": args.steps, "target_error": args.target,
+        "latent_dim": args.latent_dim, "input_noise": args.input_noise, "budget_steps": args.steps,
+        "target_error": args.target,
         "train_config": train_config.to_dict(), "curve": probe.curve,
         "final": probe.curve[-1] if probe.curve else None, "reached_target_at": probe.reached_at,
     })
