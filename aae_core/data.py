@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import struct
@@ -220,3 +221,17 @@ def label_split(labels: torch.Tensor, n_labels: int, *, n_classes: int = 10, see
             raise ValueError(f"class {k} has only {idx.numel()} images; cannot take {per_class}")
         picked.append(idx[torch.randperm(idx.numel(), generator=g)[:per_class]])
     return torch.sort(torch.cat(picked)).values
+
+
+def random_shift(x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each square image of x [N, side*side] (any dtype) moved by its own random whole number of pixels in
+    [-k, k] along each axis, fresh zeros coming in at the edges (augmentation; k = 0 returns x)."""
+    if k == 0:
+        return x
+    n = x.shape[0]
+    side = math.isqrt(x.shape[1])
+    padded = torch.nn.functional.pad(x.view(n, side, side), (k, k, k, k))
+    dy, dx = torch.randint(0, 2 * k + 1, (2, n, 1), generator=generator, device=x.device)
+    ar = torch.arange(side, device=x.device)
+    rows, cols = (ar + dy)[:, :, None], (ar + dx)[:, None, :]
+    return padded[torch.arange(n, device=x.device)[:, None, None], rows, cols].reshape(n, -1)

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .checkpoint import replace_folder
-from .data import ImageSet, load_dataset
+from .data import ImageSet, load_dataset, random_shift
 from .errors import AAEError, CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
 from .models import AAEModel
 from .training import device_name, pick_device
@@ -63,16 +63,6 @@ class DigitJudge(nn.Module):
         return out
 
 
-def _shift(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """Random translations of up to k pixels (augmentation for the judge's training)."""
-    n = x.shape[0]
-    padded = nn.functional.pad(x.view(n, 28, 28), (k, k, k, k))
-    dy, dx = torch.randint(0, 2 * k + 1, (2, n, 1), generator=generator, device=x.device)
-    ar = torch.arange(28, device=x.device)
-    return padded[torch.arange(n, device=x.device)[:, None, None], (ar + dy)[:, :, None],
-                  (ar + dx)[:, None, :]].reshape(n, -1)
-
-
 def train_judge(train: ImageSet, test: ImageSet, *, epochs: int = 2, batch_size: int = 128, lr: float = 1e-3,
                 shift: int = 1, seed: int = 0, device=None, log=None) -> tuple[DigitJudge, float]:
     """Train a DigitJudge on `train`; returns it (on CPU, eval mode) and its accuracy on `test`.
@@ -91,7 +81,7 @@ def train_judge(train: ImageSet, test: ImageSet, *, epochs: int = 2, batch_size:
             perm = torch.randperm(x.shape[0], generator=g, device=dev)
             for i in range(steps):
                 idx = perm[i * batch_size:(i + 1) * batch_size]
-                xb = _shift(x[idx], shift, g) if shift else x[idx]
+                xb = random_shift(x[idx], shift, g)
                 loss = nn.functional.cross_entropy(judge(xb), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -18,7 +18,7 @@ import torch
 
 from . import metrics as M
 from .config import TrainConfig
-from .data import ImageSet
+from .data import ImageSet, random_shift
 from .errors import TrainingDivergedError
 from .models import AAEModel, Batch
 
@@ -143,17 +143,7 @@ class Trainer:
     # --- one mini-batch -----------------------------------------------------------------------
     def _images(self, idx: torch.Tensor) -> torch.Tensor:
         """Training images idx as [B, 784] floats in [0, 1], shifted when config.augment_shift > 0."""
-        x = self.images[idx]
-        k = self.config.augment_shift
-        if k:
-            n = x.shape[0]
-            side = int(math.isqrt(x.shape[1]))
-            padded = torch.nn.functional.pad(x.view(n, side, side), (k, k, k, k))
-            dy, dx = (torch.randint(0, 2 * k + 1, (2, n, 1), generator=self.generator, device=self.device))
-            ar = torch.arange(side, device=self.device)
-            rows, cols = (ar + dy)[:, :, None], (ar + dx)[:, None, :]
-            x = padded[torch.arange(n, device=self.device)[:, None, None], rows, cols].reshape(n, -1)
-        return x.float().div_(255.0)
+        return random_shift(self.images[idx], self.config.augment_shift, self.generator).float().div_(255.0)
 
     def _batch(self, idx: torch.Tensor) -> Batch:
         x = self._images(idx)
