@@ -153,6 +153,11 @@ with c3:
     if kind == "semi_supervised":
         lr_sup = st.number_input("Learning rate: supervised", 1e-6, 1.0, DEFAULTS.lr_supervised, format="%.0e",
                                  step=1e-4, key="train_lr_sup", persist_state="session")
+    input_noise = st.number_input(
+        "Input noise (std)", 0.0, 1.0, 0.3 if kind in ("semi_supervised", "clustering") else 0.0, step=0.05,
+        key=f"train_input_noise_{kind}", persist_state="session",
+        help="Gaussian noise on what the encoder sees while training; the decoder still rebuilds the clean "
+             "image. 0.3 cut the semi-supervised error by about 3 points in early epochs (see the README).")
     st.caption(f"Runs on {app_state.device_line()}. On a CPU an epoch of 60,000 images takes 10-40 s.")
 
 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="start_run"):
@@ -165,7 +170,7 @@ if st.button("Start training", type="primary", icon=":material/play_arrow:", key
         train_config = TrainConfig(epochs=epochs, batch_size=batch_size, labelled_batch_size=min(100, batch_size),
                                    lr_reconstruction=float(lr_rec), lr_discriminator=float(lr_disc),
                                    lr_generator=float(lr_gen), lr_supervised=float(lr_sup), seed=seed,
-                                   eval_size=1000)
+                                   input_noise=float(input_noise), eval_size=1000)
         jobs.REGISTRY.start(user, model_config, train_config, device=dev)
     except (ValueError, AAEError) as exc:
         st.error(f"Cannot start this run: {exc}")

@@ -232,6 +232,21 @@ def _start_long_run(app):
     return _user_job(app)
 
 
+def test_train_page_input_noise_defaults_to_the_measured_recipe_and_reaches_the_run(app):
+    open_page(app, "train")
+    assert app.number_input(key="train_input_noise_unsupervised").value == 0.0
+    app.selectbox(key="train_kind").set_value("semi_supervised").run()
+    assert app.number_input(key="train_input_noise_semi_supervised").value == pytest.approx(0.3)
+    app.number_input(key="train_input_noise_semi_supervised").set_value(0.2)
+    job = _start_long_run(app)
+    try:
+        assert job.train_config.input_noise == pytest.approx(0.2)
+        assert job.model_config.kind == "semi_supervised"
+    finally:
+        job.stop()
+        job.join(30)
+
+
 def test_train_page_stop_button_stops_the_run(app):
     job = _start_long_run(app)
     try:
