@@ -75,6 +75,7 @@ def train_judge(train: ImageSet, test: ImageSet, *, epochs: int = 2, batch_size:
         judge = DigitJudge().to(dev)
         g = torch.Generator(device=dev).manual_seed(seed)
         x, y = train.to_float().to(dev), train.labels.to(dev)
+        x_test, y_test = test.to_float().to(dev), test.labels.to(dev)
         opt = torch.optim.Adam(judge.parameters(), lr=lr)
         steps = x.shape[0] // batch_size
         for epoch in range(epochs):
@@ -86,7 +87,7 @@ def train_judge(train: ImageSet, test: ImageSet, *, epochs: int = 2, batch_size:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-            acc = judge_accuracy(judge, test.to_float().to(dev), test.labels.to(dev))
+            acc = judge_accuracy(judge, x_test, y_test)
             if log:
                 log(f"judge epoch {epoch + 1}/{epochs}: test accuracy {acc:.4f}")
     judge = judge.cpu().eval()
