@@ -149,6 +149,7 @@ def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None 
     }
     if trainer is not None:
         meta["progress"] = {"epoch": trainer.state.epoch, "step": trainer.state.step}
+        meta["precision"] = trainer.precision   # what "auto" became on the device that trained
         meta["history"] = trainer.state.history
     meta.update(extra or {})
 

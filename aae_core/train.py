@@ -10,12 +10,13 @@ import shlex
 import signal
 import sys
 
+import torch
 from tqdm import tqdm
 
-from .config import DATASETS, KINDS, PRIOR_NAMES, ModelConfig, TrainConfig
+from .config import DATASETS, KINDS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
 from .errors import AAEError, TrainingDivergedError
 from .runs import ALL_LABELS, prepare_run, resolve_label_budget
-from .training import Callback, Trainer, device_name
+from .training import Callback, Trainer, device_name, pick_threads
 
 
 def _labels(text: str) -> int:
@@ -70,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-size", type=int, default=t.eval_size, help="test images for per-epoch metrics")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
+    p.add_argument("--precision", choices=PRECISIONS, default=t.precision,
+                   help="bf16 autocast or fp32 (auto: bf16 where the device has bf16 matmuls)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: free cores = cores minus the load average, at least 1; "
+                        "on shared cores 2 threads fell to 1/7 of the speed of one)")
     p.add_argument("--data-dir", default=None,
                    help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
     p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves")
@@ -119,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
             grad_clip=args.grad_clip, lr_decay_epochs=args.lr_decay_epochs, seed=args.seed,
             augment_shift=args.augment_shift, input_noise=args.input_noise,
             class_code_noise=args.class_noise,
-            eval_size=args.eval_size)
+            eval_size=args.eval_size, precision=args.precision)
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")
+        if args.threads is not None and args.threads < 1:
+            raise ValueError("--threads must be >= 1")
+        torch.set_num_threads(args.threads or pick_threads())
         command = "python -m aae_core.train " + shlex.join(sys.argv[1:] if argv is None else argv)
         trainer = prepare_run(model_config, train_config, out=args.out, resume=args.resume,
                               data_dir=args.data_dir, device=args.device, callbacks=[TqdmCallback()],
@@ -133,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"training {trainer.model.config.kind} ({trainer.model.config.prior} prior, "
           f"latent {trainer.model.config.latent_dim}, {trainer.model.config.n_labels} labels) on "
-          f"{device_name(trainer.device)} -> {args.out}", file=sys.stderr)
+          f"{device_name(trainer.device)}, {trainer.precision} -> {args.out}", file=sys.stderr)
     # Ctrl-C: finish the current mini-batch, save, and exit; a second Ctrl-C aborts at once.
     def on_sigint(signum, frame):
         print("\nstopping after this mini-batch and saving (Ctrl-C again to abort)", file=sys.stderr)
