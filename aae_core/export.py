@@ -19,7 +19,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) ->
     training config, progress, history and command of the run kept in config.json."""
     meta = read_config(src)
     model = load(src)
-    keep = {k: meta[k] for k in ("progress", "history", "command") if k in meta}
+    keep = {k: meta[k] for k in ("progress", "history", "command", "precision") if k in meta}
     train_config = TrainConfig.from_dict(meta["training"]) if meta.get("training") else None
     return save(model, dst, train_config=train_config, half=half, extra=keep)
 

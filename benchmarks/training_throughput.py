@@ -4,7 +4,7 @@ torchvision's MNIST dataset doing the same step; and, on CPU, images per CPU-sec
 AAE step side by side with pythae's Adversarial_AE (benchmarks/requirements.txt) on the same MLP sizes.
 Writes results/training_throughput_<device>.json.
 
-    python -m benchmarks.training_throughput [--device cpu|cuda] [--hidden 1000] [--steps 50]
+    python -m benchmarks.training_throughput [--device cpu|cuda] [--hidden 1000] [--steps 50] [--precision auto]
     python -m benchmarks.training_throughput --only-peer        # just the side-by-side (CPU, synthetic data)
 
 The side-by-side runs each contender in its own subprocess with one torch thread, alternating between
@@ -286,6 +286,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the semi-supervised step (shared cores: 1)")
     p.add_argument("--rounds", type=int, default=3, help="side-by-side rounds (each runs every contender once)")
     p.add_argument("--peer-steps", type=int, default=100, help="timed steps per contender per round")
     p.add_argument("--warmup", type=int, default=15)
@@ -296,6 +297,7 @@ def main() -> None:
     if args.peer_worker:
         peer_worker(args.peer_worker, args.peer_steps, args.warmup)
         return
+    torch.set_num_threads(args.threads)
     device = A.pick_device(args.device)
     name = f"training_throughput_{device.type}"
     result: dict = {}

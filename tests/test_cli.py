@@ -59,6 +59,8 @@ def test_train_cli_bad_arguments_exit_2_with_one_line(args, match, tmp_path, fak
     (["--save-every", "0"], "--save-every must be >= 1"),
     (["--prior", "categorical", "--latent-dim", "4"], "latent_dim must equal n_classes"),
     (["--device", "nonsense"], "device must be"),
+    (["--threads", "0"], "--threads must be >= 1"),
+    (["--precision", "fp16"], "argument --precision: invalid choice: 'fp16'"),
 ])
 def test_train_main_rejects_bad_arguments(args, match, tmp_path, fake_mnist_dir, capsys):
     with pytest.raises(SystemExit) as info:
@@ -87,6 +89,7 @@ def test_train_cli_writes_a_checkpoint_that_loads(trained):
     meta = model.checkpoint_meta
     assert meta["progress"] == {"epoch": 1, "step": 12}
     assert meta["training"]["batch_size"] == 50
+    assert meta["training"]["precision"] == "auto" and meta["precision"] in ("fp32", "bf16")
     assert len(meta["history"]) == 1 and "eval_error" in meta["history"][0]
     assert (trained / "optimizer.safetensors").is_file()
 
