@@ -24,20 +24,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save_file as st_save_file
 
+from .checkpoint_meta import CONFIG_FILE, FORMAT_VERSION, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, read_meta
 from .config import ModelConfig, TrainConfig
 from .errors import (
     CheckpointConfigError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
     ShapeMismatchError,
-    UnsupportedFormatError,
 )
-from .models import AAEModel, build_model
+from .families import AAEModel, build_model
 from .training import Callback, Trainer
 
-FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
-    "config.json", "model.safetensors", "optimizer.safetensors", "metrics.json")
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 
 
@@ -170,28 +167,12 @@ def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None 
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The parsed, checked config.json of a checkpoint folder."""
-    path = Path(path)
-    if not path.is_dir():
-        raise CheckpointNotFoundError(f"no checkpoint folder at {path}")
-    cfg_path = path / CONFIG_FILE
-    if not cfg_path.is_file():
-        raise CheckpointNotFoundError(f"{path} has no {CONFIG_FILE}; a checkpoint folder holds "
-                                      f"{CONFIG_FILE} and {WEIGHTS_FILE}")
+    """The parsed, checked config.json of a checkpoint folder, with meta["model"] a ModelConfig."""
+    meta = read_meta(path)
     try:
-        meta = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointConfigError(f"{cfg_path} is not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointConfigError(f"{cfg_path} must hold a JSON object")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise UnsupportedFormatError(f"{cfg_path} has format_version {version!r}; this aae_core reads "
-                                     f"version {FORMAT_VERSION}. Re-save it with a matching aae_core.")
-    try:
-        meta["model"] = ModelConfig.from_dict(meta.get("model"))
+        meta["model"] = ModelConfig.from_dict(meta["model"])
     except (TypeError, ValueError) as exc:
-        raise CheckpointConfigError(f"{cfg_path} describes an invalid model: {exc}") from None
+        raise CheckpointConfigError(f"{Path(path) / CONFIG_FILE} describes an invalid model: {exc}") from None
     return meta
 
 

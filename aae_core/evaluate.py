@@ -51,7 +51,7 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
         test = test.subset(n_test)
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test.to_float(), test.labels)
-    if model.config.kind == "supervised" and model.config.dataset == "mnist":
+    if model.class_sweep_check and model.config.dataset == "mnist":
         judge_path = Path(judge) if judge is not None else default_judge_path()
         if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
             digit_judge, info = load_judge(judge_path)

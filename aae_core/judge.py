@@ -29,7 +29,7 @@ from torch import nn
 from .checkpoint import replace_folder
 from .data import ImageSet, load_dataset, random_shift
 from .errors import AAEError, CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
-from .models import AAEModel
+from .families import AAEModel
 from .training import device_name, pick_device
 
 JUDGE_CONFIG = "judge.json"
@@ -144,8 +144,8 @@ def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) ->
     """Encode images x [N, 784] to styles, decode each style with every class, let the judge read them.
 
     Returns the fraction read as the intended class, overall and per class, and how many were read."""
-    if not model.config.needs_class_code or model.config.kind != "supervised":
-        raise ValueError(f"the class sweep needs a supervised model (style + class); got kind {model.config.kind!r}")
+    if not model.class_sweep_check:
+        raise ValueError(f"the class sweep needs a supervised model (style + class); got a {model.title}")
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device

@@ -31,7 +31,7 @@ from safetensors.numpy import save_file
 
 if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
     from .data import ImageSet
-    from .models import AAEModel
+    from .families import AAEModel
 
 Method = Literal["latent", "pca", "umap"]
 METHODS: tuple[str, ...] = ("latent", "pca", "umap")

@@ -20,7 +20,7 @@ from . import metrics as M
 from .config import TrainConfig
 from .data import ImageSet, random_shift
 from .errors import TrainingDivergedError
-from .models import AAEModel, Batch
+from .families import AAEModel, Batch
 
 NAN_CHECK_EVERY = 50  # steps between finite-loss checks (each check is one device sync)
 
@@ -93,23 +93,23 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.state = TrainState()
         self._stop = threading.Event()
-        kind = model.config.kind
-        if (kind in ("supervised", "semi_supervised") or model.config.label_conditioned) and labelled is None:
-            what = "a label-conditioned prior" if model.config.label_conditioned else f"a {kind!r} model"
+        use = model.label_use(model.config.label_conditioned)
+        if use != "none" and labelled is None:
+            what = "a label-conditioned prior" if model.config.label_conditioned else f"a {model.kind!r} model"
             raise ValueError(f"{what} needs labelled indices")
 
         images, labels = train.images.to(self.device), train.labels.to(self.device)
         self.images = images.reshape(images.shape[0], -1)
         self.labels: torch.Tensor | None = None
         self.labelled_idx: torch.Tensor | None = None
-        if labelled is not None:
+        if labelled is not None and use != "none":
             labelled = labelled.to(self.device).long()
-            if kind == "supervised":
+            if use == "subset":      # train on the labelled images only
                 self.images, self.labels = self.images[labelled], labels[labelled]
-            elif kind == "semi_supervised":
+            elif use == "batch":     # a separate labelled batch every step
                 self.labelled_idx = labelled
                 self.labels = labels
-            elif model.config.label_conditioned:
+            else:                    # "partial": each image its label, or -1 when unlabelled
                 self.labels = torch.full_like(labels, -1)
                 self.labels[labelled] = labels[labelled]
         self.eval_set = eval_set.to(self.device) if eval_set is not None and len(eval_set) else None
@@ -119,18 +119,12 @@ class Trainer:
 
     # --- set-up -------------------------------------------------------------------------------
     def _base_lr(self, phase: str) -> float:
-        c = self.config
-        return {"reconstruction": c.lr_reconstruction, "elbo": c.lr_reconstruction,
-                "discriminator": c.lr_discriminator, "generator": c.lr_generator,
-                "supervised": c.lr_supervised}[phase]
+        return self.model.optimizer_settings(phase, self.config)[0]
 
     def _optimizer(self, phase: str) -> torch.optim.Optimizer:
-        beta1 = self.config.beta1_adversarial if phase in ("discriminator", "generator") else 0.9
+        lr, betas = self.model.optimizer_settings(phase, self.config)
         params = [p for m in self.model.phase_modules(phase) for p in m.parameters()]
-        return torch.optim.Adam(params, lr=self._base_lr(phase), betas=(beta1, 0.999))
-
-    def add_callback(self, callback: Callback) -> None:
-        self.callbacks.append(callback)
+        return torch.optim.Adam(params, lr=lr, betas=betas)
 
     def request_stop(self) -> None:
         """Ask the run to stop after the current mini-batch (safe from any thread)."""
@@ -253,10 +247,7 @@ class Trainer:
             return {}
         x, y = self.eval_set.to_float(), self.eval_set.labels
         out = {"eval_mse": M.reconstruction_error(self.model, x, y)["mse"]}
-        if self.model.config.kind == "semi_supervised":
-            out["eval_error"] = M.classification_error(self.model, x, y)
-        elif self.model.config.kind == "clustering":
-            out["eval_error"] = M.clustering_error(self.model, x, y)
+        out.update(M.quick_metrics(self.model, x, y))
         return out
 
     # --- resuming -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 import aae_core as A
 from aae_core.data import default_data_dir
-from aae_core.models import Batch
+from aae_core.families import Batch
 from benchmarks._common import write_result
 
 
