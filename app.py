@@ -7,7 +7,9 @@ import streamlit as st
 
 from explorer import picker, state, widgets
 
-st.set_page_config(page_title="AAE Explorer", page_icon=":material/explore:", layout="wide")
+# The favicon is an emoji, drawn by the browser: a ":material/...:" page icon makes the browser fetch the
+# favicon from Google's font CDN (the sidebar's material icons come from the font bundled with Streamlit).
+st.set_page_config(page_title="AAE Explorer", page_icon="🧭", layout="wide")
 state.init_session()
 
 # The pages live in explorer/pages/, not in a top-level pages/: with a folder named pages/ next to the
