@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -35,6 +36,13 @@ from .training import device_name, pick_device
 JUDGE_CONFIG = "judge.json"
 JUDGE_WEIGHTS = "judge.safetensors"
 JUDGE_FORMAT = "aae-explorer-judge/1"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_judge_path() -> Path:
+    """Where the shipped digit judge lives: $AAE_CHECKPOINTS_DIR/judge_mnist, else <repo>/checkpoints/judge_mnist."""
+    env = os.environ.get("AAE_CHECKPOINTS_DIR")
+    return (Path(env).expanduser() if env else REPO_ROOT / "checkpoints") / "judge_mnist"
 
 
 class DigitJudge(nn.Module):

@@ -1,4 +1,4 @@
-"""Which checkpoints the app offers (aae_core.catalog)."""
+"""Which checkpoints the app offers (explorer.catalog)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from conftest import tiny_config
 
 import aae_core
-from aae_core import catalog, checkpoint
+from aae_core import checkpoint
+from explorer import catalog
 
 
 def _save(folder, seed=0, **overrides):

@@ -1,4 +1,4 @@
-"""Background work for the app: training runs and long projections, in threads that make no UI calls.
+"""The app's background work: training runs and long projections, in threads that make no UI calls.
 
 A TrainingJob runs `prepare_run(...).fit()` in a thread. Its LiveCallback writes progress, per-epoch
 metrics, a running loss curve and a 2-D snapshot of encoded test points next to prior samples into a
@@ -24,12 +24,12 @@ from typing import Any, Generic, Literal, TypeVar
 import numpy as np
 import torch
 
-from .catalog import runs_dir
-from .checkpoint import CONFIG_FILE, read_config
-from .config import ModelConfig, TrainConfig
-from .errors import AAEError, CheckpointError, TrainingDivergedError
-from .runs import prepare_run
-from .training import Callback, Trainer, device_name
+from aae_core.checkpoint import CONFIG_FILE, read_config
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.errors import AAEError, CheckpointError, TrainingDivergedError
+from aae_core.runs import prepare_run
+from aae_core.training import Callback, Trainer, device_name
+from explorer.catalog import runs_dir
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class LiveCallback(Callback):
         self._snapshot(trainer)
 
     def _snapshot(self, trainer: Trainer) -> None:
-        from .metrics import encode_all
+        from aae_core.metrics import encode_all
 
         self._last_snapshot = time.monotonic()
         z = encode_all(trainer.model, self._x).cpu().numpy()   # eval mode and no_grad, then back to train mode
@@ -329,10 +329,6 @@ class JobRegistry:
             job = self._jobs.get(user)
             if job is not None and job.done:
                 del self._jobs[user]
-
-    def active(self) -> list[tuple[str, TrainingJob]]:
-        with self._lock:
-            return [(u, j) for u, j in self._jobs.items() if not j.done]
 
 
 REGISTRY = JobRegistry()

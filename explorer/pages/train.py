@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-import app_state
-from aae_core import ModelConfig, TrainConfig, catalog, jobs, plots
+from aae_core import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
+from explorer import catalog, figures, jobs, models, state
 
 KIND_HELP = {
     "unsupervised": "Codes pushed to a prior of your choice (paper §2).",
@@ -19,18 +19,18 @@ N_TRAIN = {"mnist": 60000, "fashion_mnist": 60000}
 DEFAULTS = TrainConfig()
 
 st.title("Train a model")
-app_state.explain(
+state.explain(
     "Training runs the AAE's phases on every mini-batch: reconstruction, then the discriminator, then the "
     "encoder trying to fool it. On the right the codes of 600 test images (coloured by digit) move "
     "toward the grey prior samples as the adversarial phases win; the loss curves show the tug of war. "
     "The run goes on if you switch page or reload, and its checkpoint joins the model picker when it ends.")
 
-user = app_state.user_key()
-dev = app_state.device()
+user = state.user_key()
+dev = models.device()
 
 
 def use_model(out: str) -> None:
-    st.session_state[app_state.MODEL_KEY] = out
+    st.session_state[state.MODEL_KEY] = out
 
 
 def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
@@ -65,7 +65,7 @@ def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Losses** (smoothed per mini-batch)")
-        st.plotly_chart(plots.loss_figure(s.losses), key="loss_chart")
+        st.plotly_chart(figures.loss_figure(s.losses), key="loss_chart")
         if s.history:
             keep = [k for k in s.history[-1] if k not in ("step",)]
             st.dataframe([{k: round(h[k], 4) if isinstance(h[k], float) else h[k] for k in keep if k in h}
@@ -73,7 +73,7 @@ def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
     with right:
         st.markdown("**Encoded test points vs prior samples** (first two code dimensions)")
         if s.snapshot is not None:
-            st.plotly_chart(plots.snapshot_figure(s.snapshot, axis_range=plots.snapshot_range(s.snapshot)),
+            st.plotly_chart(figures.snapshot_figure(s.snapshot, axis_range=figures.snapshot_range(s.snapshot)),
                             key="snapshot_chart")
         else:
             st.caption("The first picture appears when the data is loaded.")
@@ -88,7 +88,7 @@ def live(job: jobs.TrainingJob) -> None:
     draw(job, s)
 
 
-job = app_state.user_job()
+job = state.user_job()
 if job is not None:
     status = job.status()
     if status.done:
@@ -158,7 +158,7 @@ with c3:
         key=f"train_input_noise_{kind}", persist_state="session",
         help="Gaussian noise on what the encoder sees while training; the decoder still rebuilds the clean "
              "image. 0.3 cut the semi-supervised error by about 3 points in early epochs (see the README).")
-    st.caption(f"Runs on {app_state.device_line()}. On a CPU an epoch of 60,000 images takes 10-40 s.")
+    st.caption(f"Runs on {models.device_line()}. On a CPU an epoch of 60,000 images takes 10-40 s.")
 
 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="start_run"):
     try:

@@ -1,4 +1,5 @@
-"""Which checkpoints exist: the shipped ones and the user's runs, each with its config and metrics.
+"""The model catalogue behind the picker: the shipped checkpoints and the app's runs, each with its config
+and metrics, read from JSON only (listing models does not import torch).
 
 The folders come from environment variables so that tests and deployments can point elsewhere:
 $AAE_CHECKPOINTS_DIR (default <repo>/checkpoints) and $AAE_RUNS_DIR (default <repo>/runs).
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import ModelConfig
-from .errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
+from aae_core import projection
+from aae_core.config import ModelConfig
+from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
 
 # The file names of a checkpoint folder (the same as aae_core.checkpoint's; this module reads only JSON, so
 # that listing models does not import torch).
@@ -93,10 +95,6 @@ class CheckpointInfo:
     def label(self) -> str:
         where = "shipped" if self.source == "shipped" else "run"
         return f"{self.name} ({where}): {describe_config(self.config)}"
-
-    @property
-    def weights_file(self) -> Path:
-        return self.path / WEIGHTS_FILE
 
 
 def _is_checkpoint(path: Path) -> bool:
@@ -175,7 +173,8 @@ def fingerprint_bytes(data: bytes) -> str:
 
 
 def weights_fingerprint(path: str | Path) -> str:
-    """sha256 of a checkpoint's model.safetensors (path: the folder or the file), memoised by size and mtime."""
+    """sha256 of a checkpoint's model.safetensors (path: the folder or the file), the key of its cached maps
+    (aae_core.projection.weights_fingerprint), memoised by size and mtime: every rerun of a page asks."""
     file = Path(path)
     if file.is_dir():
         file = file / WEIGHTS_FILE
@@ -184,11 +183,7 @@ def weights_fingerprint(path: str | Path) -> str:
     with _FP_LOCK:
         if key in _FINGERPRINTS:
             return _FINGERPRINTS[key]
-    h = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = projection.weights_fingerprint(file)
     with _FP_LOCK:
         _FINGERPRINTS[key] = digest
     return digest

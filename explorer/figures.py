@@ -1,4 +1,4 @@
-"""Plotly figures of the explorer: the latent map, live training views, class probabilities.
+"""The app's Plotly figures: the latent map, live training views, class probabilities.
 
 Points on the latent map carry customdata [source, index, label]: source ENCODED (index into the test
 set), PRIOR (index into the prior samples) or GRID (an invisible point of a 2-D latent's background,
@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (jobs does)
-    from .jobs import Snapshot
-    from .projection import LatentMap
+    from aae_core.projection import LatentMap
+    from explorer.jobs import Snapshot
 
 ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.
