@@ -27,6 +27,10 @@ page = st.navigation([
 
 with st.sidebar:
     picker.model_picker()
+    description = st.empty()
     widgets.training_badge()
 
-page.run()
+try:
+    page.run()
+finally:  # after the page: a cached first map is drawn before the family's description imports torch
+    picker.describe_pick(description)

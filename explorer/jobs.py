@@ -298,7 +298,8 @@ class JobRegistry:
 
     def start(self, user: str, model_config: ModelConfig, train_config: TrainConfig, *, name: str | None = None,
               data_dir: str | Path | None = None, device: str | torch.device | None = None,
-              callbacks: Sequence[Callback] = (), snapshot_every_s: float = 2.0) -> TrainingJob:
+              callbacks: Sequence[Callback] = (), snapshot_every_s: float = 2.0,
+              recipe: str | None = None) -> TrainingJob:
         """Start a run for `user` into <runs dir>/<name>; JobBusyError if their previous run is still going."""
         with self._lock:
             current = self._jobs.get(user)
@@ -311,7 +312,8 @@ class JobRegistry:
             while out.exists() or any(j.out == out for j in self._jobs.values()):
                 out = self._root() / f"{base}_{uuid.uuid4().hex[:4]}"
             job = TrainingJob(model_config, train_config, out, data_dir=data_dir, device=device,
-                              extra={"app_user": user}, callbacks=callbacks, snapshot_every_s=snapshot_every_s)
+                              extra={"app_user": user, "recipe": recipe}, callbacks=callbacks,
+                              snapshot_every_s=snapshot_every_s)
             self._jobs[user] = job
         return job.start()
 

@@ -18,7 +18,7 @@ from explorer.models import load_model
 from explorer.state import MODEL_KEY
 
 if TYPE_CHECKING:
-    from aae_core.models import AAEModel
+    from aae_core.families import AAEModel
 
 DEFAULT_MODELS = ("unsupervised_gaussian_2d", "supervised_style_2d", "semi_supervised_100")
 
@@ -32,7 +32,20 @@ class ModelRef:
     fingerprint: str
     folder: Path | None          # None for uploads (their maps go to the user cache)
     info: catalog.CheckpointInfo | None
-    config: ModelConfig
+
+    @property
+    def config(self) -> ModelConfig:
+        """The checked config (asks the model family, so it imports torch on first use)."""
+        return self.info.config if self.info is not None else self.model.config
+
+    @property
+    def latent_dim(self) -> int:
+        """The latent size, read without building the config (what the first map needs)."""
+        return self.info.latent_dim if self.info is not None else self.model.config.latent_dim
+
+    @property
+    def family(self) -> type[AAEModel]:
+        return self.config.family
 
     @property
     def description(self) -> str:
@@ -83,9 +96,19 @@ def model_picker() -> None:
         return
     st.sidebar.selectbox("Model", refs, key=MODEL_KEY, format_func=lambda r: labels.get(r, r),
                          help="Used by every page. Shipped models, runs trained here, and uploads.")
-    info = by_ref.get(ss[MODEL_KEY])
-    if info is not None:
-        st.sidebar.caption(catalog.describe_config(info.config))
+
+
+def describe_pick(slot) -> None:
+    """Write the picked model's one-line description into `slot` (app.py calls this after the page, so that
+    a shipped model's first map is drawn before the family's description imports torch)."""
+    ref = st.session_state.get(MODEL_KEY)
+    if not ref or ref.startswith(uploads.PREFIX):
+        return
+    try:
+        shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
+        slot.caption(catalog.describe_config(catalog.read_info(ref, "shipped" if shipped else "run").config))
+    except (CheckpointError, OSError):
+        pass  # the page has said what is wrong with the pick
 
 
 def current_ref() -> ModelRef | None:
@@ -99,10 +122,10 @@ def current_ref() -> ModelRef | None:
             identity = ref[len(uploads.PREFIX):]
             name = st.session_state.uploads.get(identity, "upload")
             model = uploads.load_upload(identity)
-            return Current(ref, f"upload {name}", identity, None, None, model.config, model)
+            return Current(ref, f"upload {name}", identity, None, None, model)
         shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
         info = catalog.read_info(ref, "shipped" if shipped else "run")
-        return ModelRef(ref, info.name, catalog.weights_fingerprint(ref), Path(ref), info, info.config)
+        return ModelRef(ref, info.name, catalog.weights_fingerprint(ref), Path(ref), info)
     except (CheckpointError, KeyError, OSError) as exc:
         st.error(f"Could not load the model {ref}: {exc}")
         return None

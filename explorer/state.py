@@ -50,6 +50,7 @@ def user_job() -> TrainingJob | None:
     return loaded.REGISTRY.get(user_key()) if loaded is not None else None
 
 
-def explain(text: str) -> None:
-    """The two or three sentences every page opens with: what is on screen and why it matters."""
-    st.info(text, icon=":material/school:")
+def explain(text: str, slot=None) -> None:
+    """The two or three sentences every page opens with: what is on screen and why it matters (into `slot`,
+    an st.empty() placeholder, when the text is only known later in the page)."""
+    (slot or st).info(text, icon=":material/school:")

@@ -57,7 +57,7 @@ def slider_point(cur: ModelRef) -> list[float] | None:
 def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int = 0) -> int:
     """A row of class (or cluster) buttons for models whose decoder takes a class code."""
     k = cur.config.n_classes
-    noun = "cluster" if cur.config.kind == "clustering" else "class"
+    noun = cur.config.family.class_noun or "class"
     return int(st.radio(label or f"{noun.capitalize()} code y", list(range(k)), index=min(default, k - 1),
                         horizontal=True, key=key))
 

@@ -112,15 +112,16 @@ def test_a_family_registered_in_a_test_file_alone_trains_saves_loads_and_evaluat
 
 
 def test_no_string_switches_on_the_kind_outside_the_families_and_the_config():
+    """Library and app alike ask the family (its class_noun, label_use, ...), never test its name."""
     names = "unsupervised|supervised|semi_supervised|clustering|vae"
     pattern = re.compile(rf"""kind\s*(==|!=|in\b)|['"]({names})['"]""")
     allowed = {"config.py", "recipes.py"}
     found = []
-    for file in (REPO / "aae_core").rglob("*.py"):
+    for file in [*(REPO / "aae_core").rglob("*.py"), *(REPO / "explorer").rglob("*.py"), REPO / "app.py"]:
         if "families" in file.parts or file.name in allowed:
             continue
         for n, line in enumerate(file.read_text().splitlines(), 1):
-            if pattern.search(line) and not line.lstrip().startswith("#"):
+            if pattern.search(line) and not line.lstrip().startswith("#") and "# phases, not kinds" not in line:
                 found.append(f"{file.relative_to(REPO)}:{n}: {line.strip()}")
     assert found == [], "\n".join(found)
 

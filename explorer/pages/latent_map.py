@@ -12,16 +12,13 @@ METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, the
 # so a fresh server shows a shipped model's map at once.
 ref = picker.require_ref()
 st.title("Latent map")
-state.explain(
-    "Each coloured dot is a test image placed at its code z; dark grey dots are samples of the prior p(z) the "
-    "model was trained toward. Where the two clouds overlap, the adversarial training worked: prior "
-    "samples there decode to digits. Click any dot (or, in a 2-D latent, any empty spot) to decode it.")
+intro = st.empty()   # the family's own words, written once the chart is out
 
-methods = projection.methods_for(ref.config.latent_dim)
+methods = projection.methods_for(ref.latent_dim)
 c1, c2 = st.columns([3, 1])
 with c1:
     if len(methods) > 1:
-        method = st.radio(f"Projection of the {ref.config.latent_dim}-D codes to 2-D", methods, horizontal=True,
+        method = st.radio(f"Projection of the {ref.latent_dim}-D codes to 2-D", methods, horizontal=True,
                           format_func=METHOD_NAMES.get, key="map_method")
     else:
         method = methods[0]
@@ -66,6 +63,10 @@ with left:
         widgets.remember_click(ref, lmap, points[0])
     st.caption(f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples. Click a legend entry to "
                "hide a digit; drag to zoom, double-click to reset.")
+state.explain(
+    "Each coloured dot is a test image placed at its code z; dark grey dots are samples of the prior p(z) the "
+    f"model was trained toward. {ref.family.map_note} Click any dot (or, in a 2-D latent, any empty spot) to "
+    "decode it.", intro)
 
 with right:
     sel = widgets.selected_point(ref)
@@ -89,10 +90,10 @@ with right:
                                       width=168, scale=6)
                 probs = explore.class_probabilities(model, image[None])
                 if probs is not None:
-                    noun = "cluster" if cur.config.kind == "clustering" else "class"
+                    noun = cur.family.class_noun
                     st.markdown(f"**The model's {noun} probabilities** (predicted {int(probs[0].argmax())})")
-                    st.plotly_chart(figures.probabilities_figure(probs[0],
-                                                               true_label=label if noun == "class" else None),
+                    truth = label if cur.family.classes_are_labels else None
+                    st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
                                     key="probs_chart")
         else:
             z = np.asarray(sel["z"], np.float32)

@@ -26,7 +26,7 @@ if "accuracy" in sweep_check:
                f"{sweep_check.get('n_styles', 0):,} test-image styles as the intended digit.")
 
 model, k = cur.model, cur.config.n_classes
-noun = "cluster" if cur.config.kind == "clustering" else "class"
+noun = cur.family.class_noun
 left, right = st.columns([1, 3], gap="large")
 with left:
     point = widgets.point_picker(cur, "style", "Take the style from")
@@ -51,7 +51,7 @@ with right:
 
 styles = [g for g in st.session_state.style_grid if g["fingerprint"] == cur.fingerprint]
 if styles:
-    st.subheader(f"{len(styles)} styles × {k} {noun}es")
+    st.subheader(f"{len(styles)} styles × {k} {noun}{'es' if noun.endswith('s') else 's'}")
     sweep = explore.class_sweep(model, np.array([g["z"] for g in styles], np.float32))
     st.image(explore.upscale(explore.tile(sweep, pad=2, fill=40), 2),
              caption=f"Rows: styles (in the order added); columns: {noun} codes 0-{k - 1}.")
