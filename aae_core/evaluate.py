@@ -14,11 +14,10 @@ from typing import Any
 
 import torch
 
-from .catalog import checkpoints_dir
 from .checkpoint import load, save_metrics
 from .data import load_dataset
 from .errors import AAEError
-from .judge import JUDGE_CONFIG, class_sweep_accuracy, load_judge
+from .judge import JUDGE_CONFIG, class_sweep_accuracy, default_judge_path, load_judge
 from .metrics import evaluate_model
 from .training import device_name, pick_device
 
@@ -29,11 +28,6 @@ def _shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path.resolve())
-
-
-def default_judge_path() -> Path:
-    """Where the shipped digit judge lives: <shipped checkpoints>/judge_mnist."""
-    return checkpoints_dir() / "judge_mnist"
 
 
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None, device=None,
@@ -51,7 +45,7 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
         test = test.subset(n_test)
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test.to_float(), test.labels)
-    if model.config.kind == "supervised" and model.config.dataset == "mnist":
+    if model.class_sweep_check and model.config.dataset == "mnist":
         judge_path = Path(judge) if judge is not None else default_judge_path()
         if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
             digit_judge, info = load_judge(judge_path)

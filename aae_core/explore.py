@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .data import ImageSet
-from .models import AAEModel
+from .families import AAEModel
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -28,7 +28,7 @@ def _class_code(model: AAEModel, y: np.ndarray | torch.Tensor | list | None, n: 
         return None
     if y is None:
         k = model.config.n_classes
-        raise ValueError(f"a {model.config.kind!r} model decodes from a style and a class: pass y "
+        raise ValueError(f"a {model.kind!r} model decodes from a style and a {model.class_noun}: pass y "
                          f"(labels [N] in 0..{k - 1} or probabilities [N, {k}])")
     y = torch.as_tensor(np.asarray(y), device=model.device)
     if y.dim() == 1 and y.is_floating_point() and y.shape[0] == model.config.n_classes and n == 1:
@@ -72,12 +72,11 @@ def class_probabilities(model: AAEModel, images: np.ndarray | torch.Tensor) -> n
 def reconstruct(model: AAEModel, images: np.ndarray | torch.Tensor, labels=None) -> np.ndarray:
     """uint8 images [N, 28, 28] -> their reconstructions uint8 [N, 28, 28].
 
-    Supervised models rebuild from the style code and the given labels; semi-supervised and
-    clustering models from their own predicted class."""
+    Families that decode from the true label (supervised) rebuild from the style code and `labels`;
+    the others through their own class code, if any."""
     x = _float_images(images, model.device)
-    if model.config.kind == "supervised":
-        return to_uint8(model.decode(model.encode(x), _class_code(model, labels, x.shape[0])))
-    return to_uint8(model.reconstruct(x))
+    y = None if labels is None else torch.as_tensor(np.asarray(labels), device=model.device).long()
+    return to_uint8(model.reconstruct(x, y))
 
 
 @torch.no_grad()
@@ -90,7 +89,7 @@ def prior_samples(model: AAEModel, n: int, seed: int = 0) -> np.ndarray:
 def class_sweep(model: AAEModel, styles: np.ndarray) -> np.ndarray:
     """Each style z [S, d] decoded with every class code 0..K-1 -> uint8 [S, K, 28, 28] (paper Fig. 6, 8)."""
     if not model.config.needs_class_code:
-        raise ValueError(f"a {model.config.kind!r} model has no class code to sweep")
+        raise ValueError(f"a {model.kind!r} model has no class code to sweep")
     styles = np.asarray(styles, dtype=np.float32).reshape(-1, model.config.latent_dim)
     k = model.config.n_classes
     z = np.repeat(styles, k, axis=0)                              # [S*K, d], style-major
@@ -145,18 +144,16 @@ class LatentPoint:
 
 
 def point_from_test(model: AAEModel, test: ImageSet, index: int) -> LatentPoint:
-    """The test image at `index` as a point: its code, and its class code (the true label for
-    supervised models, the model's own prediction for semi-supervised / clustering ones)."""
+    """The test image at `index` as a point: its code, and its class code as the model reads the image
+    (the true label's one-hot where the family decodes from labels, else the model's own prediction)."""
     if not 0 <= index < len(test):
         raise ValueError(f"index must be in 0..{len(test) - 1}; got {index}")
     image = test.images[index].cpu().numpy()
     label = int(test.labels[index])
     z = encode(model, image[None])[0]
-    y = None
-    if model.config.kind == "supervised":
-        y = np.eye(model.config.n_classes, dtype=np.float32)[label]
-    elif model.config.has_classifier:
-        y = class_probabilities(model, image[None])[0]
+    with torch.no_grad():
+        code = model.class_code(_float_images(image[None], model.device), torch.tensor([label]))
+    y = None if code is None else code[0].float().cpu().numpy()
     return LatentPoint(z=z, y=y, image=image, label=label, description=f"test image #{index} (label {label})")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -29,12 +30,19 @@ from torch import nn
 from .checkpoint import replace_folder
 from .data import ImageSet, load_dataset, random_shift
 from .errors import AAEError, CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
-from .models import AAEModel
+from .families import AAEModel
 from .training import device_name, pick_device
 
 JUDGE_CONFIG = "judge.json"
 JUDGE_WEIGHTS = "judge.safetensors"
 JUDGE_FORMAT = "aae-explorer-judge/1"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_judge_path() -> Path:
+    """Where the shipped digit judge lives: $AAE_CHECKPOINTS_DIR/judge_mnist, else <repo>/checkpoints/judge_mnist."""
+    env = os.environ.get("AAE_CHECKPOINTS_DIR")
+    return (Path(env).expanduser() if env else REPO_ROOT / "checkpoints") / "judge_mnist"
 
 
 class DigitJudge(nn.Module):
@@ -144,8 +152,8 @@ def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) ->
     """Encode images x [N, 784] to styles, decode each style with every class, let the judge read them.
 
     Returns the fraction read as the intended class, overall and per class, and how many were read."""
-    if not model.config.needs_class_code or model.config.kind != "supervised":
-        raise ValueError(f"the class sweep needs a supervised model (style + class); got kind {model.config.kind!r}")
+    if not model.class_sweep_check:
+        raise ValueError(f"the class sweep needs a supervised model (style + class); got a {model.title}")
     was_training = model.training
     model.eval()
     dev = next(model.parameters()).device

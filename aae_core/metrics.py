@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .models import AAEModel, flatten_images
+from .data import flatten_images
+
+if TYPE_CHECKING:
+    from .families import AAEModel
 
 
 def _eval_mode(fn: Callable) -> Callable:
@@ -51,16 +54,13 @@ def predict_all(model: AAEModel, x: torch.Tensor, batch_size: int = 2000) -> tor
 def reconstruction_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
     """Mean squared error per pixel and Bernoulli NLL (nats) per image of reconstructions of x.
 
-    Supervised models reconstruct through the true labels y."""
+    Families that decode from the true label (supervised) reconstruct through y; the others ignore it."""
     x = flatten_images(x)
     dev = model.device
     mse = bce = 0.0
     for s in _chunks(x.shape[0]):
         xb = x[s].to(dev)
-        if model.config.kind == "supervised":
-            logits = model.reconstruct_logits(xb, y[s].to(dev))
-        else:
-            logits = model.reconstruct_logits(xb)
+        logits = model.reconstruct_logits(xb, None if y is None else y[s].to(dev))
         mse += float(((torch.sigmoid(logits) - xb) ** 2).sum())
         bce += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, xb, reduction="sum"))
     n = x.shape[0]
@@ -90,6 +90,12 @@ def clustering_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> float
     clusters = predict_all(model, x).argmax(1).cpu()
     majority = cluster_majority_labels(clusters, y, model.config.n_classes)
     return float((majority[clusters] != y.cpu()).float().mean())
+
+
+@_eval_mode
+def quick_metrics(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """The family's own per-epoch numbers on a few held-out images (e.g. classification error)."""
+    return model.quick_metrics(x, y)
 
 
 def _moments(z: torch.Tensor) -> dict[str, list[float]]:
@@ -135,21 +141,11 @@ def prior_fit(z: torch.Tensor, prior_samples: torch.Tensor, *, mmd_samples: int 
 
 def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
     """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]."""
-    c = model.config
     out: dict[str, Any] = {"n_test": int(x.shape[0])}
     out["reconstruction"] = reconstruction_error(model, x, y)
     z = encode_all(model, x).cpu()
     g = torch.Generator().manual_seed(seed)
     samples = model.prior.sample(2 * z.shape[0], generator=g)
     out["prior_fit"] = prior_fit(z, samples, generator=torch.Generator().manual_seed(seed))
-    if c.kind == "semi_supervised":
-        out["classification_error"] = classification_error(model, x, y)
-    if c.kind == "clustering":
-        out["clustering_error"] = clustering_error(model, x, y)
-    if c.label_conditioned and c.prior in ("mixture", "swiss_roll"):
-        out["own_component_fraction"] = float((model.prior.assign(z) == y.cpu()).float().mean())
-    elif c.prior in ("mixture", "swiss_roll", "categorical"):
-        comps = model.prior.assign(z)
-        out["component_purity_error"] = float(
-            (cluster_majority_labels(comps, y, model.prior.n_components)[comps] != y.cpu()).float().mean())
+    out.update(model.family_metrics(x, y, z))
     return out

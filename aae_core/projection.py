@@ -14,6 +14,7 @@ umap is imported only when a UMAP fit runs: loading a cached map needs numpy and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import re
@@ -31,7 +32,7 @@ from safetensors.numpy import save_file
 
 if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
     from .data import ImageSet
-    from .models import AAEModel
+    from .families import AAEModel
 
 Method = Literal["latent", "pca", "umap"]
 METHODS: tuple[str, ...] = ("latent", "pca", "umap")
@@ -182,6 +183,19 @@ def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: st
 
 
 # --- the disk cache -------------------------------------------------------------------------------
+def weights_fingerprint(path: str | Path) -> str:
+    """sha256 hex digest of a checkpoint's model.safetensors (path: the folder or the file): the key of
+    its cached maps, so that retrained weights never reuse a stale map."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / "model.safetensors"
+    h = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def cache_file_name(method: str) -> str:
     return f"projection_{method}.safetensors"
 
@@ -279,7 +293,6 @@ def get_map(model: AAEModel, method: str, *, fingerprint: str, load_test: Callab
 def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, data_dir: str | Path | None = None,
                device=None, log: Callable[[str], None] = lambda s: None) -> list[Path]:
     """Compute and cache every map of the checkpoint in `folder` (for shipping it with its maps)."""
-    from .catalog import weights_fingerprint
     from .checkpoint import load
     from .data import load_dataset
     from .training import pick_device

@@ -12,7 +12,7 @@ from pathlib import Path
 from .checkpoint import CheckpointCallback, load, load_trainer_state, read_config
 from .config import ModelConfig, TrainConfig
 from .data import label_split, load_dataset
-from .models import build_model
+from .families import build_model, get_family
 from .training import Callback, Trainer
 
 ALL_LABELS = -1
@@ -20,8 +20,7 @@ ALL_LABELS = -1
 
 def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool, n_train: int) -> int:
     """How many labelled images a run uses: ALL_LABELS (or None for label-using kinds) means all."""
-    uses_labels = kind in ("supervised", "semi_supervised") or label_conditioned
-    if not uses_labels:
+    if get_family(kind).label_use(label_conditioned) == "none":
         if labels not in (None, 0):
             raise ValueError(f"kind {kind!r} uses no labels; drop --labels (or pass --label-conditioned)")
         return 0

@@ -1,5 +1,6 @@
 """Command line: train a model on real MNIST and save it as a checkpoint folder.
 
+    python -m aae_core.train --recipe semi_supervised_100 --out runs/ssl100
     python -m aae_core.train --kind semi_supervised --labels 100 --epochs 20 --out runs/ssl100
 """
 
@@ -13,8 +14,10 @@ import sys
 import torch
 from tqdm import tqdm
 
-from .config import DATASETS, KINDS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
+from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
 from .errors import AAEError, TrainingDivergedError
+from .families import FAMILIES, get_family
+from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
 from .runs import ALL_LABELS, prepare_run, resolve_label_budget
 from .training import Callback, Trainer, device_name, pick_threads
 
@@ -31,56 +34,104 @@ def _labels(text: str) -> int:
     return value
 
 
+# Options that change a recipe: flag -> (config, field). Flags left out keep the recipe's value.
+MODEL_FLAGS = {"kind": "kind", "prior": "prior", "latent_dim": "latent_dim", "n_classes": "n_classes",
+               "label_conditioned": "label_conditioned", "prior_std": "prior_std", "prior_radius": "prior_radius",
+               "hidden": "hidden_dim", "disc_hidden": "disc_hidden_dim", "layers": "n_hidden_layers",
+               "dataset": "dataset"}
+TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "labelled_batch_size": "labelled_batch_size",
+               "lr_rec": "lr_reconstruction", "lr_disc": "lr_discriminator", "lr_gen": "lr_generator",
+               "lr_sup": "lr_supervised", "beta1": "beta1_adversarial", "noise": "disc_input_noise",
+               "grad_clip": "grad_clip", "lr_decay_epochs": "lr_decay_epochs", "augment_shift": "augment_shift",
+               "input_noise": "input_noise", "class_noise": "class_code_noise", "eval_size": "eval_size",
+               "seed": "seed", "precision": "precision"}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    m, t = ModelConfig(), TrainConfig()
     p = argparse.ArgumentParser(prog="python -m aae_core.train", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                argument_default=argparse.SUPPRESS,
+                                epilog="Options left out take the recipe's value: --recipe NAME, else the "
+                                       "default recipe of --kind (python -m aae_core.train --list-recipes).")
     p.add_argument("--out", required=True, help="checkpoint folder to write (replaced atomically each save)")
-    p.add_argument("--kind", choices=KINDS, default=m.kind)
-    p.add_argument("--prior", choices=PRIOR_NAMES, default=m.prior)
-    p.add_argument("--latent-dim", type=int, default=m.latent_dim)
-    p.add_argument("--n-classes", type=int, default=m.n_classes, help="classes, clusters or categories")
-    p.add_argument("--labels", type=_labels, default=None,
-                   help="labelled training images: a multiple of 10, or 'all' (default: 100 for "
+    p.add_argument("--recipe", choices=list(RECIPES), help="a named recipe from aae_core/recipes.py")
+    p.add_argument("--list-recipes", action=_ListRecipes, nargs=0, help="list the recipes and exit")
+    p.add_argument("--kind", choices=list(FAMILIES), help="model family (default: the recipe's, else unsupervised)")
+    p.add_argument("--prior", choices=PRIOR_NAMES)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--n-classes", type=int, help="classes, clusters or categories")
+    p.add_argument("--labels", type=_labels,
+                   help="labelled training images: a multiple of 10, or 'all' (default: the recipe's; 100 for "
                         "semi_supervised, all for supervised and label-conditioned priors)")
-    p.add_argument("--label-conditioned", action="store_true",
+    p.add_argument("--label-conditioned", action=argparse.BooleanOptionalAction,
                    help="D also sees the label (mixture / swiss roll: one part per label; supervised: no class in z)")
-    p.add_argument("--prior-std", type=float, default=m.prior_std, help="σ of the Gaussian prior")
-    p.add_argument("--prior-radius", type=float, default=m.prior_radius, help="radius of mixture / swiss roll")
-    p.add_argument("--hidden", type=int, default=m.hidden_dim, help="units per hidden layer")
-    p.add_argument("--disc-hidden", type=int, default=m.disc_hidden_dim)
-    p.add_argument("--layers", type=int, default=m.n_hidden_layers, help="hidden layers per network")
-    p.add_argument("--dataset", choices=DATASETS, default=m.dataset)
-    p.add_argument("--epochs", type=int, default=t.epochs)
-    p.add_argument("--batch-size", type=int, default=t.batch_size)
-    p.add_argument("--labelled-batch-size", type=int, default=t.labelled_batch_size)
-    p.add_argument("--lr-rec", type=float, default=t.lr_reconstruction)
-    p.add_argument("--lr-disc", type=float, default=t.lr_discriminator)
-    p.add_argument("--lr-gen", type=float, default=t.lr_generator)
-    p.add_argument("--lr-sup", type=float, default=t.lr_supervised)
-    p.add_argument("--beta1", type=float, default=t.beta1_adversarial, help="Adam β1 of the adversarial phases")
-    p.add_argument("--noise", type=float, default=t.disc_input_noise, help="std of noise on D's inputs")
-    p.add_argument("--grad-clip", type=float, default=t.grad_clip)
-    p.add_argument("--lr-decay-epochs", type=int, default=t.lr_decay_epochs, help="x0.1 every N epochs (0: never)")
-    p.add_argument("--augment-shift", type=int, default=t.augment_shift,
-                   help="shift training images by up to N pixels each step (0: off)")
-    p.add_argument("--input-noise", type=float, default=t.input_noise,
+    p.add_argument("--prior-std", type=float, help="σ of the Gaussian prior")
+    p.add_argument("--prior-radius", type=float, help="radius of mixture / swiss roll")
+    p.add_argument("--hidden", type=int, help="units per hidden layer")
+    p.add_argument("--disc-hidden", type=int)
+    p.add_argument("--layers", type=int, help="hidden layers per network")
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--labelled-batch-size", type=int)
+    p.add_argument("--lr-rec", type=float)
+    p.add_argument("--lr-disc", type=float)
+    p.add_argument("--lr-gen", type=float)
+    p.add_argument("--lr-sup", type=float)
+    p.add_argument("--beta1", type=float, help="Adam β1 of the adversarial phases")
+    p.add_argument("--noise", type=float, help="std of noise on D's inputs")
+    p.add_argument("--grad-clip", type=float)
+    p.add_argument("--lr-decay-epochs", type=int, help="x0.1 every N epochs (0: never)")
+    p.add_argument("--augment-shift", type=int, help="shift training images by up to N pixels each step (0: off)")
+    p.add_argument("--input-noise", type=float,
                    help="std of noise on the encoder's training inputs; the target stays clean (0: off)")
-    p.add_argument("--class-noise", type=float, default=None,
+    p.add_argument("--class-noise", type=float,
                    help="std of noise on the class discriminator's inputs (default: --noise)")
-    p.add_argument("--eval-size", type=int, default=t.eval_size, help="test images for per-epoch metrics")
-    p.add_argument("--seed", type=int, default=t.seed)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps")
-    p.add_argument("--precision", choices=PRECISIONS, default=t.precision,
-                   help="bf16 autocast or fp32 (auto: bf16 where the device has bf16 matmuls)")
+    p.add_argument("--eval-size", type=int, help="test images for per-epoch metrics")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: auto)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="bf16 autocast or fp32 (default auto: bf16 where the device has bf16 matmuls)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: free cores = cores minus the load average, at least 1; "
                         "on shared cores 2 threads fell to 1/7 of the speed of one)")
     p.add_argument("--data-dir", default=None,
                    help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
-    p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves (default: 1)")
+    p.add_argument("--resume", action="store_true", default=False, help="continue the run saved in --out")
     return p
+
+
+class _ListRecipes(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        for r in RECIPES.values():
+            print(f"{r.name:28s} {r.paper:22s} {r.summary}")
+        parser.exit(0)
+
+
+def configs_from_args(args: argparse.Namespace, n_train: int = N_TRAIN) -> tuple[Recipe, ModelConfig, TrainConfig]:
+    """(the recipe, and its model and training configs with every option given on the command line applied)."""
+    given = vars(args)
+    if "recipe" in given:
+        recipe = get_recipe(given["recipe"])
+        if given.get("kind", recipe.model["kind"]) != recipe.model["kind"]:
+            raise ValueError(f"--kind {given['kind']} does not fit --recipe {recipe.name} (a "
+                             f"{recipe.model['kind']} model); drop one of them")
+    else:
+        recipe = default_recipe(given.get("kind", ModelConfig.kind))
+    model = {**recipe.model, **{field: given[flag] for flag, field in MODEL_FLAGS.items() if flag in given}}
+    train = {**recipe.train, **{field: given[flag] for flag, field in TRAIN_FLAGS.items() if flag in given}}
+    if model.get("prior") == "categorical" and "latent_dim" not in given:
+        model["latent_dim"] = model.get("n_classes", 10)   # a one-hot prior has one dimension per category
+    labels = given.get("labels")
+    if labels is None and get_family(model["kind"]).label_use(model.get("label_conditioned", False)) != "none":
+        # the label budget of the recipe, else of the family's own recipe (semi-supervised: 100), else all
+        for r in (recipe, default_recipe(model["kind"])):
+            if r is not None and r.model["kind"] == model["kind"] and r.model.get("n_labels"):
+                labels = r.model["n_labels"]
+                break
+    model["n_labels"] = resolve_label_budget(model["kind"], labels, model.get("label_conditioned", False), n_train)
+    return recipe, ModelConfig(**model), TrainConfig(**train)
 
 
 class TqdmCallback(Callback):
@@ -108,24 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.labels is None and args.kind == "semi_supervised":
-            args.labels = 100
-        n_train = 60000
-        n_labels = resolve_label_budget(args.kind, args.labels, args.label_conditioned, n_train)
-        latent_dim = args.n_classes if args.prior == "categorical" and args.latent_dim == 2 else args.latent_dim
-        model_config = ModelConfig(
-            kind=args.kind, prior=args.prior, latent_dim=latent_dim, n_classes=args.n_classes,
-            n_labels=n_labels, label_conditioned=args.label_conditioned, prior_std=args.prior_std,
-            prior_radius=args.prior_radius, hidden_dim=args.hidden, n_hidden_layers=args.layers,
-            disc_hidden_dim=args.disc_hidden, dataset=args.dataset)
-        train_config = TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, labelled_batch_size=args.labelled_batch_size,
-            lr_reconstruction=args.lr_rec, lr_discriminator=args.lr_disc, lr_generator=args.lr_gen,
-            lr_supervised=args.lr_sup, beta1_adversarial=args.beta1, disc_input_noise=args.noise,
-            grad_clip=args.grad_clip, lr_decay_epochs=args.lr_decay_epochs, seed=args.seed,
-            augment_shift=args.augment_shift, input_noise=args.input_noise,
-            class_code_noise=args.class_noise,
-            eval_size=args.eval_size, precision=args.precision)
+        recipe, model_config, train_config = configs_from_args(args)
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")
         if args.threads is not None and args.threads < 1:
@@ -135,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = prepare_run(model_config, train_config, out=args.out, resume=args.resume,
                               data_dir=args.data_dir, device=args.device, callbacks=[TqdmCallback()],
                               save_every=args.save_every,
-                              extra={"command": command},
+                              extra={"command": command, "recipe": recipe.name},
                               log=lambda s: print(s, file=sys.stderr))
     except (ValueError, AAEError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")

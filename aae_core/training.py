@@ -22,7 +22,7 @@ from . import metrics as M
 from .config import TrainConfig
 from .data import ImageSet, random_shift
 from .errors import TrainingDivergedError
-from .models import AAEModel, Batch
+from .families import AAEModel, Batch
 
 NAN_CHECK_EVERY = 50  # steps between finite-loss checks (each check is one device sync)
 
@@ -156,23 +156,23 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.state = TrainState()
         self._stop = threading.Event()
-        kind = model.config.kind
-        if (kind in ("supervised", "semi_supervised") or model.config.label_conditioned) and labelled is None:
-            what = "a label-conditioned prior" if model.config.label_conditioned else f"a {kind!r} model"
+        use = model.label_use(model.config.label_conditioned)
+        if use != "none" and labelled is None:
+            what = "a label-conditioned prior" if model.config.label_conditioned else f"a {model.kind!r} model"
             raise ValueError(f"{what} needs labelled indices")
 
         images, labels = train.images.to(self.device), train.labels.to(self.device)
         self.images = images.reshape(images.shape[0], -1)
         self.labels: torch.Tensor | None = None
         self.labelled_idx: torch.Tensor | None = None
-        if labelled is not None:
+        if labelled is not None and use != "none":
             labelled = labelled.to(self.device).long()
-            if kind == "supervised":
+            if use == "subset":      # train on the labelled images only
                 self.images, self.labels = self.images[labelled], labels[labelled]
-            elif kind == "semi_supervised":
+            elif use == "batch":     # a separate labelled batch every step
                 self.labelled_idx = labelled
                 self.labels = labels
-            elif model.config.label_conditioned:
+            else:                    # "partial": each image its label, or -1 when unlabelled
                 self.labels = torch.full_like(labels, -1)
                 self.labels[labelled] = labels[labelled]
         self.eval_set = eval_set.to(self.device) if eval_set is not None and len(eval_set) else None
@@ -189,10 +189,7 @@ class Trainer:
 
     # --- set-up -------------------------------------------------------------------------------
     def _base_lr(self, phase: str) -> float:
-        c = self.config
-        return {"reconstruction": c.lr_reconstruction, "elbo": c.lr_reconstruction,
-                "discriminator": c.lr_discriminator, "generator": c.lr_generator,
-                "supervised": c.lr_supervised}[phase]
+        return self.model.optimizer_settings(phase, self.config)[0]
 
     def _owned_params(self, phase: str) -> list[torch.nn.Parameter]:
         seen: set[int] = set()
@@ -205,8 +202,8 @@ class Trainer:
         return params
 
     def _optimizer(self, phase: str) -> torch.optim.Optimizer:
-        beta1 = self.config.beta1_adversarial if phase in ("discriminator", "generator") else 0.9
-        return _adam(self._owned[phase], self._base_lr(phase), (beta1, 0.999))
+        lr, betas = self.model.optimizer_settings(phase, self.config)
+        return _adam(self._owned[phase], lr, betas)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The context the phases' forward passes run in: bf16 autocast, or nothing for fp32.
@@ -214,9 +211,6 @@ class Trainer:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
-
-    def add_callback(self, callback: Callback) -> None:
-        self.callbacks.append(callback)
 
     def request_stop(self) -> None:
         """Ask the run to stop after the current mini-batch (safe from any thread)."""
@@ -341,10 +335,7 @@ class Trainer:
             return {}
         x, y = self.eval_set.to_float(), self.eval_set.labels
         out = {"eval_mse": M.reconstruction_error(self.model, x, y)["mse"]}
-        if self.model.config.kind == "semi_supervised":
-            out["eval_error"] = M.classification_error(self.model, x, y)
-        elif self.model.config.kind == "clustering":
-            out["eval_error"] = M.clustering_error(self.model, x, y)
+        out.update(M.quick_metrics(self.model, x, y))
         return out
 
     # --- resuming -----------------------------------------------------------------------------

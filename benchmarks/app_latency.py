@@ -7,7 +7,7 @@ Writes results/app_latency.json.
 
     python -m benchmarks.app_latency [--checkpoints DIR] [--data-dir DIR] [--runs 3]
 
-The app opens on its default model (the first of app_state.DEFAULT_MODELS that is shipped); precompute its
+The app opens on its default model (the first of explorer.picker.DEFAULT_MODELS that is shipped); precompute its
 map first (python -m aae_core.projection DIR) so that the first map needs no fit.
 """
 

@@ -33,7 +33,7 @@ import time
 import torch
 
 import aae_core as A
-from aae_core.models import Batch
+from aae_core.families import Batch
 from benchmarks._common import write_result
 
 CONTENDERS = ("ours_old_path", "ours_fp32", "ours_fast", "ours_fast_noclip", "pythae")
@@ -66,10 +66,10 @@ def _ours_step(contender: str, hidden: int, latent: int, bs: int, n: int):
 def _install_old_path(trainer: A.Trainer) -> None:
     """The Trainer's run_phase and optimizers as they were before the fast path (commit 5330e19)."""
     model = trainer.model
-    for phase, opt in list(trainer.optimizers.items()):
-        beta1 = trainer.config.beta1_adversarial if phase in ("discriminator", "generator") else 0.9
+    for phase in trainer.optimizers:
+        lr, betas = model.optimizer_settings(phase, trainer.config)
         params = [p for m in model.phase_modules(phase) for p in m.parameters()]
-        trainer.optimizers[phase] = torch.optim.Adam(params, lr=opt.param_groups[0]["lr"], betas=(beta1, 0.999))
+        trainer.optimizers[phase] = torch.optim.Adam(params, lr=lr, betas=betas)
 
     def run_phase(phase: str, batch: Batch) -> torch.Tensor:
         owned = {id(p) for m in model.phase_modules(phase) for p in m.parameters()}

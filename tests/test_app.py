@@ -16,9 +16,10 @@ from conftest import synthetic_images, tiny_config
 from streamlit.testing.v1 import AppTest
 
 import aae_core
-from aae_core import catalog, jobs, projection
-from aae_core.checkpoint import save_metrics
-from aae_core.plots import ENCODED, GRID, PRIOR
+from aae_core import projection
+from aae_core.checkpoint import read_upload, save_metrics
+from explorer import catalog, jobs
+from explorer.figures import ENCODED, GRID, PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
 MAP_CHART, MODEL = "latent_map_chart", "model_ref"
@@ -58,7 +59,7 @@ def ref(shipped: Path, name: str) -> str:
 def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | None = None) -> AppTest:
     if model is not None:
         at.selectbox(key=MODEL).set_value(ref(shipped, model)).run()
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"explorer/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -94,9 +95,9 @@ def plotly_spec(at: AppTest, key: str) -> dict:
 
 def test_no_pages_folder_next_to_the_entrypoint():
     """A folder named pages/ beside app.py puts Streamlit into its v1 multipage mode on a fresh server
-    (a page opened by URL then runs without app.py: no sidebar, no model picker); pages live in app_pages/."""
+    (a page opened by URL then runs without app.py: no sidebar, no model picker); pages live in explorer/pages/."""
     assert not (REPO / "pages").exists()
-    assert sorted(p.name for p in (REPO / "app_pages").glob("*.py")) == [
+    assert sorted(p.name for p in (REPO / "explorer" / "pages").glob("*.py")) == [
         "home.py", "interpolate.py", "latent_map.py", "sliders.py", "style_class.py", "train.py"]
 
 
@@ -162,7 +163,8 @@ def test_bad_uploads_get_one_clear_message_and_a_good_one_is_picked(app, shipped
     app.run()
     assert not app.error and not app.exception
     picked = app.selectbox(key=MODEL).value
-    assert picked.startswith("upload:") and picked == "upload:" + catalog.fingerprint_bytes(weights)
+    assert picked.startswith("upload:") and picked == "upload:" + read_upload([("c.json", config),
+                                                                                ("m.safetensors", weights)]).identity
     assert any("supervised AAE" in m.value for m in app.markdown)            # Home now describes the upload
     open_page(app, "style_class")                                             # and every page uses it
     assert len(image_with(app, "0")) == 10
@@ -181,6 +183,43 @@ def test_each_kind_of_broken_upload_names_its_problem(app, shipped, tmp_path, br
         [("c.zip", _zip({"config.json": config, "model.safetensors": weights}), "application/zip")])
     app.run()
     assert [e.value for e in app.error] and message in app.error[0].value
+
+
+def test_upload_errors_say_what_is_wrong_and_what_to_do_without_server_details(app, shipped, tmp_path, monkeypatch):
+    import tempfile
+
+    folder = shipped / "supervised_style_2d"
+    config, weights = (folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes()
+    other = aae_core.save(aae_core.build_model(tiny_config("supervised", hidden_dim=16)), tmp_path / "other")
+    fresh = aae_core.save(aae_core.build_model(tiny_config("supervised", latent_dim=2), seed=99), tmp_path / "fresh")
+    cases = {
+        "do not fit": [("c.zip", _zip({"config.json": config,
+                                       "model.safetensors": (other / "model.safetensors").read_bytes()}),
+                        "application/zip")],
+        "truncated": [("config.json", config, "application/json"),
+                      ("model.safetensors", weights[:-100], "application/octet-stream")],
+        "more than one checkpoint folder": [("two.zip", _zip({"config.json": config, "model.safetensors": weights,
+                                                              "x/model.safetensors": weights}), "application/zip")],
+        "could not build": [("config.json", (fresh / "config.json").read_bytes(), "application/json"),
+                            ("model.safetensors", (fresh / "model.safetensors").read_bytes(),
+                             "application/octet-stream")],
+    }
+
+    def allocator_failure(self, device=None):
+        raise RuntimeError(f"[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: "
+                           f"you tried to allocate 98304000000 bytes. {tempfile.gettempdir()}/tmpab12/model.bin")
+
+    for what, files in cases.items():
+        if what == "could not build":                                         # torch's own words, with a path
+            monkeypatch.setattr(aae_core.checkpoint.CheckpointFiles, "load", allocator_failure)
+        app.file_uploader(key="checkpoint_upload").set_value(files)
+        app.run()
+        assert not app.exception, (what, app.exception)
+        [error] = [e.value for e in app.error]
+        assert error.startswith("That upload is not a usable checkpoint") and what in error, (what, error)
+        assert "Upload a .zip of one checkpoint folder" in error                   # what to do
+        for leak in ("/tmp", tempfile.gettempdir(), "Traceback", "Allocator", "alloc_cpu"):
+            assert leak not in error, (what, leak, error)
 
 
 # --- Train ------------------------------------------------------------------------------------------

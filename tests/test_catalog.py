@@ -1,4 +1,4 @@
-"""Which checkpoints the app offers (aae_core.catalog)."""
+"""Which checkpoints the app offers (explorer.catalog)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from conftest import tiny_config
 
 import aae_core
-from aae_core import catalog, checkpoint
+from aae_core import checkpoint
+from explorer import catalog
 
 
 def _save(folder, seed=0, **overrides):
@@ -57,8 +58,10 @@ def test_metrics_and_the_app_user_are_read_with_the_config(tmp_path):
 def test_an_invalid_model_description_is_a_checkpoint_error(tmp_path):
     folder = _save(tmp_path / "m")
     (folder / "config.json").write_text('{"format_version": 1, "model": {"kind": "gan"}}')
+    info = catalog.read_info(folder, "run")       # listing reads JSON only; the model is checked on use
+    assert info.model == {"kind": "gan"} and info.latent_dim == 0
     with pytest.raises(aae_core.CheckpointConfigError, match="kind must be one of"):
-        catalog.read_info(folder, "run")
+        _ = info.config
 
 
 def test_the_fingerprint_follows_the_weights(tmp_path):

@@ -30,7 +30,7 @@ from aae_core.errors import (
     ShapeMismatchError,
     UnsupportedFormatError,
 )
-from aae_core.models import build_model
+from aae_core.families import build_model
 from aae_core.training import Trainer
 
 N = 8

@@ -1,4 +1,4 @@
-"""Training in a background thread (aae_core.jobs): finish, stop, divergence, failures, one run per user."""
+"""Training in a background thread (explorer.jobs): finish, stop, divergence, failures, one run per user."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from conftest import tiny_config
 
 import aae_core
-from aae_core import jobs
 from aae_core.config import TrainConfig
 from aae_core.training import Callback
+from explorer import jobs
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from aae_core import evaluate as evaluate_cli
 from aae_core import judge as judge_mod
 from aae_core.data import ImageSet, load_dataset
 from aae_core.errors import CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
+from aae_core.families import build_model
 from aae_core.judge import (
     JUDGE_CONFIG,
     JUDGE_FORMAT,
@@ -28,7 +29,6 @@ from aae_core.judge import (
     save_judge,
     train_judge,
 )
-from aae_core.models import build_model
 
 
 def images(n: int, seed: int = 0) -> torch.Tensor:

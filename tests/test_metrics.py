@@ -8,7 +8,7 @@ from conftest import synthetic_images
 from model_cases import MODEL_CASES
 
 from aae_core import metrics as M
-from aae_core.models import build_model
+from aae_core.families import build_model
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -7,10 +7,12 @@ import torch
 from model_cases import CASE_IDS, MODEL_CASES, class_code
 
 from aae_core.config import IMAGE_SIZE
-from aae_core.models import (
+from aae_core.families import (
     VAE,
     AdversarialAutoencoder,
     CategoricalAAE,
+    ClusteringAAE,
+    SemiSupervisedAAE,
     SupervisedAAE,
     build_model,
     flatten_images,
@@ -30,9 +32,10 @@ def model(request):
 
 def test_build_model_picks_the_class_for_each_kind():
     expected = {"unsupervised_gaussian": AdversarialAutoencoder, "supervised": SupervisedAAE,
-                "semi_supervised": CategoricalAAE, "clustering": CategoricalAAE, "vae": VAE}
+                "semi_supervised": SemiSupervisedAAE, "clustering": ClusteringAAE, "vae": VAE}
     for case, cls in expected.items():
         assert type(build_model(MODEL_CASES[case])) is cls
+    assert issubclass(SemiSupervisedAAE, CategoricalAAE) and issubclass(ClusteringAAE, CategoricalAAE)
 
 
 def test_build_model_seed_fixes_initial_weights():

@@ -15,7 +15,7 @@ from aae_core import metrics as M
 from aae_core import train as train_cli
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import ImageSet, label_split
-from aae_core.models import Batch, build_model
+from aae_core.families import Batch, build_model
 from aae_core.training import Trainer
 
 N = 60

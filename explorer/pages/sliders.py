@@ -5,14 +5,14 @@ import time
 import numpy as np
 import streamlit as st
 
-import app_state
 from aae_core import explore
+from explorer import models, picker, state, widgets
 
 MAX_SLIDERS = 16
 
-cur = app_state.require_model()
+cur = picker.require_model()
 st.title("Decoder sliders")
-app_state.explain(
+state.explain(
     "Each slider sets one coordinate of the code z, and the decoder turns the whole code into the image "
     "on the right. Dragging one slider walks along one latent direction: in a well-regularised model the "
     "image changes smoothly (stroke width, slant, or the digit itself), which is what the prior bought us.")
@@ -39,9 +39,9 @@ def set_start(z) -> None:
         st.session_state[f"{prefix}_{i}"] = float(np.clip(z[i], lo[i], hi[i]))
 
 
-sel = app_state.selected_point(cur)
+sel = widgets.selected_point(cur)
 if f"{prefix}_0" not in st.session_state:  # first visit for this model: continue where we were, else start
-    set_start(app_state.slider_point(cur) or (sel["z"] if sel else np.zeros(d)))
+    set_start(widgets.slider_point(cur) or (sel["z"] if sel else np.zeros(d)))
 
 b1, b2, b3, _ = st.columns([1.3, 1.3, 1, 2])
 b1.button("Start from the clicked point", on_click=set_start, args=(sel["z"] if sel else None,), disabled=sel is None,
@@ -77,18 +77,18 @@ def sliders_and_image() -> None:
     with right:
         y = None
         if cur.config.needs_class_code:
-            y = [app_state.class_selector(cur, f"{prefix}_class")]
+            y = [widgets.class_selector(cur, f"{prefix}_class")]
         image = explore.decode(model, z[None], y)[0]
-        app_state.show_images(image[None], ["Decoded image" + (f" (class {y[0]})" if y else "")], width=280,
+        widgets.show_images(image[None], ["Decoded image" + (f" (class {y[0]})" if y else "")], width=280,
                               scale=10)
-        st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {app_state.device_line()}")
+        st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {models.device_line()}")
     with left:
         st.markdown("**What one direction does**: the current code with one dimension swept across its range")
         dim = st.selectbox("Sweep dimension", list(range(d)), format_func=lambda i: f"z{i + 1}", key=f"{prefix}_sweep")
         values = np.linspace(lo[dim], hi[dim], 9, dtype=np.float32)
         zs = np.repeat(z[None], 9, axis=0)
         zs[:, dim] = values
-        app_state.show_images(explore.decode(model, zs, None if y is None else y * 9),
+        widgets.show_images(explore.decode(model, zs, None if y is None else y * 9),
                               [f"{v:.1f}" for v in values], width=56, scale=2)
 
 

@@ -3,12 +3,12 @@
 import numpy as np
 import streamlit as st
 
-import app_state
-from aae_core import explore, plots
+from aae_core import explore
+from explorer import figures, maps, picker, state, widgets
 
-cur = app_state.require_model()
+cur = picker.require_model()
 st.title("Interpolate")
-app_state.explain(
+state.explain(
     "Pick two points in the latent space and walk the straight line between them, decoding each step. "
     "Because the AAE pushed the codes to fill the prior without holes, every step on the way should decode "
     "to a plausible digit that morphs smoothly from one end to the other; gaps in the prior's coverage "
@@ -17,9 +17,9 @@ app_state.explain(
 model = cur.model
 c1, c2 = st.columns(2, gap="large")
 with c1:
-    a = app_state.point_picker(cur, "interp_a", "Start point A", default_index=0)
+    a = widgets.point_picker(cur, "interp_a", "Start point A", default_index=0)
 with c2:
-    b = app_state.point_picker(cur, "interp_b", "End point B", default_index=1)
+    b = widgets.point_picker(cur, "interp_b", "End point B", default_index=1)
 if a is None or b is None:
     st.stop()
 
@@ -32,7 +32,7 @@ if cur.config.needs_class_code:
     if mode == "one fixed class" or a.y is None or b.y is None:
         if mode != "one fixed class":
             st.caption("A prior sample has no class: pick the class for the whole path.")
-        fixed = explore.one_hot(app_state.class_selector(cur, "interp_class"), k)
+        fixed = explore.one_hot(widgets.class_selector(cur, "interp_class"), k)
         ys = np.repeat(fixed[None], steps, axis=0)
     else:
         ys = explore.interpolate(a.y, b.y, steps)
@@ -47,11 +47,11 @@ if a.image is not None:
     row, captions = [a.image, *row], ["A (original)", *captions]
 if b.image is not None:
     row, captions = [*row, b.image], [*captions, "B (original)"]
-app_state.show_images(np.stack(row), captions, width=72, scale=3)
+widgets.show_images(np.stack(row), captions, width=72, scale=3)
 
 method = "latent" if cur.config.latent_dim == 2 else "pca"  # both place any code on the map, instantly
-lmap = app_state.latent_map(cur, method)
+lmap = maps.latent_map(cur, method)
 if lmap is not None:
     st.markdown("**The path on the latent map**" + (" (PCA view: a straight line stays straight)"
                                                    if method == "pca" else ""))
-    st.plotly_chart(plots.path_figure(lmap, lmap.place(zs)), key="path_chart")
+    st.plotly_chart(figures.path_figure(lmap, lmap.place(zs)), key="path_chart")

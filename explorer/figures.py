@@ -1,4 +1,4 @@
-"""Plotly figures of the explorer: the latent map, live training views, class probabilities.
+"""The app's Plotly figures: the latent map, live training views, class probabilities.
 
 Points on the latent map carry customdata [source, index, label]: source ENCODED (index into the test
 set), PRIOR (index into the prior samples) or GRID (an invisible point of a 2-D latent's background,
@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (jobs does)
-    from .jobs import Snapshot
-    from .projection import LatentMap
+    from aae_core.projection import LatentMap
+    from explorer.jobs import Snapshot
 
 ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.
@@ -23,8 +23,9 @@ DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf")
 PRIOR_COLOUR = "#3c3c3c"
 AXIS_TITLES = {"latent": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "umap": ("UMAP 1", "UMAP 2")}
+# Colours of the training phases' loss curves (phase names; a family's phases not listed get Plotly's own).
 PHASE_COLOURS = {"reconstruction": "#4e79a7", "discriminator": "#e15759", "generator": "#59a14f",
-                 "supervised": "#b07aa1", "elbo": "#4e79a7"}
+                 "supervised": "#b07aa1", "elbo": "#4e79a7"}  # phases, not kinds
 
 
 def _scatter(webgl: bool):
@@ -139,14 +140,15 @@ def loss_figure(points: Sequence[dict[str, float]], *, height: int = 300) -> go.
     return fig
 
 
-def probabilities_figure(probs: np.ndarray, *, true_label: int | None = None, height: int = 200) -> go.Figure:
+def probabilities_figure(probs: np.ndarray, *, true_label: int | None = None, noun: str = "class",
+                         height: int = 200) -> go.Figure:
     """A bar per class of the model's probabilities; the true label's bar is highlighted."""
     k = len(probs)
     colours = ["#e15759" if true_label is not None and i == true_label else "#4e79a7" for i in range(k)]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(k)], y=probs, marker_color=colours,
-                           hovertemplate="class %{x}: %{y:.3f}<extra></extra>"))
+                           hovertemplate=noun + " %{x}: %{y:.3f}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=30, r=10, t=10, b=30), yaxis=dict(range=[0, 1], title="p"),
-                      xaxis=dict(title="class", type="category"), plot_bgcolor="white")
+                      xaxis=dict(title=noun, type="category"), plot_bgcolor="white")
     return fig
 
 

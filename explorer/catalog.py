@@ -1,4 +1,5 @@
-"""Which checkpoints exist: the shipped ones and the user's runs, each with its config and metrics.
+"""The model catalogue behind the picker: the shipped checkpoints and the app's runs, each with its config
+and metrics, read from JSON only (listing models does not import torch).
 
 The folders come from environment variables so that tests and deployments can point elsewhere:
 $AAE_CHECKPOINTS_DIR (default <repo>/checkpoints) and $AAE_RUNS_DIR (default <repo>/runs).
@@ -6,6 +7,7 @@ $AAE_CHECKPOINTS_DIR (default <repo>/checkpoints) and $AAE_RUNS_DIR (default <re
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -15,27 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import ModelConfig
-from .errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
-
-# The file names of a checkpoint folder (the same as aae_core.checkpoint's; this module reads only JSON, so
-# that listing models does not import torch).
-CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE = "config.json", "model.safetensors", "metrics.json"
+from aae_core import projection
+from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, is_checkpoint, read_meta
+from aae_core.config import ModelConfig
+from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS_ENV, RUNS_ENV = "AAE_CHECKPOINTS_DIR", "AAE_RUNS_DIR"
 Source = Literal["shipped", "run"]
-
-KIND_NAMES = {
-    "unsupervised": "unsupervised AAE",
-    "supervised": "supervised AAE",
-    "semi_supervised": "semi-supervised AAE",
-    "clustering": "clustering AAE",
-    "vae": "VAE (baseline)",
-}
-
 
 def checkpoints_dir() -> Path:
     """The shipped checkpoints: $AAE_CHECKPOINTS_DIR, else <repo>/checkpoints."""
@@ -51,30 +42,22 @@ def runs_dir() -> Path:
 
 def describe_config(config: ModelConfig) -> str:
     """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
-    kind = KIND_NAMES.get(config.kind, config.kind)
-    if config.kind in ("semi_supervised", "clustering"):
-        noun = "classes" if config.kind == "semi_supervised" else "clusters"
-        latent = f"{config.latent_dim}-D style + {config.n_classes} {noun}"
-    elif config.kind == "supervised":
-        latent = f"{config.latent_dim}-D style"
-    else:
-        latent = f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
-    parts = [kind, latent]
-    if config.label_conditioned:
-        parts.append("label-conditioned")
-    if config.n_labels:
-        parts.append(f"{config.n_labels:,} labels")
-    return ", ".join(parts)
+    return config.family.describe(config)
 
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """A checkpoint folder found on disk. mtime_ns is the weights file's, so a retrained model differs."""
+    """A checkpoint folder found on disk, read from its JSON files. mtime_ns is the weights file's, so a
+    retrained model differs.
+
+    `model` is config.json's description of the model as stored; `config` turns it into a checked
+    ModelConfig on first use (that asks the model family, which imports torch: the picker and a cached
+    latent map need only the stored description, so a fresh server draws its first map without torch)."""
 
     path: Path
     source: Source
     name: str
-    config: ModelConfig
+    model: dict[str, Any]
     mtime_ns: int
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     metrics: dict[str, Any] | None = field(default=None, compare=False, hash=False)
@@ -89,18 +72,18 @@ class CheckpointInfo:
         """The app user that trained it, when it came from the Train page."""
         return self.meta.get("app_user")
 
-    @property
-    def label(self) -> str:
-        where = "shipped" if self.source == "shipped" else "run"
-        return f"{self.name} ({where}): {describe_config(self.config)}"
+    @functools.cached_property
+    def config(self) -> ModelConfig:
+        """The checked model config; CheckpointConfigError when config.json describes no valid model."""
+        try:
+            return ModelConfig.from_dict(dict(self.model))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointConfigError(f"{self.path / CONFIG_FILE} describes an invalid model: {exc}") from None
 
     @property
-    def weights_file(self) -> Path:
-        return self.path / WEIGHTS_FILE
-
-
-def _is_checkpoint(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+    def latent_dim(self) -> int:
+        """The latent size as stored (read without building the config)."""
+        return int(self.model.get("latent_dim", 0))
 
 
 def _read_json(file: Path) -> Any:
@@ -111,20 +94,15 @@ def _read_json(file: Path) -> Any:
 
 
 def read_info(path: str | Path, source: Source, name: str | None = None) -> CheckpointInfo:
-    """CheckpointInfo of one folder, from its JSON files only; CheckpointError when config.json does not
-    describe a model. (The format version and the weights are checked when the model is loaded.)"""
+    """CheckpointInfo of one folder, from its JSON files only; CheckpointError when it is not a checkpoint
+    folder or its config.json is not one (aae_core.checkpoint_meta.read_meta, the loader's reader too)."""
     path = Path(path).resolve()
-    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+    if not is_checkpoint(path):
         raise CheckpointNotFoundError(f"{path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
-    meta = _read_json(path / CONFIG_FILE)
-    if not isinstance(meta, dict):
-        raise CheckpointConfigError(f"{path / CONFIG_FILE} is not a JSON object")
-    try:
-        config = ModelConfig.from_dict(meta.pop("model", None))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointConfigError(f"{path / CONFIG_FILE} describes an invalid model: {exc}") from None
+    meta = read_meta(path)
+    model = meta.pop("model")
     metrics = _read_json(path / METRICS_FILE)
-    return CheckpointInfo(path=path, source=source, name=name or path.name, config=config,
+    return CheckpointInfo(path=path, source=source, name=name or path.name, model=model,
                           mtime_ns=(path / WEIGHTS_FILE).stat().st_mtime_ns, meta=meta,
                           metrics=metrics if isinstance(metrics, dict) else None)
 
@@ -140,7 +118,7 @@ def _scan(root: Path, source: Source, depth: int = 2) -> list[CheckpointInfo]:
         except OSError:
             return
         for child in children:
-            if _is_checkpoint(child):
+            if is_checkpoint(child):
                 try:
                     found.append(read_info(child, source, str(child.relative_to(root))))
                 except CheckpointError as exc:  # a broken folder must not hide the others
@@ -175,7 +153,8 @@ def fingerprint_bytes(data: bytes) -> str:
 
 
 def weights_fingerprint(path: str | Path) -> str:
-    """sha256 of a checkpoint's model.safetensors (path: the folder or the file), memoised by size and mtime."""
+    """sha256 of a checkpoint's model.safetensors (path: the folder or the file), the key of its cached maps
+    (aae_core.projection.weights_fingerprint), memoised by size and mtime: every rerun of a page asks."""
     file = Path(path)
     if file.is_dir():
         file = file / WEIGHTS_FILE
@@ -184,11 +163,7 @@ def weights_fingerprint(path: str | Path) -> str:
     with _FP_LOCK:
         if key in _FINGERPRINTS:
             return _FINGERPRINTS[key]
-    h = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = projection.weights_fingerprint(file)
     with _FP_LOCK:
         _FINGERPRINTS[key] = digest
     return digest

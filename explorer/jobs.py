@@ -1,4 +1,4 @@
-"""Background work for the app: training runs and long projections, in threads that make no UI calls.
+"""The app's background work: training runs and long projections, in threads that make no UI calls.
 
 A TrainingJob runs `prepare_run(...).fit()` in a thread. Its LiveCallback writes progress, per-epoch
 metrics, a running loss curve and a 2-D snapshot of encoded test points next to prior samples into a
@@ -24,12 +24,12 @@ from typing import Any, Generic, Literal, TypeVar
 import numpy as np
 import torch
 
-from .catalog import runs_dir
-from .checkpoint import CONFIG_FILE, read_config
-from .config import ModelConfig, TrainConfig
-from .errors import AAEError, CheckpointError, TrainingDivergedError
-from .runs import prepare_run
-from .training import Callback, Trainer, device_name
+from aae_core.checkpoint import CONFIG_FILE, read_config
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.errors import AAEError, CheckpointError, TrainingDivergedError
+from aae_core.runs import prepare_run
+from aae_core.training import Callback, Trainer, device_name
+from explorer.catalog import runs_dir
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class LiveCallback(Callback):
         self._snapshot(trainer)
 
     def _snapshot(self, trainer: Trainer) -> None:
-        from .metrics import encode_all
+        from aae_core.metrics import encode_all
 
         self._last_snapshot = time.monotonic()
         z = encode_all(trainer.model, self._x).cpu().numpy()   # eval mode and no_grad, then back to train mode
@@ -298,7 +298,8 @@ class JobRegistry:
 
     def start(self, user: str, model_config: ModelConfig, train_config: TrainConfig, *, name: str | None = None,
               data_dir: str | Path | None = None, device: str | torch.device | None = None,
-              callbacks: Sequence[Callback] = (), snapshot_every_s: float = 2.0) -> TrainingJob:
+              callbacks: Sequence[Callback] = (), snapshot_every_s: float = 2.0,
+              recipe: str | None = None) -> TrainingJob:
         """Start a run for `user` into <runs dir>/<name>; JobBusyError if their previous run is still going."""
         with self._lock:
             current = self._jobs.get(user)
@@ -311,7 +312,8 @@ class JobRegistry:
             while out.exists() or any(j.out == out for j in self._jobs.values()):
                 out = self._root() / f"{base}_{uuid.uuid4().hex[:4]}"
             job = TrainingJob(model_config, train_config, out, data_dir=data_dir, device=device,
-                              extra={"app_user": user}, callbacks=callbacks, snapshot_every_s=snapshot_every_s)
+                              extra={"app_user": user, "recipe": recipe}, callbacks=callbacks,
+                              snapshot_every_s=snapshot_every_s)
             self._jobs[user] = job
         return job.start()
 
@@ -329,10 +331,6 @@ class JobRegistry:
             job = self._jobs.get(user)
             if job is not None and job.done:
                 del self._jobs[user]
-
-    def active(self) -> list[tuple[str, TrainingJob]]:
-        with self._lock:
-            return [(u, j) for u, j in self._jobs.items() if not j.done]
 
 
 REGISTRY = JobRegistry()

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-import app_state
-from aae_core import catalog
+from explorer import catalog, models, picker, state, uploads
 
 DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 660 300" font-family="Helvetica, Arial, sans-serif"
  font-size="14" text-anchor="middle">
@@ -44,7 +43,7 @@ DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 660 300" font-
 </svg>"""
 
 st.title("Adversarial Autoencoder Explorer")
-app_state.explain(
+state.explain(
     "This app lets you look inside an Adversarial Autoencoder (Makhzani et al., 2015): where it puts each "
     "image in its latent space, how that space compares with the prior it was pushed toward, and what each "
     "point and direction decodes to. Pick a model in the sidebar (every page uses it), then open the "
@@ -76,7 +75,7 @@ with right:
     st.subheader("The model")
     st.caption("Every page uses the model picked in the sidebar: a shipped checkpoint, a run trained on the "
                "Train page (it appears there when it ends), or a checkpoint you upload here.")
-    cur = app_state.current_model()
+    cur = picker.current_model()
     if cur is not None:
         st.markdown(f"**{cur.name}** — {cur.description}")
         meta = cur.info.meta if cur.info else getattr(cur.model, "checkpoint_meta", {})
@@ -90,9 +89,9 @@ with right:
         if meta.get("command"):
             st.code(meta["command"], language="bash")
     st.subheader("Device")
-    st.markdown(f"Models run on **{app_state.device_line()}**.")
+    st.markdown(f"Models run on **{models.device_line()}**.")
     st.subheader("Your own checkpoint")
-    app_state.upload_widget()
+    uploads.upload_widget()
 
 st.subheader("Available models")
 infos = catalog.list_checkpoints()

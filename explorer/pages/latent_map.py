@@ -3,25 +3,22 @@
 import numpy as np
 import streamlit as st
 
-import app_state
-from aae_core import plots, projection
+from aae_core import projection
+from explorer import figures, maps, models, picker, state, widgets
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
 
 # A cached map is drawn from the checkpoint's description alone; the model (and torch) loads after the chart,
 # so a fresh server shows a shipped model's map at once.
-ref = app_state.require_ref()
+ref = picker.require_ref()
 st.title("Latent map")
-app_state.explain(
-    "Each coloured dot is a test image placed at its code z; dark grey dots are samples of the prior p(z) the "
-    "model was trained toward. Where the two clouds overlap, the adversarial training worked: prior "
-    "samples there decode to digits. Click any dot (or, in a 2-D latent, any empty spot) to decode it.")
+intro = st.empty()   # the family's own words, written once the chart is out
 
-methods = projection.methods_for(ref.config.latent_dim)
+methods = projection.methods_for(ref.latent_dim)
 c1, c2 = st.columns([3, 1])
 with c1:
     if len(methods) > 1:
-        method = st.radio(f"Projection of the {ref.config.latent_dim}-D codes to 2-D", methods, horizontal=True,
+        method = st.radio(f"Projection of the {ref.latent_dim}-D codes to 2-D", methods, horizontal=True,
                           format_func=METHOD_NAMES.get, key="map_method")
     else:
         method = methods[0]
@@ -29,11 +26,11 @@ with c1:
 with c2:
     show_prior = st.toggle("Show prior samples", True, key="map_show_prior")
 
-lmap = app_state.cached_map(ref, method)
+lmap = maps.cached_map(ref, method)
 if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in the background)
-    from aae_core import jobs
+    from explorer import jobs
 
-    result = app_state.latent_map(app_state.require_model(), method)
+    result = maps.latent_map(picker.require_model(), method)
     if isinstance(result, jobs.BackgroundTask):
         task = result
 
@@ -44,31 +41,35 @@ if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in th
                 st.rerun()
             if s.state == "failed":
                 st.error(f"The UMAP fit failed: {s.error}")
-                st.button("Try again", on_click=app_state.retry_map, args=(ref, method))
+                st.button("Try again", on_click=maps.retry_map, args=(ref, method))
                 return
             st.progress(s.fraction, text=f"{s.message} · {s.elapsed:.0f} s")
 
         st.caption("Fitting UMAP to the codes of the test set and the prior samples, once for this model; the "
                    "result is cached on disk. Meanwhile, here is the PCA view.")
         umap_progress()
-        method, result = "pca", app_state.latent_map(app_state.require_model(), "pca")
+        method, result = "pca", maps.latent_map(picker.require_model(), "pca")
     if result is None:
         st.stop()
     lmap = result
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
-    fig = plots.latent_map_figure(lmap, show_prior=show_prior)
-    event = st.plotly_chart(fig, key=app_state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
+    fig = figures.latent_map_figure(lmap, show_prior=show_prior)
+    event = st.plotly_chart(fig, key=state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
                             config={"displaylogo": False})
     points = ((event or {}).get("selection") or {}).get("points") or []
     if points:
-        app_state.remember_click(ref, lmap, points[0])
+        widgets.remember_click(ref, lmap, points[0])
     st.caption(f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples. Click a legend entry to "
                "hide a digit; drag to zoom, double-click to reset.")
+state.explain(
+    "Each coloured dot is a test image placed at its code z; dark grey dots are samples of the prior p(z) the "
+    f"model was trained toward. {ref.family.map_note} Click any dot (or, in a 2-D latent, any empty spot) to "
+    "decode it.", intro)
 
 with right:
-    sel = app_state.selected_point(ref)
+    sel = widgets.selected_point(ref)
     if sel is None:
         st.markdown("#### Decoded point")
         st.caption("Click a point on the map: an encoded test image shows next to its reconstruction; a prior "
@@ -76,34 +77,34 @@ with right:
     else:
         from aae_core import explore
 
-        cur = app_state.require_model()
+        cur = picker.require_model()
         model = cur.model
         if sel["source"] == "encoded":
-            test = app_state.test_set(cur.config.dataset)
+            test = models.test_set(cur.config.dataset)
             if test is not None:
                 i = sel["index"]
                 image, label = test.images[i].numpy(), int(test.labels[i])
                 recon = explore.reconstruct(model, image[None], labels=[label])[0]
                 st.markdown(f"#### Test image #{i}")
-                app_state.show_images(np.stack([image, recon]), [f"Original (label {label})", "Reconstruction"],
+                widgets.show_images(np.stack([image, recon]), [f"Original (label {label})", "Reconstruction"],
                                       width=168, scale=6)
                 probs = explore.class_probabilities(model, image[None])
                 if probs is not None:
-                    noun = "cluster" if cur.config.kind == "clustering" else "class"
+                    noun = cur.family.class_noun
                     st.markdown(f"**The model's {noun} probabilities** (predicted {int(probs[0].argmax())})")
-                    st.plotly_chart(plots.probabilities_figure(probs[0],
-                                                               true_label=label if noun == "class" else None),
+                    truth = label if cur.family.classes_are_labels else None
+                    st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
                                     key="probs_chart")
         else:
             z = np.asarray(sel["z"], np.float32)
             st.markdown(f"#### {'Prior sample' if sel['source'] == 'prior' else 'Empty spot'}")
-            y = [app_state.class_selector(cur, "map_class")] if cur.config.needs_class_code else None
+            y = [widgets.class_selector(cur, "map_class")] if cur.config.needs_class_code else None
             image = explore.decode(model, z[None], y)[0]
-            app_state.show_images(image[None], [f"Decoded z{' with class ' + str(y[0]) if y else ''}"],
+            widgets.show_images(image[None], [f"Decoded z{' with class ' + str(y[0]) if y else ''}"],
                                   width=168, scale=6)
             if cur.config.needs_class_code:
                 st.markdown("**The same z with every class code**")
-                app_state.show_images(explore.class_sweep(model, z[None])[0],
+                widgets.show_images(explore.class_sweep(model, z[None])[0],
                                       [str(k) for k in range(cur.config.n_classes)], width=48, scale=2)
         z = np.asarray(sel["z"])
         shown = ", ".join(f"{v:.2f}" for v in z[:8]) + (", ..." if z.size > 8 else "")
@@ -111,4 +112,4 @@ with right:
                    "this point.")
 
 if sel is None:  # with the map on screen, load the model and the test images so that the first click is quick
-    app_state.test_set(app_state.require_model().config.dataset)
+    models.test_set(picker.require_model().config.dataset)

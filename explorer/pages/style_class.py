@@ -3,12 +3,12 @@
 import numpy as np
 import streamlit as st
 
-import app_state
 from aae_core import explore
+from explorer import picker, state, widgets
 
-cur = app_state.require_model()
+cur = picker.require_model()
 st.title("Style × class")
-app_state.explain(
+state.explain(
     "Supervised and semi-supervised AAEs give the decoder the class separately, so the code z is pushed "
     "to hold only the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-9, and "
     "you get ten different digits written the same way; stack several styles to get the paper's Fig. 6 / 8.")
@@ -26,17 +26,17 @@ if "accuracy" in sweep_check:
                f"{sweep_check.get('n_styles', 0):,} test-image styles as the intended digit.")
 
 model, k = cur.model, cur.config.n_classes
-noun = "cluster" if cur.config.kind == "clustering" else "class"
+noun = cur.family.class_noun
 left, right = st.columns([1, 3], gap="large")
 with left:
-    point = app_state.point_picker(cur, "style", "Take the style from")
+    point = widgets.point_picker(cur, "style", "Take the style from")
     if point is not None and point.image is not None:
-        app_state.show_images(point.image[None], [point.description], width=112, scale=4)
+        widgets.show_images(point.image[None], [point.description], width=112, scale=4)
 with right:
     if point is not None:
         st.markdown(f"**This style with every {noun} code** ({point.description})")
         row = explore.class_sweep(model, point.z[None])[0]
-        app_state.show_images(row, [str(i) for i in range(k)], width=64, scale=3)
+        widgets.show_images(row, [str(i) for i in range(k)], width=64, scale=3)
         grid = st.session_state.style_grid
         c1, c2, c3 = st.columns(3)
         if c1.button("Add this style to the grid", icon=":material/add:", key="add_style"):
@@ -51,7 +51,7 @@ with right:
 
 styles = [g for g in st.session_state.style_grid if g["fingerprint"] == cur.fingerprint]
 if styles:
-    st.subheader(f"{len(styles)} styles × {k} {noun}es")
+    st.subheader(f"{len(styles)} styles × {k} {noun}{'es' if noun.endswith('s') else 's'}")
     sweep = explore.class_sweep(model, np.array([g["z"] for g in styles], np.float32))
     st.image(explore.upscale(explore.tile(sweep, pad=2, fill=40), 2),
              caption=f"Rows: styles (in the order added); columns: {noun} codes 0-{k - 1}.")

@@ -1,0 +1,61 @@
+"""The JSON side of a checkpoint folder: its file names, its format version and the one reader of config.json.
+
+It imports no torch, so that listing the checkpoints on disk (the app's model picker) stays light; turning
+the model's description into a validated ModelConfig (which asks the model family) is checkpoint.read_config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointConfigError, CheckpointNotFoundError, UnsupportedFormatError
+
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
+    "config.json", "model.safetensors", "optimizer.safetensors", "metrics.json")
+MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """True when the folder holds a config.json and a model.safetensors."""
+    path = Path(path)
+    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+
+
+def parse_meta(text: bytes | str, where: str) -> dict[str, Any]:
+    """config.json's content -> its JSON object, with the format version checked and "model" an object.
+
+    `where` names the file in error messages."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise CheckpointConfigError(f"{where} is larger than {MAX_CONFIG_BYTES // 2**20} MB; it is not a "
+                                    "checkpoint's config.json")
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointConfigError(f"{where} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointConfigError(f"{where} must hold a JSON object")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedFormatError(f"{where} has format_version {version!r}; this aae_core reads "
+                                     f"version {FORMAT_VERSION}. Re-save it with a matching aae_core.")
+    if not isinstance(meta.get("model"), dict):
+        raise CheckpointConfigError(f"{where}: \"model\" must be a JSON object describing the model")
+    return meta
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The checked config.json of the checkpoint folder `path` (the model's description still a dict)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointNotFoundError(f"no checkpoint folder at {path}")
+    cfg = path / CONFIG_FILE
+    if not cfg.is_file():
+        raise CheckpointNotFoundError(f"{path} has no {CONFIG_FILE}; a checkpoint folder holds "
+                                      f"{CONFIG_FILE} and {WEIGHTS_FILE}")
+    if cfg.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointConfigError(f"{cfg} is larger than {MAX_CONFIG_BYTES // 2**20} MB; it is not a "
+                                    "checkpoint's config.json")
+    return parse_meta(cfg.read_bytes(), str(cfg))

@@ -1,0 +1,218 @@
+"""What every model family is and offers.
+
+A family is one class: an ``nn.Module`` that holds its networks and the math of its training phases,
+and, as class attributes, what the rest of the project needs to know about it (its name in configs,
+whether it has a class code and what its classes are called, how it uses labels, its explanation).
+The Trainer owns optimizers, data and devices; the prior is reached only through the Prior interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import IMAGE_SHAPE, ModelConfig, TrainConfig
+from ..data import flatten_images
+from ..priors import Prior, build_prior
+
+# How a family uses the labelled indices a run is given:
+#   "none"     no labels at all;
+#   "subset"   trains on the labelled images only, with their labels (supervised);
+#   "batch"    every step also draws a separate labelled batch (semi-supervised);
+#   "partial"  every image carries its label or -1 (label-conditioned priors).
+LabelUse = Literal["none", "subset", "batch", "partial"]
+
+
+@dataclass
+class Batch:
+    """One training step's data, on the model's device.
+
+    x [B, 784] in [0, 1]; y [B] int labels with -1 for unlabelled images (None when no labels exist);
+    x_labelled / y_labelled: a separate labelled batch for the supervised phase (semi-supervised).
+    x_noisy: what the encoder sees when training with input noise (denoising); x stays the target.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    x_labelled: torch.Tensor | None = None
+    y_labelled: torch.Tensor | None = None
+    x_noisy: torch.Tensor | None = None
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        """The encoder's input: x_noisy when set, else x."""
+        return self.x if self.x_noisy is None else self.x_noisy
+
+
+def noisy(code: torch.Tensor, std: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Gaussian instance noise on discriminator inputs (keeps D from winning outright)."""
+    if std <= 0:
+        return code
+    return code + std * torch.randn(code.shape, generator=generator, device=code.device)
+
+
+class AAEModel(nn.Module):
+    """A model family. Subclasses set the class attributes below and implement the queries and phases.
+
+    Queries: encode, decode, reconstruct, classify (where the family has a classifier).
+    Training: `phases` in order, `phase_modules(phase)` (the weights a phase updates),
+    `phase_loss(phase, batch, ...)`, `optimizer_settings(phase, train_config)`.
+    """
+
+    # --- what the family is (read by the config, trainer, metrics and the app) ------------------
+    kind: ClassVar[str] = ""                 # the name in ModelConfig.kind and config.json
+    title: ClassVar[str] = ""                # "semi-supervised AAE"
+    summary: ClassVar[str] = ""              # one line for pickers: what it learns, paper section
+    explanation: ClassVar[str] = ""          # a paragraph for the app: what its latent map shows
+    map_note: ClassVar[str] = ""             # what to look for on its latent map
+    priors: ClassVar[tuple[str, ...]] = ("gaussian",)   # the priors of z it can be pushed toward
+    class_noun: ClassVar[str | None] = None  # "class" or "cluster" when the model has a class code y
+    has_classifier: ClassVar[bool] = False   # classify(x) gives class / cluster logits
+    needs_class_code: ClassVar[bool] = False  # decode(z, y) needs y
+    classes_are_labels: ClassVar[bool] = False  # the class code means the dataset's label (not a cluster)
+    class_sweep_check: ClassVar[bool] = False  # `evaluate` reads its class-swept decodings with the judge
+    adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
+    default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
+    phases: tuple[str, ...] = ()
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.prior: Prior = build_prior(config)
+
+    # --- family rules -----------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        """Raise ValueError when config does not describe a model of this family."""
+        if config.prior not in cls.priors:
+            allowed = " or ".join(p.replace("gaussian", "Gaussian").replace("_", " ") for p in cls.priors)
+            hint = ("; the categorical prior is for unsupervised models, which have no class code of their own"
+                    if config.prior == "categorical" else "")
+            raise ValueError(f"kind {cls.kind!r} uses a {allowed} prior on its code z; got prior "
+                             f"{config.prior!r}{hint}")
+        if config.label_conditioned:
+            raise ValueError("label_conditioned needs kind 'unsupervised' with a 'mixture' or 'swiss_roll' prior, "
+                             f"or kind 'supervised'; kind {cls.kind!r} has no use for it")
+        if cls.label_use(config.label_conditioned) == "none" and config.n_labels:
+            raise ValueError(f"kind {cls.kind!r} uses no labels: n_labels must be 0")
+        if cls.label_use(config.label_conditioned) in ("subset", "batch") and config.n_labels == 0:
+            raise ValueError(f"kind {cls.kind!r} learns from labels: n_labels must be > 0")
+        if cls.class_noun is not None and config.n_classes < 2:
+            raise ValueError(f"kind {cls.kind!r} needs n_classes >= 2; got {config.n_classes}")
+
+    @classmethod
+    def label_use(cls, label_conditioned: bool = False) -> LabelUse:
+        """How a run of this family (with a label-conditioned prior or not) uses its labelled images."""
+        return "none"
+
+    @classmethod
+    def describe(cls, config: ModelConfig) -> str:
+        """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
+        if cls.class_noun is not None:
+            plural = cls.class_noun + ("es" if cls.class_noun.endswith("s") else "s")
+            latent = f"{config.latent_dim}-D style + {config.n_classes} {plural}"
+        else:
+            latent = f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
+        parts = [cls.title, latent]
+        if config.label_conditioned:
+            parts.append("label-conditioned")
+        if config.n_labels:
+            parts.append(f"{config.n_labels:,} labels")
+        return ", ".join(parts)
+
+    @classmethod
+    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
+        """The one metric of an evaluated model that says most about this family: (name, value)."""
+        fit = metrics.get("prior_fit") or {}
+        if "mmd" in fit:
+            return "prior fit (MMD)", f"{fit['mmd']:.4f}"
+        return None
+
+    # --- public queries ---------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [N, 1, 28, 28] or [N, 784] in [0, 1] -> codes z [N, latent_dim]."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes z [N, latent_dim] (and y: int labels [N] or one-hot [N, K]) -> images [N, 1, 28, 28] in [0, 1]."""
+        return torch.sigmoid(self.decode_logits(z, y)).reshape(-1, *IMAGE_SHAPE)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Images -> class (or cluster) logits [N, n_classes]; families with a classifier only."""
+        raise ValueError(f"a {self.kind!r} model has no classifier")
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (and, for families that decode from the true label, labels y) -> reconstructions
+        [N, 1, 28, 28]. Families with their own class head rebuild through their own prediction."""
+        return torch.sigmoid(self.reconstruct_logits(flatten_images(x), y)).reshape(-1, *IMAGE_SHAPE)
+
+    def class_code(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The class code y [N, K] that decodes images x as this model sees them (the true label's one-hot
+        or the model's own probabilities), or None for families without a class code."""
+        return None
+
+    # --- training ---------------------------------------------------------------------------------
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reconstruct_logits(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def phase_modules(self, phase: str) -> list[nn.Module]:
+        """The modules whose weights `phase` updates."""
+        raise NotImplementedError
+
+    def phase_loss(self, phase: str, batch: Batch, *, noise_std: float = 0.0,
+                   generator: torch.Generator | None = None, class_noise_std: float | None = None) -> torch.Tensor:
+        """The loss of one phase on one batch. noise_std: std of the noise on D's inputs;
+        class_noise_std: on the class discriminator's inputs, where there is one (None: noise_std)."""
+        raise NotImplementedError
+
+    def optimizer_settings(self, phase: str, tc: TrainConfig) -> tuple[float, tuple[float, float]]:
+        """(learning rate, Adam betas) of `phase`. Adversarial phases take beta1_adversarial (a short
+        momentum keeps the two players from overshooting each other)."""
+        settings = {"reconstruction": (tc.lr_reconstruction, 0.9), "discriminator": (tc.lr_discriminator,
+                                                                                     tc.beta1_adversarial),
+                    "generator": (tc.lr_generator, tc.beta1_adversarial), "supervised": (tc.lr_supervised, 0.9)}
+        if phase not in settings:
+            raise ValueError(f"no optimizer settings for phase {phase!r}; {type(self).__name__} must define them")
+        lr, beta1 = settings[phase]
+        return lr, (beta1, 0.999)
+
+    def quick_metrics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Family-specific numbers for the per-epoch report on a few held-out images (model in eval mode)."""
+        return {}
+
+    def family_metrics(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, Any]:
+        """Family-specific metrics of `evaluate` on test images x [N, 784], labels y, codes z."""
+        return {}
+
+    # --- helpers for subclasses -------------------------------------------------------------------
+    def _check_z(self, z: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            shape = list(z.shape) if torch.is_tensor(z) else type(z).__name__
+            raise ValueError(f"z must be a float tensor [N, {self.config.latent_dim}]; got {shape}")
+        return z.float()
+
+    def _one_hot_code(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        """int labels [N] or one-hot / probabilities [N, K] -> [N, K] floats."""
+        k = self.config.n_classes
+        if y is None:
+            raise ValueError(f"a {self.kind!r} model decodes from a style z and a {self.class_noun} y: pass y "
+                             f"(int labels [N] in 0..{k - 1} or one-hot [N, {k}])")
+        y = torch.as_tensor(y, device=self.device)
+        if y.dim() == 1 and not y.is_floating_point():
+            if y.shape[0] != n or (y < 0).any() or (y >= k).any():
+                raise ValueError(f"y must hold {n} labels in 0..{k - 1}")
+            return F.one_hot(y.long(), k).float()
+        if y.dim() == 2 and y.shape == (n, k):
+            return y.float()
+        raise ValueError(f"y must be int labels [{n}] or one-hot [{n}, {k}]; got {list(y.shape)}")

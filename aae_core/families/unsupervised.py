@@ -1,0 +1,133 @@
+"""The unsupervised AAE (paper §2, Fig. 2-4): a deterministic encoder q(z|x), a decoder p(x|z) and a
+discriminator D on z that pushes the codes toward a chosen prior (Gaussian, mixture, swiss roll, one-hot).
+
+With label_conditioned (§2.3, Fig. 4) D also sees a one-hot of the label, with an extra slot for
+unlabelled images, and each label's codes are pushed to that label's component of a mixture or
+segment of a swiss roll.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .. import losses
+from ..config import IMAGE_SIZE, ModelConfig
+from ..metrics import cluster_majority_labels
+from ..networks import Discriminator, mlp
+from .base import AAEModel, flatten_images, noisy
+
+
+def component_metrics(model: AAEModel, z: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """For priors with components: the share of codes in their own label's component (label-conditioned),
+    or how purely the components hold one label each (unconditioned)."""
+    c, y = model.config, y.cpu()
+    comps = model.prior.assign(z)
+    if c.label_conditioned:
+        return {"own_component_fraction": float((comps == y).float().mean())}
+    majority = cluster_majority_labels(comps, y, model.prior.n_components)
+    return {"component_purity_error": float((majority[comps] != y).float().mean())}
+
+
+class AdversarialAutoencoder(AAEModel):
+    kind = "unsupervised"
+    title = "unsupervised AAE"
+    summary = "Codes pushed to a prior of your choice by a discriminator (paper §2, Fig. 2-4)."
+    explanation = (
+        "An encoder squeezes each image into a code z and a decoder rebuilds it. A discriminator sees codes "
+        "next to samples of a chosen prior p(z) and learns to tell them apart while the encoder learns to fool "
+        "it, so the codes come to fill the prior: then any prior sample decodes to a plausible digit.")
+    map_note = (
+        "Where the coloured codes cover the dark prior samples, the adversarial game has worked: prior samples "
+        "there decode to digits. Holes in the coverage decode to blur. No label was used, yet digits form "
+        "regions of their own.")
+    priors = ("gaussian", "mixture", "swiss_roll", "categorical")
+    default_recipe = "unsupervised_gaussian_2d"
+    phases = ("reconstruction", "discriminator", "generator")
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        if config.prior not in cls.priors:
+            raise ValueError(f"prior must be one of {', '.join(cls.priors)}; got {config.prior!r}")
+        if config.prior in ("mixture", "swiss_roll") and config.latent_dim != 2:
+            raise ValueError(f"the {config.prior} prior is 2-D: latent_dim must be 2, got {config.latent_dim}")
+        if config.prior == "categorical" and config.latent_dim != config.n_classes:
+            raise ValueError("a categorical prior is one-hot over n_classes: latent_dim must equal n_classes, "
+                             f"got latent_dim={config.latent_dim}, n_classes={config.n_classes}")
+        if config.label_conditioned:
+            if config.prior not in ("mixture", "swiss_roll"):
+                raise ValueError("label_conditioned needs a 'mixture' or 'swiss_roll' prior (each label its own "
+                                 f"part, §2.3); got prior {config.prior!r}")
+            if config.n_labels == 0:
+                raise ValueError("label_conditioned needs labelled images: n_labels must be > 0")
+        elif config.n_labels:
+            raise ValueError(f"kind {cls.kind!r} uses no labels: n_labels must be 0 (unless label_conditioned)")
+
+    @classmethod
+    def label_use(cls, label_conditioned=False):
+        return "partial" if label_conditioned else "none"
+
+    @classmethod
+    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
+        if "own_component_fraction" in metrics:
+            return "codes in their label's part of the prior", f"{100 * metrics['own_component_fraction']:.1f} %"
+        return super().headline(metrics)
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.encoder = mlp(IMAGE_SIZE, c.hidden_dim, c.n_hidden_layers, c.latent_dim)
+        self.decoder = mlp(self._decoder_in(), c.hidden_dim, c.n_hidden_layers, IMAGE_SIZE)
+        cond_dim = c.n_classes + 1 if c.label_conditioned else 0
+        self.discriminator = Discriminator(c.latent_dim, c.disc_hidden_dim, c.n_hidden_layers, cond_dim)
+
+    def _decoder_in(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x):
+        return self.prior.constrain(self.encoder(flatten_images(x)))
+
+    def decode_logits(self, z, y=None):
+        return self.decoder(self._check_z(z))
+
+    def reconstruct_logits(self, x, y=None):
+        return self.decoder(self.encode(x))
+
+    def phase_modules(self, phase):
+        return {"reconstruction": [self.encoder, self.decoder],
+                "discriminator": [self.discriminator],
+                "generator": [self.encoder]}[phase]
+
+    def _condition(self, y: torch.Tensor | None, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(labels for the prior, one-hot condition for D); None when D is unconditioned."""
+        if not self.config.label_conditioned:
+            return None, None
+        k = self.config.n_classes
+        if y is None:
+            y = torch.full((n,), -1, dtype=torch.long, device=self.device)
+        slot = torch.where(y >= 0, y, torch.full_like(y, k))
+        return y, F.one_hot(slot.long(), k + 1).float()
+
+    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
+        x, x_in = batch.x, batch.inputs
+        if phase == "reconstruction":
+            return losses.reconstruction_bce(self.reconstruct_logits(x_in, batch.y), x)
+        labels, cond = self._condition(batch.y, x.shape[0])
+        if phase == "discriminator":
+            with torch.no_grad():
+                fake = self.encode(x_in)
+            real = self.prior.sample(x.shape[0], labels=labels, generator=generator, device=x.device)
+            return losses.discriminator_loss(
+                self.discriminator(noisy(real, noise_std, generator), cond),
+                self.discriminator(noisy(fake, noise_std, generator), cond))
+        if phase == "generator":
+            fake = self.encode(x_in)
+            return losses.generator_loss(self.discriminator(noisy(fake, noise_std, generator), cond))
+        raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
+
+    def family_metrics(self, x, y, z):
+        if self.prior.n_components:
+            return component_metrics(self, z, y)
+        return {}

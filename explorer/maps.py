@@ -1,0 +1,71 @@
+"""Latent maps as the app uses them: from the memory or disk cache (numpy only: no torch, no data), computed
+at once for 'latent' and 'pca', or fitted in the background for 'umap' (explorer.jobs.TASKS, shared by every
+user who asks). The maps themselves are aae_core.projection's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from aae_core import projection
+from explorer.models import test_set
+
+if TYPE_CHECKING:
+    from explorer.jobs import BackgroundTask
+    from explorer.picker import Current, ModelRef
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _map_from_disk(fingerprint: str, method: str, folder: str | None) -> projection.LatentMap:
+    found = projection.load_cached(method, fingerprint, folder)
+    if found is None:
+        raise LookupError("no cached map")  # exceptions are not cached: the next call looks again
+    return found
+
+
+def cached_map(cur: ModelRef, method: str) -> projection.LatentMap | None:
+    """The map if it is cached (memory or disk), else None. Never loads data, the model or torch."""
+    try:
+        return _map_from_disk(cur.fingerprint, method, str(cur.folder) if cur.folder else None)
+    except LookupError:
+        return None
+
+
+def _task_key(cur: ModelRef, method: str) -> str:
+    return f"map:{cur.fingerprint}:{method}"
+
+
+def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTask | None:
+    """The map of `method`: from the cache; computed here for 'latent' and 'pca' (instant); for 'umap'
+    the background task that is fitting it (the page shows its progress). None when data is missing."""
+    from explorer import jobs
+
+    found = cached_map(cur, method)
+    if found is not None:
+        return found
+    task = jobs.TASKS.get(_task_key(cur, method))
+    if task is not None and task.status().state == "done":
+        return task.status().result
+    test = test_set(cur.config.dataset)
+    if test is None:
+        return None
+    folder = str(cur.folder) if cur.folder else None
+    model, fingerprint = cur.model, cur.fingerprint
+
+    def compute(progress=projection._no_progress) -> projection.LatentMap:
+        return projection.get_map(model, method, fingerprint=fingerprint, load_test=lambda: test,
+                                  folder=folder, progress=progress)
+
+    if method != "umap":
+        with st.spinner(f"Encoding {len(test):,} test images..."):
+            return compute()
+    return jobs.TASKS.get_or_start(_task_key(cur, method), compute,
+                                   message=f"UMAP: starting the fit on {len(test):,} codes and the prior samples")
+
+
+def retry_map(cur: ModelRef, method: str) -> None:
+    """Forget a failed background fit, so that the next latent_map call starts it again."""
+    from explorer import jobs
+
+    jobs.TASKS.discard(_task_key(cur, method))

@@ -1,0 +1,56 @@
+"""Per-user state: every session key set up in one block, the user key (kept in the URL so that a reload
+finds this user's training run again), this user's run, and the explanation each page opens with."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+if TYPE_CHECKING:
+    from explorer.jobs import TrainingJob
+
+# Widget keys shared across modules and pages.
+MODEL_KEY, UPLOADER_KEY, MAP_CHART_KEY = "model_ref", "checkpoint_upload", "latent_map_chart"
+
+
+def init_session() -> None:
+    """Every per-user key, set once per browser session (and the user key kept in the URL)."""
+    ss = st.session_state
+    for key, value in {
+        "uploads": {},        # identity -> file names, the checkpoints this user uploaded
+        "upload_error": None,  # the one message shown when an upload is not a usable checkpoint
+        "selected": None,      # the point last clicked on the latent map (dict, see widgets.remember_click)
+        "slider_z": None,      # {"fingerprint": ..., "z": [...]} the decoder sliders' current code
+        "style_grid": [],      # styles collected on the Style x class page
+    }.items():
+        ss.setdefault(key, value)
+    user_key()
+
+
+def user_key() -> str:
+    """This user's key: from the URL's ?user= when there (a reload), else made once per session."""
+    ss = st.session_state
+    from_url = st.query_params.get("user")
+    if from_url:
+        ss["user_key"] = from_url
+    elif "user_key" not in ss:
+        ss["user_key"] = uuid.uuid4().hex[:12]
+    if from_url != ss["user_key"]:
+        st.query_params["user"] = ss["user_key"]
+    return ss["user_key"]
+
+
+def user_job() -> TrainingJob | None:
+    """This user's training run in this server process, if any. (No run can exist before explorer.jobs was
+    imported, so a page that trains nothing does not import it, nor torch.)"""
+    loaded = sys.modules.get("explorer.jobs")
+    return loaded.REGISTRY.get(user_key()) if loaded is not None else None
+
+
+def explain(text: str, slot=None) -> None:
+    """The two or three sentences every page opens with: what is on screen and why it matters (into `slot`,
+    an st.empty() placeholder, when the text is only known later in the page)."""
+    (slot or st).info(text, icon=":material/school:")

@@ -1,0 +1,120 @@
+"""Small widgets the pages share: the clicked map point, the class selector, the point picker, rows of
+images, and the sidebar's training badge."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+from explorer.models import test_set
+from explorer.state import user_job
+
+if TYPE_CHECKING:
+    from aae_core.explore import LatentPoint
+    from aae_core.projection import LatentMap
+    from explorer.jobs import TrainingJob
+    from explorer.picker import Current, ModelRef
+
+
+# --- points the user picks ------------------------------------------------------------------------
+def remember_click(cur: ModelRef, lmap: LatentMap, point: dict) -> None:
+    """Store a clicked map point (a plotly selection point with customdata [source, index, label])."""
+    from explorer.figures import ENCODED, GRID, PRIOR
+
+    data = point.get("customdata")
+    if isinstance(data, dict):  # a row of a typed array reaches Python as {"0": ..., "1": ..., "2": ...}
+        data = [data[k] for k in sorted(data, key=int)]
+    if not data or len(data) < 2:
+        return
+    source, index = (int(v) for v in data[:2])
+    if source == ENCODED:
+        z = lmap.z[index]
+    elif source == PRIOR:
+        z = lmap.prior_z[index]
+    elif source == GRID and lmap.method == "latent":
+        z = np.array([point["x"], point["y"]], dtype=np.float32)
+    else:
+        return
+    st.session_state.selected = {"ref": cur.ref, "fingerprint": cur.fingerprint,
+                                 "source": {ENCODED: "encoded", PRIOR: "prior", GRID: "space"}[source],
+                                 "index": index, "z": [float(v) for v in z]}
+
+
+def selected_point(cur: ModelRef) -> dict | None:
+    """The last clicked point if it belongs to this model."""
+    sel = st.session_state.get("selected")
+    return sel if sel and sel.get("fingerprint") == cur.fingerprint else None
+
+
+def slider_point(cur: ModelRef) -> list[float] | None:
+    """The decoder sliders' code if it belongs to this model."""
+    sz = st.session_state.get("slider_z")
+    return sz["z"] if sz and sz.get("fingerprint") == cur.fingerprint else None
+
+
+def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int = 0) -> int:
+    """A row of class (or cluster) buttons for models whose decoder takes a class code."""
+    k = cur.config.n_classes
+    noun = cur.config.family.class_noun or "class"
+    return int(st.radio(label or f"{noun.capitalize()} code y", list(range(k)), index=min(default, k - 1),
+                        horizontal=True, key=key))
+
+
+def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
+                 default_index: int = 0, default_seed: int = 0) -> LatentPoint | None:
+    """Choose a point in latent space: a test image, the clicked map point, a prior sample, or the sliders.
+    Returns it with its class code where it has one (test images; the clicked test point)."""
+    from aae_core import explore
+    from aae_core.explore import LatentPoint
+
+    sources = ["Test image", "Prior sample"]
+    sel, sz = selected_point(cur), slider_point(cur)
+    if sel:
+        sources.append("Clicked map point")
+    if sz:
+        sources.append("Decoder sliders")
+    source = st.selectbox(label, sources, index=min(default_source, len(sources) - 1), key=f"{key}_source")
+    if source == "Test image":
+        test = test_set(cur.config.dataset)
+        if test is None:
+            return None
+        index = st.number_input("Test image #", 0, len(test) - 1, min(default_index, len(test) - 1),
+                                key=f"{key}_index")
+        return explore.point_from_test(cur.model, test, int(index))
+    if source == "Prior sample":
+        seed = st.number_input("Prior sample seed", 0, 10**6, default_seed, key=f"{key}_seed")
+        return explore.point_from_prior(cur.model, int(seed))
+    if source == "Clicked map point":
+        if sel["source"] == "encoded":
+            test = test_set(cur.config.dataset)
+            if test is not None and sel["index"] < len(test):
+                return explore.point_from_test(cur.model, test, sel["index"])
+        return LatentPoint(z=np.asarray(sel["z"], np.float32), description=f"clicked {sel['source']} point")
+    return LatentPoint(z=np.asarray(sz, np.float32), description="the decoder sliders' code")
+
+
+def show_images(images: np.ndarray, captions: list[str] | None = None, *, width: int = 64, scale: int = 3) -> None:
+    """A row of uint8 images [N, 28, 28], upscaled with crisp pixels."""
+    from aae_core import explore
+
+    st.image([explore.upscale(im, scale) for im in images], caption=captions, width=width)
+
+
+# --- this user's training run, on every page --------------------------------------------------------
+def training_badge() -> None:
+    """In the sidebar, on every page: this user's run in progress, polled every 2 s. When it ends, the whole
+    app reruns once, so its checkpoint shows up in the model picker wherever the user is."""
+    job = user_job()
+    if job is not None and not job.status().done:
+        _badge(job)
+
+
+@st.fragment(run_every=2.0)
+def _badge(job: TrainingJob) -> None:
+    s = job.status()
+    if s.done:
+        st.rerun()
+    st.progress(s.progress, text=f"Training {s.out.name}: {s.progress:.0%}")
+    st.page_link("explorer/pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")

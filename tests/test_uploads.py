@@ -1,0 +1,116 @@
+"""Uploaded checkpoints: one parser (aae_core.checkpoint.read_upload), an identity over exactly the bytes that
+load, and messages that say what is wrong without server paths or torch's own words."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_config
+
+import aae_core
+from aae_core.checkpoint import MAX_UPLOAD_BYTES, read_upload
+from aae_core.errors import CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
+from explorer import uploads
+
+
+def _folder(tmp_path: Path, name: str, seed: int = 0, **overrides) -> Path:
+    return aae_core.save(aae_core.build_model(tiny_config("supervised", latent_dim=2, **overrides), seed=seed),
+                         tmp_path / name)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _files(folder: Path) -> tuple[bytes, bytes]:
+    return (folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes()
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# --- the parser -------------------------------------------------------------------------------------
+def test_a_zip_holding_two_checkpoint_folders_is_refused(tmp_path):
+    config, weights = _files(_folder(tmp_path, "a"))
+    with pytest.raises(CheckpointConfigError, match="more than one checkpoint folder"):
+        read_upload([("two.zip", _zip({"a/config.json": config, "a/model.safetensors": weights,
+                                       "b/config.json": config, "b/model.safetensors": weights}))])
+    # a stray weights file anywhere else counts as a second folder too
+    with pytest.raises(CheckpointConfigError, match="more than one checkpoint folder"):
+        read_upload([("c.zip", _zip({"config.json": config, "model.safetensors": weights,
+                                     "deep/er/model.safetensors": weights}))])
+
+
+def test_the_parser_returns_exactly_the_bytes_to_load(tmp_path):
+    folder = _folder(tmp_path, "a")
+    config, weights = _files(folder)
+    metrics = b'{"n_test": 1}'
+    for files in ([("ck.zip", _zip({"run/config.json": config, "run/model.safetensors": weights,
+                                     "run/optimizer.safetensors": b"x" * 100, "run/metrics.json": metrics}))],
+                  [("config.json", config), ("model.safetensors", weights), ("optimizer.safetensors", b"x"),
+                   ("metrics.json", metrics)],
+                  [("renamed.json", config), ("weights.safetensors", weights), ("metrics.json", metrics)]):
+        parsed = read_upload(files)
+        assert (parsed.config, parsed.weights, parsed.metrics) == (config, weights, metrics)
+
+
+def test_sizes_are_checked_before_an_archive_member_is_read(tmp_path, monkeypatch):
+    config, weights = _files(_folder(tmp_path, "a"))
+    bomb = _zip({"config.json": config, "model.safetensors": b"\0" * (MAX_UPLOAD_BYTES + 1)})  # deflates tiny
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a, **k: pytest.fail("read before the size check"))
+    with pytest.raises(CorruptCheckpointError, match="larger than 64 MB"):
+        read_upload([("bomb.zip", bomb)])
+    monkeypatch.undo()
+    with pytest.raises(CheckpointNotFoundError, match="model.safetensors"):
+        read_upload([("config.json", config)])
+    with pytest.raises(CheckpointConfigError, match="on its own"):
+        read_upload([("a.zip", _zip({})), ("config.json", config)])
+
+
+# --- identity: the cache key and the upload:<identity> ref ----------------------------------------
+def test_same_weights_with_different_configs_get_different_identities_and_their_own_models(tmp_path):
+    narrow = _folder(tmp_path, "narrow", prior_std=1.0)
+    wide = _folder(tmp_path, "wide", prior_std=5.0)                   # same architecture, same weights bytes
+    (wide / "model.safetensors").write_bytes((narrow / "model.safetensors").read_bytes())
+    a = uploads.accept(read_upload([("config.json", _files(narrow)[0]), ("model.safetensors", _files(narrow)[1])]))
+    b = uploads.accept(read_upload([("config.json", _files(wide)[0]), ("model.safetensors", _files(wide)[1])]))
+    assert a != b
+    assert uploads.load_upload(a).config.prior_std == 1.0
+    assert uploads.load_upload(b).config.prior_std == 5.0
+
+
+def test_a_crafted_zip_cannot_plant_the_model_a_later_genuine_upload_gets(tmp_path):
+    genuine, planted = _folder(tmp_path, "genuine", seed=1), _folder(tmp_path, "planted", seed=2)
+    config, weights = _files(genuine)
+    # Before: the identity was the sha256 of the first model.safetensors anywhere in the zip, while the model
+    # loaded was another one; whoever later uploaded the genuine weights got the planted model from the cache.
+    with pytest.raises(CheckpointConfigError):
+        read_upload([("evil.zip", _zip({"x/model.safetensors": weights, "config.json": config,
+                                        "model.safetensors": _files(planted)[1]}))])
+    # The planted weights under the genuine config load under their own identity, never the genuine one's.
+    crafted = uploads.accept(read_upload([("evil.zip", _zip({"config.json": config,
+                                                              "model.safetensors": _files(planted)[1]}))]))
+    real = uploads.accept(read_upload([("good.zip", _zip({"ckpt/config.json": config,
+                                                           "ckpt/model.safetensors": weights}))]))
+    assert crafted != real
+    assert _same_weights(uploads.load_upload(real), aae_core.load(genuine))
+    assert not _same_weights(uploads.load_upload(real), aae_core.load(planted))
+
+
+# --- what the user reads ----------------------------------------------------------------------------
+def test_load_errors_name_the_uploaded_files_not_the_temporary_folder(tmp_path):
+    config, weights = _files(_folder(tmp_path, "a"))
+    other = _files(_folder(tmp_path, "b", hidden_dim=16))[1]
+    with pytest.raises(aae_core.ShapeMismatchError) as info:
+        read_upload([("config.json", config), ("model.safetensors", other)]).load()
+    assert "/tmp" not in str(info.value) and "model.safetensors" in str(info.value)
