@@ -84,7 +84,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:   # torch < 2.4 has no including_emulation (and counted no emulation)
+            native = torch.cuda.is_bf16_supported()
+        return "bf16" if native else "fp32"
     if device.type == "cpu":
         return "bf16" if cpu_has_bf16() else "fp32"
     return "fp32"

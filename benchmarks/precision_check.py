@@ -74,7 +74,7 @@ def main() -> None:
         name = f"{prec}{'_noclip' if clip == 0 else ''}"
         mine = [r for r in runs if r["name"].startswith(name + "_seed")]
         summary[name] = {"test_error_mean": round(statistics.mean(r["test_error"] for r in mine), 4),
-                         "test_errors": [r["test_error"] for r in mine],
+                         "test_errors": [round(r["test_error"], 4) for r in mine],
                          "seconds_per_epoch_mean": round(statistics.mean(
                              s for r in mine for s in r["train_seconds_per_epoch"]), 1)}
     write_result("precision_check_cpu", {
