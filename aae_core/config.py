@@ -118,6 +118,10 @@ class TrainConfig:
     labelled batch included); the decoder still rebuilds the clean image (a denoising AAE; 0: off).
     class_code_noise: std of the noise on the class discriminator's inputs (semi-supervised and
     clustering models); None: disc_input_noise.
+    validation_fraction: the share of the training images held out as a fixed, class-balanced validation
+    split (aae_core.data.validation_split; 5,000 of MNIST's 60,000): never trained on, never labelled;
+    per-epoch metrics (eval_size of them) are measured there. A config.json written before the split
+    existed reads as 0 (those runs trained on every training image, per-epoch metrics on test images).
     """
 
     epochs: int = 10
@@ -136,6 +140,7 @@ class TrainConfig:
     class_code_noise: float | None = None
     seed: int = 0
     eval_size: int = 1000
+    validation_fraction: float = 5000 / 60000
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "labelled_batch_size"):
@@ -156,12 +161,17 @@ class TrainConfig:
                 or not 0 <= self.augment_shift <= 8:
             raise ValueError(f"augment_shift must be a whole number of pixels in [0, 8]; got {self.augment_shift!r}")
         _check_positive("eval_size", self.eval_size, allow_zero=True)
+        _check_positive("validation_fraction", self.validation_fraction, allow_zero=True)
+        if self.validation_fraction >= 0.5:
+            raise ValueError(f"validation_fraction must be below 0.5; got {self.validation_fraction!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        if isinstance(data, dict) and "validation_fraction" not in data:
+            data = {**data, "validation_fraction": 0.0}   # written before the validation split existed
         return _from_dict(cls, data)
 
 

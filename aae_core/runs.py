@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointCallback, load, load_trainer_state, read_config
 from .config import ModelConfig, TrainConfig
-from .data import label_split, load_dataset
+from .data import label_split, load_dataset, validation_split
 from .families import build_model, get_family
 from .training import Callback, Trainer
 
@@ -49,12 +49,16 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     else:
         model = None
     train, test = load_dataset(model_config.dataset, data_dir=data_dir, log=log)
+    train_idx, val_idx = validation_split(train.labels, train_config.validation_fraction)
+    train, validation = train.take(train_idx), train.take(val_idx)
     labelled = None
     if model_config.n_labels:
         labelled = label_split(train.labels, model_config.n_labels, n_classes=10, seed=train_config.seed)
     if model is None:
         model = build_model(model_config, seed=train_config.seed)
-    eval_set = test.subset(train_config.eval_size) if train_config.eval_size else None
+    # per-epoch metrics on validation images (on test images only for runs from before the split)
+    held_out = validation if len(validation) else test
+    eval_set = held_out.subset(train_config.eval_size) if train_config.eval_size else None
     cbs = list(callbacks)
     if out is not None:
         cbs.append(CheckpointCallback(out, every=save_every, extra=extra))

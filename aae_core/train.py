@@ -43,7 +43,7 @@ TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "labelled_batch_s
                "lr_sup": "lr_supervised", "beta1": "beta1_adversarial", "noise": "disc_input_noise",
                "grad_clip": "grad_clip", "lr_decay_epochs": "lr_decay_epochs", "augment_shift": "augment_shift",
                "input_noise": "input_noise", "class_noise": "class_code_noise", "eval_size": "eval_size",
-               "seed": "seed"}
+               "validation_fraction": "validation_fraction", "seed": "seed"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="std of noise on the encoder's training inputs; the target stays clean (0: off)")
     p.add_argument("--class-noise", type=float,
                    help="std of noise on the class discriminator's inputs (default: --noise)")
-    p.add_argument("--eval-size", type=int, help="test images for per-epoch metrics")
+    p.add_argument("--eval-size", type=int, help="validation images for per-epoch metrics")
+    p.add_argument("--validation-fraction", type=float,
+                   help="share of the training images held out for validation (default 1/12: 5,000 of 60,000)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: auto)")
     p.add_argument("--data-dir", default=None,
