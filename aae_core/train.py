@@ -1,6 +1,9 @@
 """Command line: train a model on real MNIST and save it as a checkpoint folder.
 
     python -m aae_core.train --kind semi_supervised --labels 100 --epochs 20 --out runs/ssl100
+
+--out must be new or empty; a folder holding a checkpoint is continued with --resume (its saved config;
+--epochs may extend it) or replaced with --overwrite, and a folder holding anything else is never touched.
 """
 
 from __future__ import annotations
@@ -9,11 +12,20 @@ import argparse
 import shlex
 import signal
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
+from .checkpoint import (
+    CONFIG_FILE,
+    OPTIMIZER_FILE,
+    check_replaceable,
+    check_writable,
+    is_checkpoint_folder,
+    read_config,
+)
 from .config import DATASETS, KINDS, PRIOR_NAMES, ModelConfig, TrainConfig
-from .errors import AAEError, TrainingDivergedError
+from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
 from .runs import ALL_LABELS, prepare_run, resolve_label_budget
 from .training import Callback, Trainer, device_name
 
@@ -34,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     m, t = ModelConfig(), TrainConfig()
     p = argparse.ArgumentParser(prog="python -m aae_core.train", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, help="checkpoint folder to write (replaced atomically each save)")
+    p.add_argument("--out", required=True,
+                   help="checkpoint folder to write, new or empty (replaced atomically each save)")
     p.add_argument("--kind", choices=KINDS, default=m.kind)
     p.add_argument("--prior", choices=PRIOR_NAMES, default=m.prior)
     p.add_argument("--latent-dim", type=int, default=m.latent_dim)
@@ -73,8 +86,81 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
     p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run saved in --out with its saved config (--epochs may extend it)")
+    again.add_argument("--overwrite", action="store_true", help="start a new run over the checkpoint in --out")
     return p
+
+
+N_TRAIN = 60000  # training images of MNIST and of Fashion-MNIST
+
+# The flags that set a field of the saved run's ModelConfig / TrainConfig, to compare on --resume.
+MODEL_FLAGS = {"kind": "kind", "prior": "prior", "latent_dim": "latent_dim", "n_classes": "n_classes",
+               "label_conditioned": "label_conditioned", "prior_std": "prior_std", "prior_radius": "prior_radius",
+               "hidden": "hidden_dim", "layers": "n_hidden_layers", "disc_hidden": "disc_hidden_dim",
+               "dataset": "dataset"}
+TRAIN_FLAGS = {"batch_size": "batch_size", "labelled_batch_size": "labelled_batch_size",
+               "lr_rec": "lr_reconstruction", "lr_disc": "lr_discriminator", "lr_gen": "lr_generator",
+               "lr_sup": "lr_supervised", "beta1": "beta1_adversarial", "noise": "disc_input_noise",
+               "grad_clip": "grad_clip", "lr_decay_epochs": "lr_decay_epochs", "augment_shift": "augment_shift",
+               "input_noise": "input_noise", "class_noise": "class_code_noise", "eval_size": "eval_size",
+               "seed": "seed"}
+
+
+def _given(argv: list[str] | None) -> set[str]:
+    """The dests of the options named on the command line (rather than left at their defaults)."""
+    probe = build_parser()
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(argv)))
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """Refuse an --out that would lose data or cannot be written, before any data is loaded:
+    only a missing or empty folder starts a run; a checkpoint needs --resume or --overwrite."""
+    out = args.out
+    check_replaceable(out)          # a file, a link or a folder of other files: never replaced
+    if args.resume:
+        if not is_checkpoint_folder(out):
+            raise OutputPathError(f"--resume: there is no checkpoint in {out} to resume; "
+                                  "drop --resume to start a new run there")
+        if not (Path(out) / OPTIMIZER_FILE).is_file():
+            raise OutputPathError(f"--resume: {out} is an exported copy (no {OPTIMIZER_FILE}, no optimizer "
+                                  "state) and cannot be resumed; resume the run folder it was exported from, "
+                                  "or train into a new --out")
+    elif is_checkpoint_folder(out) and not args.overwrite:
+        raise OutputPathError(f"{out} already holds a checkpoint; pass --resume to continue it "
+                              "or --overwrite to replace it with a new run")
+    check_writable(out)
+
+
+def apply_saved_run(args: argparse.Namespace, given: set[str]) -> None:
+    """For --resume: raise ValueError naming every flag given that differs from the run saved in --out,
+    then set every flag not given to the saved value, so the run continues exactly as it was configured."""
+    meta = read_config(args.out)
+    model: ModelConfig = meta["model"]
+    if not isinstance(meta.get("training"), dict):
+        raise ValueError(f"--resume: {Path(args.out) / CONFIG_FILE} has no training config to resume")
+    training = TrainConfig.from_dict(meta["training"])
+    saved = {dest: getattr(model, field) for dest, field in MODEL_FLAGS.items()}
+    saved.update({dest: getattr(training, field) for dest, field in TRAIN_FLAGS.items()})
+    saved["labels"] = model.n_labels or None
+    if args.labels == ALL_LABELS:
+        args.labels = N_TRAIN
+    flag = {a.dest: a.option_strings[0] for a in build_parser()._actions if a.option_strings}
+    differ = [f"{flag[dest]} {getattr(args, dest)} (saved: {value})"
+              for dest, value in saved.items() if dest in given and getattr(args, dest) != value]
+    if "epochs" in given and args.epochs < training.epochs:
+        differ.append(f"--epochs {args.epochs} (saved: {training.epochs}; --epochs can only extend a resumed run)")
+    if differ:
+        raise ValueError(f"--resume: these flags differ from the run saved in {args.out}: {'; '.join(differ)}. "
+                         "Drop them to continue the run as saved, or train into a new --out")
+    for dest, value in saved.items():
+        if dest not in given:
+            setattr(args, dest, value)
+    if "epochs" not in given:
+        args.epochs = training.epochs
 
 
 class TqdmCallback(Callback):
@@ -102,9 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_out(args)
+        if args.resume:
+            apply_saved_run(args, _given(argv))
         if args.labels is None and args.kind == "semi_supervised":
             args.labels = 100
-        n_train = 60000
+        n_train = N_TRAIN
         n_labels = resolve_label_budget(args.kind, args.labels, args.label_conditioned, n_train)
         latent_dim = args.n_classes if args.prior == "categorical" and args.latent_dim == 2 else args.latent_dim
         model_config = ModelConfig(
@@ -145,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         reason = trainer.fit()
     except TrainingDivergedError as exc:
         print(f"{parser.prog}: training diverged: {exc}", file=sys.stderr)
+        return 1
+    except CheckpointSaveError as exc:  # disk full, I/O error: the last good checkpoint is kept
+        print(f"\n{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     print(f"{reason}: saved {args.out} (epoch {trainer.state.epoch}, step {trainer.state.step})", file=sys.stderr)
     return 0 if reason == "finished" else 130

@@ -57,9 +57,12 @@ names=("$@")
 for name in "${names[@]}"; do
   recipe=${RECIPE[$name]:?"unknown model $name; known: ${ORDER[*]}"}
   echo "== $name: python -m aae_core.train $recipe --out runs/shipped/$name"
+  # --resume needs a checkpoint to continue (a first run has none); export replaces a shipped model
+  # only with --overwrite.
+  resume=""; [ -f "runs/shipped/$name/config.json" ] && resume="--resume"
   # shellcheck disable=SC2086
-  python -m aae_core.train $recipe ${TRAIN_FLAGS:-} --out "runs/shipped/$name" --resume
-  python -m aae_core.export "runs/shipped/$name" "checkpoints/$name"
+  python -m aae_core.train $recipe ${TRAIN_FLAGS:-} --out "runs/shipped/$name" $resume
+  python -m aae_core.export "runs/shipped/$name" "checkpoints/$name" --overwrite
   python -m aae_core.evaluate "checkpoints/$name" > /dev/null
   if python -c "import aae_core.projection" 2>/dev/null; then python -m aae_core.projection "checkpoints/$name"; fi
 done
