@@ -16,6 +16,12 @@ DatasetName = Literal["mnist", "fashion_mnist"]
 PRIOR_NAMES: tuple[str, ...] = get_args(PriorName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 
+# Upper bounds on sizes, far above any model of the paper, so that a config.json cannot make a loader
+# allocate gigabytes before the weights are even compared with it.
+MAX_SIZES = {"latent_dim": 1024, "n_classes": 1000, "hidden_dim": 8192, "n_hidden_layers": 16,
+             "disc_hidden_dim": 8192}
+MAX_BATCH_SIZE = 60000
+
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
 
@@ -67,6 +73,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            if value > MAX_SIZES[name]:
+                raise ValueError(f"{name} must be <= {MAX_SIZES[name]}; got {value!r}")
         if not isinstance(self.n_labels, int) or self.n_labels < 0:
             raise ValueError(f"n_labels must be an integer >= 0; got {self.n_labels!r}")
         _check_positive("prior_std", self.prior_std)
@@ -147,6 +155,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        for name in ("batch_size", "labelled_batch_size"):
+            if getattr(self, name) > MAX_BATCH_SIZE:
+                raise ValueError(f"{name} must be <= {MAX_BATCH_SIZE} (the training set size); "
+                                 f"got {getattr(self, name)!r}")
         for name in ("lr_reconstruction", "lr_discriminator", "lr_generator", "lr_supervised"):
             _check_positive(name, getattr(self, name))
         if not 0.0 <= self.beta1_adversarial < 1.0:
