@@ -167,6 +167,10 @@ def check_out(args: argparse.Namespace) -> None:
     check_writable(out)
 
 
+# How far a resumed run goes and in which precision it computes may change; what it learns from may not.
+CHANGEABLE_ON_RESUME = ("epochs", "precision")
+
+
 def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, TrainConfig]:
     """For --resume: (recipe name, model and training config) of the run saved in --out, with --epochs
     extending it. ValueError naming every option given that differs from the saved run."""
@@ -180,7 +184,7 @@ def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, 
               for dest, field in MODEL_FLAGS.items() if dest in given and given[dest] != getattr(model, field)]
     differ += [f"{flag[dest]} {given[dest]} (saved: {getattr(training, field)})"
                for dest, field in TRAIN_FLAGS.items()
-               if dest in given and dest != "epochs" and given[dest] != getattr(training, field)]
+               if dest in given and dest not in CHANGEABLE_ON_RESUME and given[dest] != getattr(training, field)]
     if "labels" in given:
         wanted = resolve_label_budget(model.kind, given["labels"], model.label_conditioned, N_TRAIN)
         if wanted != model.n_labels:
@@ -188,6 +192,7 @@ def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, 
     if "recipe" in given and given["recipe"] != meta.get("recipe"):
         differ.append(f"--recipe {given['recipe']} (saved: {meta.get('recipe')})")
     epochs = given.get("epochs", training.epochs)
+    training = replace(training, precision=given.get("precision", training.precision))
     if epochs < training.epochs:
         differ.append(f"--epochs {epochs} (saved: {training.epochs}; --epochs can only extend a resumed run)")
     if differ:

@@ -456,3 +456,14 @@ def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
     with pytest.raises(errors.NonFiniteWeightsError, match="decoder.0.weight"):
         aae_core.load(path)
     assert issubclass(errors.NonFiniteWeightsError, errors.CheckpointError)
+
+
+def test_resume_may_change_the_precision_but_nothing_it_learns_from(run_copy, fake_mnist_dir, monkeypatch):
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    args = train_cli.build_parser().parse_args(["--out", str(run_copy), "--resume", "--precision", "fp32",
+                                                "--epochs", "2"])
+    _, _, train_config = train_cli.resumed_configs(args)
+    assert (train_config.precision, train_config.epochs) == ("fp32", 2)
+    args = train_cli.build_parser().parse_args(["--out", str(run_copy), "--resume", "--lr-gen", "0.1"])
+    with pytest.raises(ValueError, match="--lr-gen 0.1"):
+        train_cli.resumed_configs(args)
