@@ -69,7 +69,8 @@ def _start_server(env: dict[str, str], log: Path, root: Path = REPO) -> tuple[su
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
            "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=root, env={**env, "PYTHONPATH": str(root)}, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=root, env={**env, "PYTHONPATH": str(root)},  # noqa: SIM115
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
