@@ -23,6 +23,8 @@ page = st.navigation([
     st.Page(f"{PAGES}/sliders.py", title="Decoder sliders", icon=":material/tune:"),
     st.Page(f"{PAGES}/style_class.py", title="Style × class", icon=":material/grid_view:"),
     st.Page(f"{PAGES}/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+    st.Page(f"{PAGES}/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page(f"{PAGES}/prior_fit.py", title="Prior fit", icon=":material/bar_chart:"),
 ])
 
 with st.sidebar:
