@@ -25,6 +25,8 @@ page = st.navigation([
     st.Page(f"{PAGES}/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
     st.Page(f"{PAGES}/compare.py", title="Compare", icon=":material/compare:"),
     st.Page(f"{PAGES}/prior_fit.py", title="Prior fit", icon=":material/bar_chart:"),
+    st.Page(f"{PAGES}/classes.py", title="Classes & clusters", icon=":material/category:"),
+    st.Page(f"{PAGES}/paper.py", title="The paper", icon=":material/menu_book:"),
 ])
 
 with st.sidebar:

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import maps
-from explorer.models import test_set
+from explorer.models import test_set  # noqa: F401 - also used by pages
 
 if TYPE_CHECKING:
     from aae_core.projection import LatentMap
@@ -96,3 +96,15 @@ def test_probabilities(cur: Current) -> np.ndarray | None:
     if not cur.config.has_classifier or test_set(cur.config.dataset) is None:
         return None
     return _probabilities(cur.fingerprint, cur)
+
+
+def cluster_grid(images: np.ndarray, probabilities: np.ndarray, order: list[int], per_row: int) -> np.ndarray:
+    """For each class or cluster in `order`, its `per_row` most confidently assigned test images (uint8
+    [N, 28, 28], probabilities [N, K]), padded with black: uint8 [len(order), per_row, 28, 28] (paper Fig. 9)."""
+    predicted = probabilities.argmax(1)
+    grid = np.zeros((len(order), per_row, 28, 28), np.uint8)
+    for row, k in enumerate(order):
+        members = np.flatnonzero(predicted == k)
+        best = members[np.argsort(-probabilities[members, k], kind="stable")][:per_row]
+        grid[row, :best.size] = images[best]
+    return grid
