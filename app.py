@@ -26,6 +26,7 @@ page = st.navigation([
     st.Page(f"{PAGES}/compare.py", title="Compare", icon=":material/compare:"),
     st.Page(f"{PAGES}/prior_fit.py", title="Prior fit", icon=":material/bar_chart:"),
     st.Page(f"{PAGES}/classes.py", title="Classes & clusters", icon=":material/category:"),
+    st.Page(f"{PAGES}/draw.py", title="Draw a digit", icon=":material/draw:"),
     st.Page(f"{PAGES}/paper.py", title="The paper", icon=":material/menu_book:"),
 ])
 
