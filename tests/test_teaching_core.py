@@ -94,3 +94,38 @@ def test_fit_verdict_uses_the_same_prior_reference_with_a_noise_floor():
     assert level == "mismatch" and "18x" in text
     assert M.fit_verdict(0.02, 0.005)[0] == "close"                        # a larger reference widens the bar
     assert "3x" in M.fit_verdict(0.0, 0.0)[1]
+
+
+def test_a_drawn_image_becomes_a_point_with_the_models_own_class_code():
+    from conftest import tiny_config
+
+    from aae_core import explore
+    from aae_core.families import build_model
+
+    image = to_mnist(stroke())
+    semi = build_model(tiny_config("semi_supervised", latent_dim=4), seed=0)
+    point = explore.point_from_image(semi, image, "drawn")
+    assert point.z.shape == (4,) and np.allclose(point.z, explore.encode(semi, image[None])[0])
+    assert point.y.shape == (10,) and point.y.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.array_equal(point.image, image) and point.label is None
+    sup = build_model(tiny_config("supervised", latent_dim=2), seed=0)
+    assert explore.point_from_image(sup, image).y is None                # no label to decode through
+
+
+def test_exports_write_pngs_and_csvs_that_read_back():
+    import csv
+    import io
+
+    from PIL import Image
+
+    from explorer import exports
+
+    images = np.stack([to_mnist(stroke()), np.zeros((28, 28), np.uint8)])
+    png = exports.png_bytes(exports.strip(images, scale=2))
+    back = np.asarray(Image.open(io.BytesIO(png)))
+    assert back.shape == (56, 2 * 56 + 4) and np.array_equal(back[:, :56], np.repeat(np.repeat(images[0], 2, 0), 2, 1))
+    with pytest.raises(ValueError, match="uint8"):
+        exports.png_bytes(np.zeros((4, 4), np.float32))
+    rows = [{"digit": 0, "class 0": 5}, {"digit": 1, "class 0": 7}]
+    assert list(csv.DictReader(io.StringIO(exports.csv_bytes(rows).decode()))) == [
+        {"digit": "0", "class 0": "5"}, {"digit": "1", "class 0": "7"}]
