@@ -41,6 +41,13 @@ DRAWN = """() => { const gd = document.querySelector("[data-testid='stPlotlyChar
 DECODED_SRC = """() => { for (const box of document.querySelectorAll("[data-testid='stImage']")) {
   if (box.innerText.includes("Decoded image")) { const im = box.querySelector("img");
     return im && im.complete ? im.getAttribute("src") : null; } } return null; }"""
+# Every Plotly chart on the page drawn, at least n of them.
+PLOTS_DRAWN = """(n) => { const gds = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
+  return gds.length >= n && gds.every(gd => gd._fullLayout && gd.calcdata && gd.data.length > 3); }"""
+# The Draw page's reconstruction, loaded.
+RECONSTRUCTION_SHOWN = """() => { for (const box of document.querySelectorAll("[data-testid='stImage']")) {
+  if (box.innerText.includes("Reconstruction")) { const ims = [...box.querySelectorAll("img")];
+    return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); } } return false; }"""
 # The most isolated encoded point on screen, so that the click hits it and nothing else.
 ISOLATED_POINT = """() => {
   const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
@@ -130,11 +137,32 @@ def measure_once(env: dict[str, str], browser, log: Path, root: Path = REPO) -> 
             page.wait_for_selector(READY, timeout=10_000)
             caption = page.get_by_text(re.compile(r"decoded and drawn in")).inner_text()
             server_ms.append(float(re.search(r"in ([0-9.]+) ms", caption).group(1)))
+
+        t3 = time.perf_counter()
+        page.goto(f"{url}/compare")
+        page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=120_000)
+        compare_first = time.perf_counter() - t3
+        page.wait_for_selector(READY, timeout=120_000)
+
+        page.goto(f"{url}/draw")
+        page.wait_for_selector(READY, timeout=60_000)
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.wait_for(timeout=30_000)
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 70, box["y"] + 60)
+        page.mouse.down()
+        for x, y in [(130, 58), (200, 60), (185, 110), (160, 170), (140, 230)]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        t4 = time.perf_counter()
+        page.mouse.up()
+        page.wait_for_function(RECONSTRUCTION_SHOWN, timeout=60_000)
+        draw_to_image = time.perf_counter() - t4
         page.close()
         return {"first_content_s": first_content,
                 "plotly_js_fetched_s": plotly_js / 1000 if plotly_js else None,  # Streamlit's 4.7 MB chart chunk
                 "first_map_s": first_map, "click_to_image_s": click_to_image,
-                "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms)}
+                "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms),
+                "compare_first_view_s": compare_first, "draw_to_image_s": draw_to_image}
     finally:
         _stop(proc)
 

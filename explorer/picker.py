@@ -160,3 +160,27 @@ def require_ref() -> ModelRef:
 def require_model() -> Current:
     """The picked model, loaded, or a note and the end of this page's run."""
     return _require(current_model())
+
+
+# --- any model by its ref (the Compare page picks two at once) ----------------------------------------
+def choices() -> tuple[list[str], dict[str, str]]:
+    """The refs the sidebar's picker offers, in its order, and their labels."""
+    refs, labels, _ = _options()
+    return refs, labels
+
+
+def model_at(ref: str) -> Current | None:
+    """The model of `ref` (a checkpoint folder or an upload of this user), loaded through the same caches as
+    the sidebar's pick; None with one st.error line when it cannot be loaded."""
+    try:
+        if ref.startswith(uploads.PREFIX):
+            identity = ref[len(uploads.PREFIX):]
+            return Current(ref, f"upload {st.session_state.uploads.get(identity, 'upload')}", identity, None, None,
+                           uploads.load_upload(identity))
+        shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
+        info = catalog.read_info(ref, "shipped" if shipped else "run")
+        model = load_model(ref, str(info.mtime_ns))
+        return Current(ref, info.name, catalog.weights_fingerprint(ref), Path(ref), info, model)
+    except (CheckpointError, KeyError, OSError) as exc:
+        st.error(f"Could not load the model {ref}: {exc}")
+        return None

@@ -25,6 +25,7 @@ def init_session() -> None:
         "selected": None,      # the point last clicked on the latent map (dict, see widgets.remember_click)
         "slider_z": None,      # {"fingerprint": ..., "z": [...]} the decoder sliders' current code
         "style_grid": [],      # styles collected on the Style x class page
+        "drawn_digit": None,   # the digit drawn on the Draw page, MNIST-style: uint8 [28, 28] as nested lists
     }.items():
         ss.setdefault(key, value)
     user_key()
