@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aae_core import explore
+from aae_core.errors import CheckpointError
 from explorer import catalog
 
 if TYPE_CHECKING:
@@ -40,7 +41,11 @@ def default_pair(refs: list[str], current: str | None) -> tuple[str, str] | None
             return (2, 0)
         same_size = info.latent_dim == info_a.latent_dim
         other_kind = info.model.get("kind") != info_a.model.get("kind")
-        return (0 if same_size and other_kind else 1 if same_size else 2, 0 if info.model.get("kind") == "vae" else 1)
+        try:
+            baseline = not info.config.family.adversarial     # the AAE's natural partner: a VAE
+        except CheckpointError:
+            baseline = False
+        return (0 if same_size and other_kind else 1 if same_size else 2, 0 if baseline else 1)
 
     return a, min(others, key=rank)
 
