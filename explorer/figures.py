@@ -7,6 +7,7 @@ so that a click on empty space still reports where it landed).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -120,23 +121,33 @@ def snapshot_range(snap: Snapshot, quantile: float = 0.995) -> tuple[tuple[float
         (float(lo[1] - 0.1 * span[1]), float(hi[1] + 0.1 * span[1]))
 
 
-def loss_figure(points: Sequence[dict[str, float]], *, height: int = 300) -> go.Figure:
+def loss_figure(points: Sequence[dict[str, float]], *, height: int = 340) -> go.Figure:
     """Smoothed loss per training phase against (fractional) epochs. Reconstruction (a sum over 784 pixels)
-    is on the left axis; the adversarial and supervised losses (about 1) on the right one."""
+    is on the left axis; the adversarial and supervised losses (about 1) on the right one. The legend sits
+    below the plot, where no toolbar covers it; the right axis spans at least 0.2, so that losses hovering at
+    their equilibrium get ticks like 1.35, 1.40 rather than 1.397, 1.265."""
     fig = go.Figure()
+    right_values: list[float] = []
     if points:
         phases = [k for k in points[-1] if k not in ("step", "epoch")]
         x = [p["epoch"] for p in points]
         for phase in phases:
             right = phase not in ("reconstruction", "elbo")
-            fig.add_trace(go.Scatter(x=x, y=[p.get(phase) for p in points], mode="lines", name=phase,
+            y = [p.get(phase) for p in points]
+            if right:
+                right_values += [v for v in y if v is not None and math.isfinite(v)]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=phase,
                                      yaxis="y2" if right else "y", line=dict(color=PHASE_COLOURS.get(phase),
                                                                              dash="dot" if right else None)))
-    fig.update_layout(height=height, margin=dict(l=50, r=50, t=10, b=40), plot_bgcolor="white",
-                      xaxis=dict(title="epoch", gridcolor="#eeeeee"),
-                      yaxis=dict(title="reconstruction", gridcolor="#eeeeee"),
-                      yaxis2=dict(title="adversarial", overlaying="y", side="right", showgrid=False),
-                      legend=dict(orientation="h", y=1.12))
+    yaxis2 = dict(title="adversarial", overlaying="y", side="right", showgrid=False, tickformat=".2f", nticks=6)
+    if right_values and max(right_values) - min(right_values) < 0.2:
+        mid = (max(right_values) + min(right_values)) / 2
+        yaxis2["range"] = [mid - 0.1, mid + 0.1]
+    fig.update_layout(height=height, margin=dict(l=50, r=50, t=10, b=90), plot_bgcolor="white",
+                      xaxis=dict(title="epoch", gridcolor="#eeeeee", tickformat=".3~g"),
+                      yaxis=dict(title="reconstruction", gridcolor="#eeeeee", tickformat=".3~g", nticks=6),
+                      yaxis2=yaxis2,
+                      legend=dict(orientation="h", x=0, y=-0.3, yanchor="top"))
     return fig
 
 

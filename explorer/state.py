@@ -1,10 +1,14 @@
-"""Per-user state: every session key set up in one block, the user key (kept in the URL so that a reload
+"""Per-user state: every session key set up in one block, the user's token (kept in the URL so that a reload
 finds this user's training run again), this user's run, and the explanation each page opens with."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 import sys
-import uuid
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -31,16 +35,58 @@ def init_session() -> None:
     user_key()
 
 
+TOKEN_BYTES = 32                                   # secrets.token_urlsafe(32): 43 URL-safe characters
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class TokenBook:
+    """The tokens this server process has given to browser sessions. A token in a URL is adopted only when it
+    is one of these: a guessed, mistyped, truncated or malformed one, or one from before a restart, opens
+    nothing and the session gets a new one. Plain Python (no Streamlit calls), shared by all sessions."""
+
+    MAX_TOKENS = 100_000      # ~10 MB at most; the least recently seen go first
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._issued: OrderedDict[str, None] = OrderedDict()
+
+    def issue(self) -> str:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        with self._lock:
+            self._issued[token] = None
+            while len(self._issued) > self.MAX_TOKENS:
+                self._issued.popitem(last=False)
+        return token
+
+    def known(self, token: object) -> bool:
+        if not isinstance(token, str) or _TOKEN_SHAPE.fullmatch(token) is None:
+            return False
+        with self._lock:
+            if token not in self._issued:
+                return False
+            self._issued.move_to_end(token)
+            return True
+
+
+TOKENS = TokenBook()
+
+
+def owner_of(token: str) -> str:
+    """The id a token's runs are filed under (the job registry, config.json's "app_user", the picker's "your
+    run"): a digest, so that no file on disk holds the token that opens them."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
 def user_key() -> str:
-    """This user's key: from the URL's ?user= when there (a reload), else made once per session."""
+    """This user's owner id. The session's token comes from the URL's ?user= when this server issued it (a
+    reload, or the same link in another tab), else it is made now; the URL always shows the session's token."""
     ss = st.session_state
-    from_url = st.query_params.get("user")
-    if from_url:
-        ss["user_key"] = from_url
-    elif "user_key" not in ss:
-        ss["user_key"] = uuid.uuid4().hex[:12]
-    if from_url != ss["user_key"]:
-        st.query_params["user"] = ss["user_key"]
+    if "user_token" not in ss:
+        from_url = st.query_params.get("user")
+        ss["user_token"] = from_url if TOKENS.known(from_url) else TOKENS.issue()
+        ss["user_key"] = owner_of(ss["user_token"])
+    if st.query_params.get("user") != ss["user_token"]:
+        st.query_params["user"] = ss["user_token"]
     return ss["user_key"]
 
 

@@ -129,5 +129,8 @@ def _badge(job: TrainingJob) -> None:
     s = job.status()
     if s.done:
         st.rerun()
-    st.progress(s.progress, text=f"Training {s.out.name}: {s.progress:.0%}")
+    if s.state == "queued":
+        st.progress(0.0, text=f"{s.out.name} waits for a trainer: number {s.queue_position} in the queue")
+    else:
+        st.progress(s.progress, text=f"Training {s.out.name}: {s.progress:.0%}")
     st.page_link("explorer/pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")

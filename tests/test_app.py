@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import secrets
 import sys
+import time
 import types
 import zipfile
 from pathlib import Path
@@ -272,6 +274,28 @@ def _start_long_run(app):
     return _user_job(app)
 
 
+def _new_session(**query: str) -> AppTest:
+    """Another browser session on the same server (the same process, so the same REGISTRY), opened on a URL
+    with these query parameters."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
+    at.query_params.update(query)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _wait(predicate, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def _texts(at: AppTest) -> list[str]:
+    return [e.value for kind in ("info", "warning", "caption", "markdown", "success", "error")
+            for e in getattr(at, kind)] + [p.proto.text for p in at.progress]
+
+
 def test_train_page_input_noise_defaults_to_the_measured_recipe_and_reaches_the_run(app):
     open_page(app, "train")
     assert app.number_input(key="train_input_noise_unsupervised").value == 0.0
@@ -292,6 +316,7 @@ def test_train_page_stop_button_stops_the_run(app):
     try:
         assert "start_run" not in [b.key for b in app.button]
         assert app.button(key="stop_run")
+        _wait(lambda: job.status().step >= 2)
         app.button(key="stop_run").click()
         app.run()
         assert job.join(30)
@@ -299,8 +324,18 @@ def test_train_page_stop_button_stops_the_run(app):
         job.stop()
         job.join(30)
     app.run()
-    assert job.status().state == "stopped"
-    assert any("stopped" in w.value for w in app.warning)
+    s = job.status()
+    assert s.state == "stopped" and s.step >= 2
+    [warning] = [w.value for w in app.warning if "stopped" in w.value]
+    [progress] = [p.proto.text for p in app.main.progress]
+    # One story: whole epochs done, and how far into the one it stopped in (not "0 of 500 epochs done" beside
+    # "stopped at epoch 1"), and the partial epoch is a row of the history.
+    if s.epoch_steps:
+        assert f"{s.epoch} of 500 epochs complete" in progress
+        assert f"{s.epoch_steps} of {s.steps_per_epoch} steps into epoch {s.epoch + 1}" in progress
+        assert f"stopped in epoch {s.epoch + 1} after {s.epoch_steps} of its {s.steps_per_epoch} steps" in warning
+    [table] = app.dataframe
+    assert table.value["epoch"].iloc[-1] == pytest.approx(round(s.step / s.steps_per_epoch, 4))
 
 
 def test_a_user_gets_one_run_at_a_time(app):
@@ -340,6 +375,71 @@ def test_train_page_reports_a_diverged_run_and_keeps_its_last_good_checkpoint(ap
     assert app.selectbox(key=MODEL).value == str(job.out.resolve())
     open_page(app, "sliders")
     assert image_with(app, "Decoded image")
+
+
+def test_train_page_shows_the_measured_speed_and_time_left_and_a_clean_loss_chart(app):
+    job = _start_long_run(app)
+    try:
+        _wait(lambda: job.status().steps_per_s is not None and len(job.status().losses) >= 2)
+        app.run()
+        [progress] = [p.proto.text for p in app.main.progress]
+        assert "steps/s" in progress and "images/s" in progress and "left" in progress, progress
+        assert not any("s per epoch" in t for t in _texts(app))               # no promised speed, the measured one
+        chart = [e for e in app.get("plotly_chart") if e.key == "loss_chart"][0]
+        assert json.loads(chart.proto.config).get("displayModeBar") is False   # the toolbar cannot cover the legend
+        layout = plotly_spec(app, "loss_chart")["layout"]
+        assert layout["legend"]["y"] < 0                                      # the legend sits below the plot
+        for axis in ("yaxis", "yaxis2"):
+            assert layout[axis]["tickformat"] in (".3~g", ".2f"), layout[axis]
+    finally:
+        job.stop()
+        job.join(30)
+
+
+def test_a_token_no_session_was_given_opens_nothing(app):
+    job = _start_long_run(app)
+    try:
+        token = app.query_params["user"]
+        assert app.session_state["user_token"] == token and len(token) >= 40     # secrets.token_urlsafe(32)
+        owner = app.session_state["user_key"]
+        assert owner != token and job.extra["app_user"] == owner              # config.json holds a digest only
+        near = token[:-1] + ("B" if token[-1] == "A" else "A")
+        for guess in (secrets.token_urlsafe(32), near, owner, "alice", "../../etc/passwd", "", "x" * 5000):
+            other = _new_session(user=guess)
+            open_page(other, "train")
+            assert other.session_state["user_token"] not in (guess, token)        # ignored and replaced...
+            assert other.query_params["user"] == other.session_state["user_token"]
+            assert other.session_state["user_key"] != owner
+            assert jobs.REGISTRY.get(other.session_state["user_key"]) is None     # ...and it sees no run
+            assert other.button(key="start_run") and "stop_run" not in [b.key for b in other.button]
+            assert not any(job.out.name in t for t in _texts(other))
+        reload = _new_session(user=token)                                         # the owner's reload
+        open_page(reload, "train")
+        assert reload.session_state["user_key"] == owner and reload.button(key="stop_run")
+    finally:
+        job.stop()
+        job.join(30)
+
+
+def test_a_second_run_waits_in_the_queue_shows_its_place_and_can_leave(app, monkeypatch):
+    monkeypatch.setenv("AAE_MAX_TRAININGS", "1")
+    first = _start_long_run(app)
+    other = _new_session()
+    try:
+        waiting = _start_long_run(other)
+        assert waiting.status().state == "queued" and first.status().state in ("starting", "running")
+        texts = _texts(other)
+        assert any("1st in the queue" in t for t in texts), texts
+        assert any("trains 1 run at a time" in t for t in texts), texts
+        assert "start_run" not in [b.key for b in other.button]
+        other.button(key="leave_queue").click().run()
+        assert not other.exception
+        assert waiting.status().state == "left" and jobs.REGISTRY.get(other.session_state["user_key"]) is None
+        assert other.button(key="start_run") and not waiting.out.exists()
+    finally:
+        first.stop()
+        first.join(30)
+        jobs.REGISTRY.stop(other.session_state["user_key"])
 
 
 # --- Latent map -------------------------------------------------------------------------------------

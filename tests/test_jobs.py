@@ -1,10 +1,15 @@
-"""Training in a background thread (explorer.jobs): finish, stop, divergence, failures, one run per user."""
+"""Training in a background thread (explorer.jobs): finish, stop, divergence, failures, one run per user,
+the server-wide queue, the per-user caps on stored runs, memory released by ended runs, torch threads."""
 
 from __future__ import annotations
 
+import gc
+import json
 import math
+import os
 import threading
 import time
+import weakref
 
 import pytest
 import torch
@@ -119,7 +124,7 @@ def test_a_run_that_cannot_start_fails_with_a_message(tmp_path, monkeypatch):
 
 
 def test_one_run_per_user_and_users_do_not_disturb_each_other(tmp_path):
-    registry = jobs.JobRegistry(root=lambda: tmp_path)
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=2)
     long = registry.start("alice", tiny_config(), _train_config(epochs=500))
     with pytest.raises(jobs.JobBusyError, match="already have a run"):
         registry.start("alice", tiny_config(), _train_config(epochs=1))
@@ -158,3 +163,217 @@ def test_background_tasks_are_shared_and_report_progress_and_errors():
     assert tasks.get_or_start("bad", work) is failing                      # not retried behind the user's back
     tasks.discard("bad")
     assert tasks.get_or_start("bad", work).join(5)
+
+
+# --- the queue, the caps, memory, threads -----------------------------------------------------------
+class _Record(Callback):
+    """Notes, from the training thread, the order runs start in and the thread count they see."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.name, self.log = name, log
+
+    def on_train_start(self, trainer) -> None:
+        self.log.append((self.name, torch.get_num_threads()))
+
+
+def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_path):
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=1)
+    started: list = []
+    runs = {}
+    for user in ("a", "b", "c", "d"):
+        runs[user] = registry.start(user, tiny_config(), _train_config(epochs=500), callbacks=[_Record(user, started)])
+    _wait_for(lambda: runs["a"].status().state == "running")
+    assert [runs[u].status().state for u in "bcd"] == ["queued"] * 3
+    assert [runs[u].status().queue_position for u in "bcd"] == [1, 2, 3]
+    assert runs["b"].status().queue_length == 3 and runs["a"].status().queue_position is None
+    assert registry.leave_queue("b") and runs["b"].status().state == "left" and registry.get("b") is None
+    assert [runs[u].status().queue_position for u in "cd"] == [1, 2]        # the others moved up
+    assert not registry.leave_queue("a")                                   # a running run is stopped, not left
+    assert registry.stop("a") and runs["a"].join(30)
+    _wait_for(lambda: runs["c"].status().state == "running")
+    assert runs["d"].status().state == "queued" and runs["d"].status().queue_position == 1
+    assert registry.stop("d") and runs["d"].status().state == "left"      # stopping a waiting run leaves the queue
+    assert registry.stop("c") and runs["c"].join(30)
+    assert [name for name, _ in started] == ["a", "c"]                    # first come, first served; b, d never ran
+    assert not runs["b"].out.exists() and not runs["d"].out.exists()
+
+
+def test_the_queue_has_a_length_limit(tmp_path):
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=1, max_queued=1)
+    first = registry.start("a", tiny_config(), _train_config(epochs=500))
+    registry.start("b", tiny_config(), _train_config(epochs=500))
+    try:
+        with pytest.raises(jobs.QueueFullError, match="queue is full"):
+            registry.start("c", tiny_config(), _train_config(epochs=1))
+    finally:
+        registry.stop("b")
+        registry.stop("a")
+        first.join(30)
+
+
+def test_k_comes_from_the_cores_or_the_environment(monkeypatch):
+    monkeypatch.delenv("AAE_MAX_TRAININGS", raising=False)
+    for cores, k in ((None, 1), (1, 1), (2, 1), (3, 1), (16, 8)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert jobs.max_trainings() == k
+    monkeypatch.setenv("AAE_MAX_TRAININGS", "3")
+    assert jobs.max_trainings() == 3
+    for bad in ("0", "-1", "two"):
+        monkeypatch.setenv("AAE_MAX_TRAININGS", bad)
+        with pytest.raises(ValueError, match="AAE_MAX_TRAININGS"):
+            jobs.max_trainings()
+
+
+def test_training_threads_share_the_cores_the_server_leaves_free(monkeypatch):
+    monkeypatch.delenv("AAE_MAX_TRAININGS", raising=False)
+    for cores, k, threads in ((2, 1, 1), (1, 1, 1), (16, 8, 1), (16, 1, 8), (16, 2, 4), (8, 2, 2)):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        assert jobs.training_threads(k) == threads, (cores, k)
+
+
+def test_a_cpu_run_sets_the_servers_torch_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=4)          # 4 of 8 cores free: 1 thread each
+    seen: list = []
+    torch.set_num_threads(2)
+    try:
+        job = registry.start("a", tiny_config(), _train_config(epochs=1), device="cpu", callbacks=[_Record("a", seen)])
+        assert job.join(60) and job.status().state == "finished"
+        later: list = []
+        t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))   # e.g. a new script thread
+        t.start()
+        t.join()
+        assert seen == [("a", 1)] and later == [1]
+    finally:
+        torch.set_num_threads(1)
+
+
+def _app_run(root, name: str, owner: str, age_s: float, pad_bytes: int = 0):
+    """A run folder as the app leaves one (config.json with app_user), last written age_s seconds ago."""
+    folder = aae_core.save(aae_core.build_model(tiny_config()), root / name, extra={"app_user": owner})
+    if pad_bytes:
+        (folder / "optimizer.safetensors").write_bytes(b"\0" * pad_bytes)
+    when = time.time() - age_s
+    for f in (folder / "config.json", folder):
+        os.utime(f, (when, when))
+    return folder
+
+
+def test_a_user_keeps_at_most_n_runs_oldest_removed_first_and_nothing_else_is_touched(tmp_path):
+    mine = [_app_run(tmp_path, f"mine{i}", "alice", age_s=1000 - i) for i in range(5)]     # mine0 is the oldest
+    theirs = _app_run(tmp_path, "theirs", "bob", age_s=5000)
+    (tmp_path / "not_a_run").mkdir()
+    (tmp_path / "not_a_run" / "notes.txt").write_text("keep me")
+    (tmp_path / "cli_run").mkdir()
+    (tmp_path / "cli_run" / "config.json").write_text(json.dumps({"model": {}, "command": "python -m ..."}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    (tmp_path / "loose_file").write_text("alice")
+    (tmp_path / "elsewhere").mkdir()
+    outside = _app_run(tmp_path / "elsewhere", "linked", "alice", age_s=9000)
+    (tmp_path / "link").symlink_to(outside, target_is_directory=True)              # a link is not the app's folder
+
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=5)
+    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    assert job.join(60) and job.status().state == "finished"
+    assert not mine[0].exists() and all(m.exists() for m in mine[1:]) and job.out.is_dir()
+    assert job.status().evicted == ("mine0",)
+    assert [p.name for p in jobs.stored_runs(tmp_path, "alice")] == ["mine1", "mine2", "mine3", "mine4", job.out.name]
+    for kept in (theirs, tmp_path / "not_a_run" / "notes.txt", tmp_path / "cli_run", tmp_path / "broken",
+                 tmp_path / "loose_file", outside, tmp_path / "link"):
+        assert kept.exists(), kept
+
+
+def test_a_users_runs_stay_within_the_disk_quota_oldest_removed_first(tmp_path, monkeypatch):
+    old = _app_run(tmp_path, "old", "alice", age_s=300, pad_bytes=500_000)          # ~0.72 MB
+    mid = _app_run(tmp_path, "mid", "alice", age_s=200, pad_bytes=100_000)          # ~0.32 MB
+    bob = _app_run(tmp_path, "bob_run", "bob", age_s=900, pad_bytes=900_000)
+    monkeypatch.setenv("AAE_RUNS_QUOTA_MB", "1.3")          # the new run (~0.9 MB with its optimizer) tips it over
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=1)
+    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    assert job.join(60) and job.status().state == "finished"
+    assert not old.exists() and mid.exists() and bob.exists() and job.out.exists()
+    assert job.status().evicted == ("old",)
+    assert sum(jobs.folder_bytes(p) for p in jobs.stored_runs(tmp_path, "alice")) <= 1_300_000
+
+
+def test_a_run_in_progress_is_never_evicted(tmp_path):
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=1)
+    long = registry.start("alice", tiny_config(), _train_config(epochs=500))
+    _wait_for(lambda: long.out.is_dir() or long.status().done)
+    try:
+        assert jobs.evict_runs(tmp_path, "alice", keep=0, quota_bytes=0, protect=registry.protected()) == []
+        assert long.out.is_dir()
+    finally:
+        registry.stop("alice")
+        long.join(30)
+
+
+def test_an_ended_run_releases_its_model_and_data(tmp_path):
+    refs: list = []
+
+    class Grab(Callback):
+        def on_train_start(self, trainer) -> None:
+            refs.extend([weakref.ref(trainer), weakref.ref(trainer.model), weakref.ref(trainer.images)])
+
+    registry = jobs.JobRegistry(root=lambda: tmp_path, max_running=1)
+    job = registry.start("alice", tiny_config(), _train_config(epochs=1), callbacks=[Grab()])
+    assert job.join(60) and job.status().state == "finished"
+    stopped = registry.start("bob", tiny_config(), _train_config(epochs=500), callbacks=[Grab()])
+    _wait_for(lambda: stopped.status().step >= 2)
+    stopped.stop()
+    assert stopped.join(30)
+    gc.collect()
+    assert len(refs) == 6 and all(r() is None for r in refs)                # the jobs stay in the registry
+    assert registry.get("alice") is job and job.status().snapshot is not None and job.status().history
+
+
+def test_a_stopped_run_reports_whole_epochs_and_the_partial_one(tmp_path):
+    class StopAt(Callback):
+        def on_step_end(self, trainer) -> None:
+            if trainer.state.step == 33:                                   # 30 steps per epoch: 3 into epoch 2
+                job.stop()
+
+    job = jobs.TrainingJob(tiny_config(), _train_config(epochs=5), tmp_path / "run", callbacks=[StopAt()]).start()
+    assert job.join(60)
+    s = job.status()
+    assert s.state == "stopped" and s.epoch == 1 and s.step == 33 and s.steps_per_epoch == 30
+    assert s.epoch_steps == 3
+    assert "stopped in epoch 2 after 3 of its 30 steps" in s.message and "1 epoch complete" in s.message
+    assert [h["epoch"] for h in s.history] == [1, pytest.approx(1.1)]      # the partial epoch is a point too
+    assert s.history[-1]["partial"] and s.history[-1]["step"] == 33
+    assert math.isfinite(s.history[-1]["loss_reconstruction"])
+
+
+def test_a_run_stopped_in_its_first_epoch_has_a_history_point(tmp_path):
+    class StopAt(Callback):
+        def on_step_end(self, trainer) -> None:
+            if trainer.state.step == 4:
+                job.stop()
+
+    job = jobs.TrainingJob(tiny_config(), _train_config(epochs=1), tmp_path / "run", callbacks=[StopAt()]).start()
+    assert job.join(60)
+    s = job.status()
+    assert s.state == "stopped" and s.epoch == 0 and s.epoch_steps == 4
+    assert "stopped in epoch 1 after 4 of its 30 steps" in s.message and "no epoch complete" in s.message
+    assert [h["epoch"] for h in s.history] == [pytest.approx(4 / 30)]
+
+
+def test_the_status_reports_the_measured_speed_and_the_time_left(tmp_path):
+    rates: list = []
+
+    class Watch(Callback):
+        def on_step_end(self, trainer) -> None:
+            if trainer.state.step == 45:
+                time.sleep(0.2)                                         # the window must see wall time
+            if trainer.state.step == 50:
+                s = job.status()
+                rates.append((s.steps_per_s, s.images_per_s, s.seconds_left, s.total_steps - s.step))
+
+    job = jobs.TrainingJob(tiny_config(), _train_config(epochs=3), tmp_path / "run", callbacks=[Watch()]).start()
+    assert job.join(60)
+    [(rate, images, left, remaining)] = rates
+    assert rate > 0 and images == pytest.approx(rate * 20)
+    assert left == pytest.approx(remaining / rate)
+    s = job.status()
+    assert s.steps_per_s and s.steps_per_s > 0 and s.seconds_left == 0

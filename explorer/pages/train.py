@@ -1,4 +1,7 @@
-"""Train: pick a model and a recipe, start a run in the background, watch it learn, stop it any time."""
+"""Train: pick a model and a recipe, start a run in the background (or wait in the server's queue for a
+trainer), watch it learn, stop it any time."""
+
+import time
 
 import streamlit as st
 
@@ -61,29 +64,84 @@ def use_model(out: str) -> None:
     st.session_state[state.MODEL_KEY] = out
 
 
+def duration(seconds: float) -> str:
+    """'45 s', '3 min 20 s', '1 h 05 min'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def speed(s: jobs.JobStatus) -> str:
+    """The measured speed (the status's recent window) and, while running, the time left at that speed."""
+    if s.steps_per_s is None:
+        return "measuring the speed..." if not s.done else ""
+    text = f"{s.steps_per_s:,.1f} steps/s ({s.images_per_s:,.0f} images/s)"
+    if not s.done and s.seconds_left is not None:
+        text += f" · about {duration(s.seconds_left)} left"
+    return text
+
+
+def progress_text(s: jobs.JobStatus) -> str:
+    """One line that agrees with the state: whole epochs complete, and how far into the next one."""
+    if not s.total_steps:
+        return s.message
+    if s.state == "finished":
+        parts = [f"{s.epochs} of {s.epochs} epochs complete", f"{s.step:,} steps in {duration(s.elapsed)}"]
+    elif s.done:
+        parts = [f"{s.epoch} of {s.epochs} epochs complete"
+                 + (f" + {s.epoch_steps} of {s.steps_per_epoch} steps into epoch {s.epoch + 1}" if s.epoch_steps
+                    else ""), duration(s.elapsed)]
+    else:
+        parts = [f"epoch {s.epoch + 1} of {s.epochs}", f"step {s.step:,} of {s.total_steps:,}", duration(s.elapsed)]
+    return " · ".join([*parts, speed(s)]).rstrip(" ·")
+
+
+def draw_queued(s: jobs.JobStatus) -> None:
+    k = jobs.REGISTRY.max_running
+    head, leave_col = st.columns([5, 1])
+    head.subheader(f"Run {s.out.name}: waiting for a trainer")
+    leave_col.button("Leave the queue", key="leave_queue", on_click=jobs.REGISTRY.leave_queue, args=(user,),
+                     icon=":material/logout:", type="primary")
+    waited = duration(time.time() - s.queued_at)
+    st.progress(0.0, text=f"{ordinal(s.queue_position or 1)} in the queue · waiting for {waited}")
+    st.info(f"You are {ordinal(s.queue_position or 1)} in the queue ({s.queue_length} waiting). This server trains "
+            f"{k} run{'s' if k != 1 else ''} at a time, so that each gets the cores it needs; yours starts by "
+            "itself when the runs ahead of it end. You may switch page or reload meanwhile.",
+            icon=":material/hourglass_top:")
+
+
 def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
     """The live (or final) view of a run."""
+    if s.state == "queued":
+        draw_queued(s)
+        return
     head, stop_col = st.columns([5, 1])
     head.subheader(f"Run {s.out.name}")
     if not s.done:
         stop_col.button("Stop", key="stop_run", on_click=job.stop, icon=":material/stop_circle:", type="primary")
-    if not s.total_steps:
-        text = s.message
-    elif s.done:
-        text = f"{s.epoch} of {s.epochs} epochs done · step {s.step:,} of {s.total_steps:,} · {s.elapsed:.0f} s"
-    else:
-        text = f"epoch {s.epoch + 1} of {s.epochs} · step {s.step:,} of {s.total_steps:,} · {s.elapsed:.0f} s"
-    st.progress(s.progress, text=text)
+    st.progress(s.progress, text=progress_text(s))
     if s.state == "finished":
         st.success(f"{s.message}. It is now in the model picker.")
     elif s.state == "stopped":
-        st.warning(f"{s.message}. The checkpoint is in the model picker.")
+        st.warning(f"{s.message}. The checkpoint is in the model picker." if s.has_checkpoint else s.message)
     elif s.state == "diverged":
         st.error(f"Training diverged: {s.message}")
     elif s.state == "failed":
         st.error(s.message)
     else:
         st.caption(s.message)
+    if s.evicted:
+        st.info(f"Each user keeps at most {jobs.REGISTRY.max_runs} runs and "
+                f"{jobs.REGISTRY.quota_bytes / jobs.MB:,.0f} MB of them on this server, so your oldest "
+                f"{'run was' if len(s.evicted) == 1 else 'runs were'} removed: {', '.join(s.evicted)}.",
+                icon=":material/delete_sweep:")
     if s.done:
         c1, c2, _ = st.columns([1, 1, 3])
         if s.has_checkpoint:
@@ -93,11 +151,14 @@ def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Losses** (smoothed per mini-batch)")
-        st.plotly_chart(figures.loss_figure(s.losses), key="loss_chart")
+        st.plotly_chart(figures.loss_figure(s.losses), key="loss_chart", config={"displayModeBar": False})
         if s.history:
-            keep = [k for k in s.history[-1] if k not in ("step",)]
+            keep = list(dict.fromkeys(k for h in s.history for k in h if k not in ("step", "partial")))
             st.dataframe([{k: round(h[k], 4) if isinstance(h[k], float) else h[k] for k in keep if k in h}
                           for h in s.history], hide_index=True, height=150)
+            if s.history[-1].get("partial"):
+                st.caption(f"The last row is the part of epoch {s.epoch + 1} done before the stop "
+                           f"({s.epoch_steps} of {s.steps_per_epoch} steps).")
     with right:
         st.markdown("**Encoded test points vs prior samples** (first two code dimensions)")
         if s.snapshot is not None:
@@ -109,7 +170,8 @@ def draw(job: jobs.TrainingJob, s: jobs.JobStatus) -> None:
 
 @st.fragment(run_every=1.0)
 def live(job: jobs.TrainingJob) -> None:
-    """Polls the worker once a second; the worker itself never calls Streamlit."""
+    """Polls the worker once a second (a waiting run too: its place and its start); the worker itself never
+    calls Streamlit."""
     s = job.status()
     if s.done:
         st.rerun()  # a full run: the picker lists the checkpoint and polling stops
