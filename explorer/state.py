@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 # Widget keys shared across modules and pages.
 MODEL_KEY, UPLOADER_KEY, MAP_CHART_KEY = "model_ref", "checkpoint_upload", "latent_map_chart"
+PRESENTATION_KEY = "presentation"
+# Presentation mode: every rem of the app grows by a quarter (Streamlit sizes its text in rem), for projectors.
+PRESENTATION_CSS = "<style>html { font-size: 20px; } [data-testid='stSidebar'] { font-size: 16px; }</style>"
 
 
 def init_session() -> None:
@@ -25,9 +28,23 @@ def init_session() -> None:
         "selected": None,      # the point last clicked on the latent map (dict, see widgets.remember_click)
         "slider_z": None,      # {"fingerprint": ..., "z": [...]} the decoder sliders' current code
         "style_grid": [],      # styles collected on the Style x class page
+        PRESENTATION_KEY: False,  # presentation mode (sidebar toggle): large map, larger fonts, full contrast
     }.items():
         ss.setdefault(key, value)
     user_key()
+
+
+def presenting() -> bool:
+    """Whether presentation mode is on (the sidebar toggle drawn by app.py)."""
+    return bool(st.session_state.get(PRESENTATION_KEY))
+
+
+def presentation_toggle() -> None:
+    """The sidebar's presentation-mode switch; when on, the whole app's text grows (pages read presenting())."""
+    st.toggle("Presentation mode", key=PRESENTATION_KEY,
+              help="For a projector: a large latent map with larger fonts and full-contrast colours.")
+    if presenting():
+        st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
 
 
 def user_key() -> str:
