@@ -308,6 +308,7 @@ def _write_atomic(file: Path, lmap: LatentMap) -> None:
     os.close(fd)
     try:
         save_file(arrays, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache shipped or shared with the server is read by others
         os.replace(tmp, file)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -91,9 +91,10 @@ if ref.gaussian_std and figures.gaussian_rings(lmap, ref.gaussian_std) is not No
 state.explain(
     "Each coloured dot is a test image placed at its code z" + "".join(f"; {d}" for d in drawn) + ". Click any "
     "dot (or, in a 2-D latent, any empty spot) to decode it.", intro)
-with chart_area:  # after the chart: the family's own words import torch
-    with st.container(border=True):
-        st.markdown(f":material/visibility: **What to look for.** {ref.family.map_note}")
+note = ref.family.map_note  # after the chart: asking the family imports torch
+if note:
+    with chart_area, st.container(border=True):
+        st.markdown(f":material/visibility: **What to look for.** {note}")
 
 with panel:
     sel = widgets.selected_point(ref)
