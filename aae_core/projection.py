@@ -190,10 +190,11 @@ def fit_umap(points: np.ndarray, *, seed: int | None = 0, progress: Progress = _
                  "no count to show; the first UMAP fit in a server process also compiles UMAP: about a minute "
                  "on 2 cores)")
     # the graph UMAP.fit would build itself (same call, same arguments), built here so that its stage shows
+    n_jobs = 1 if seed is not None else -1  # a seeded UMAP runs on one thread (it says so, and would warn)
     knn = umap.umap_.nearest_neighbors(points, UMAP_NEIGHBOURS, "euclidean", {}, False, np.random.RandomState(seed),
-                                       n_jobs=1 if seed is not None else -1)
+                                       n_jobs=n_jobs)
     progress(mid, "layout: the fuzzy graph and its spectral start, then the layout epochs")
-    reducer = umap.UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=0.1, random_state=seed,
+    reducer = umap.UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=0.1, random_state=seed, n_jobs=n_jobs,
                         precomputed_knn=tuple(knn),
                         tqdm_kwds={"disable": False, "file": _TqdmProgress(progress, mid, hi),
                                    "mininterval": 0.25, "ascii": True})

@@ -26,7 +26,7 @@ def init_session() -> None:
         "uploads": {},        # identity -> file names, the checkpoints this user uploaded
         "upload_error": None,  # the one message shown when an upload is not a usable checkpoint
         "selected": None,      # the point last clicked on the latent map (dict, see widgets.remember_click)
-        "slider_z": None,      # {"fingerprint": ..., "z": [...]} the decoder sliders' current code
+        "slider_z": None,      # {"fingerprint", "z": [...], "y": class or None} the decoder sliders' code
         "style_grid": [],      # styles collected on the Style x class page
         PRESENTATION_KEY: False,  # presentation mode (sidebar toggle): large map, larger fonts, full contrast
     }.items():

@@ -291,6 +291,9 @@ def test_sliders_start_from_a_clicked_test_image_with_its_label(app, shipped):
     selector.set_value(0).run()
     app.button(key="start_clicked").click().run()                        # the button brings it back too
     assert [r for r in app.radio if r.key and r.key.endswith("_class")][0].value == label
+    open_page(app, "latent_map")
+    open_page(app, "sliders")                                             # and it is kept across pages
+    assert [r for r in app.radio if r.key and r.key.endswith("_class")][0].value == label
 
 
 def test_sliders_start_from_a_clicked_test_image_with_the_class_the_model_predicts(app, shipped):

@@ -47,7 +47,7 @@ sel = widgets.selected_point(cur)
 sel_class = widgets.point_class(cur, sel)
 if f"{prefix}_0" not in st.session_state:  # first visit for this model: continue where we were, else start
     if widgets.slider_point(cur):
-        set_start(widgets.slider_point(cur))
+        set_start(widgets.slider_point(cur), st.session_state.slider_z.get("y"))
     else:
         set_start(sel["z"] if sel else np.zeros(d), sel_class)
 
@@ -82,11 +82,13 @@ def sliders_and_image() -> None:
     t0 = time.perf_counter()
     z = np.array(st.session_state[base_key], dtype=np.float32)
     z[:n_sliders] = [st.session_state[f"{prefix}_{i}"] for i in range(n_sliders)]
-    st.session_state.slider_z = {"fingerprint": cur.fingerprint, "z": [float(v) for v in z]}
     with right:
         y = None
         if cur.config.needs_class_code:
             y = [widgets.class_selector(cur, f"{prefix}_class")]
+    # kept across pages (widget state is not): the code and its class, for the next visit and the other pages
+    st.session_state.slider_z = {"fingerprint": cur.fingerprint, "z": [float(v) for v in z], "y": y[0] if y else None}
+    with right:
         image = explore.decode(model, z[None], y)[0]
         noun = widgets.class_noun(cur)
         widgets.show_images(image[None], ["Decoded image" + (f" ({noun} {y[0]})" if y else "")], width=280,
