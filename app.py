@@ -23,6 +23,11 @@ page = st.navigation([
     st.Page(f"{PAGES}/sliders.py", title="Decoder sliders", icon=":material/tune:"),
     st.Page(f"{PAGES}/style_class.py", title="Style × class", icon=":material/grid_view:"),
     st.Page(f"{PAGES}/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+    st.Page(f"{PAGES}/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page(f"{PAGES}/prior_fit.py", title="Prior fit", icon=":material/bar_chart:"),
+    st.Page(f"{PAGES}/classes.py", title="Classes & clusters", icon=":material/category:"),
+    st.Page(f"{PAGES}/draw.py", title="Draw a digit", icon=":material/draw:"),
+    st.Page(f"{PAGES}/paper.py", title="The paper", icon=":material/menu_book:"),
 ])
 
 with st.sidebar:

@@ -22,7 +22,7 @@ _EXPORTS = {
     "data": ("ImageSet", "label_split", "load_dataset"),
     "errors": ("AAEError", "CheckpointConfigError", "CheckpointError", "CheckpointNotFoundError",
                "CorruptCheckpointError", "DataError", "ShapeMismatchError", "TrainingDivergedError",
-               "UnsupportedFormatError"),
+               "UnsupportedFormatError", "NonFiniteWeightsError", "OutputPathError", "CheckpointSaveError"),
     "families": ("AAEModel", "FAMILIES", "build_model", "get_family", "register"),
     "recipes": ("RECIPES", "Recipe", "get_recipe"),
     "priors": ("PRIORS", "Prior", "build_prior"),

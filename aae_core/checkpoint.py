@@ -1,23 +1,27 @@
 """Checkpoints as folders: config.json + model.safetensors (+ optimizer.safetensors, metrics.json).
 
 Saving writes a temporary sibling folder and renames it into place, so a crash never leaves a
-half-written checkpoint. Loading reads only JSON and safetensors (never pickle) and raises one
-specific CheckpointError subclass for each way a folder can be wrong.
+half-written checkpoint; it only ever replaces a folder that is a checkpoint (or empty), never other
+files. Loading reads only JSON and safetensors (never pickle), compares the weights' names and shapes
+from the safetensors header with the config before allocating anything, and raises one specific
+CheckpointError subclass for each way a folder can be wrong.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fnmatch
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,10 @@ from .errors import (
     CheckpointConfigError,
     CheckpointError,
     CheckpointNotFoundError,
+    CheckpointSaveError,
     CorruptCheckpointError,
+    NonFiniteWeightsError,
+    OutputPathError,
     ShapeMismatchError,
 )
 from .families import AAEModel, build_model
@@ -42,6 +49,14 @@ from .training import Callback, Trainer
 # The largest upload the app takes (the server's limit too: .streamlit/config.toml's server.maxUploadSize,
 # in MB, must equal this; a test checks). A float32 checkpoint of the paper's size (1000-unit layers) is about 22 MB.
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# A model's safetensors header lists a few dozen tensors (an optimizer's a few hundred): a few KB.
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+# What a checkpoint folder may hold: the files this package writes into one (metrics.json from evaluate,
+# cached latent-map projections) and the hidden temporary files of their atomic writes. A folder holding
+# anything else is not a checkpoint, and is never replaced.
+CHECKPOINT_FILE_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE, "projection_*.safetensors",
+                            f".{METRICS_FILE}.*", ".projection_*.safetensors.*")
 
 
 def _versions() -> dict[str, str]:
@@ -113,18 +128,113 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def replace_folder(new: Path, path: Path) -> None:
-    """Put the finished folder `new` at `path`, replacing what is there.
+def _holds_only(folder: Path, patterns: tuple[str, ...]) -> bool:
+    """True when every entry of `folder` is a plain file whose name matches one of `patterns`."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    return all(e.is_file() and not e.is_symlink() and any(fnmatch.fnmatchcase(e.name, p) for p in patterns)
+               for e in entries)
+
+
+def is_checkpoint_folder(path: str | Path) -> bool:
+    """True when `path` is a folder (not a link) holding a checkpoint's config.json and nothing but
+    the files a checkpoint folder has (CHECKPOINT_FILE_PATTERNS)."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir() or not _holds_only(path, CHECKPOINT_FILE_PATTERNS):
+        return False
+    try:
+        meta = json.loads((path / CONFIG_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and "format_version" in meta and "model" in meta
+
+
+def check_replaceable(path: str | Path, *, is_ours: Callable[[Path], bool] = is_checkpoint_folder,
+                      what: str = "checkpoint") -> None:
+    """Raise OutputPathError unless `path` is absent, an empty folder, or a `what` folder (is_ours):
+    saving never replaces, hides or deletes anything else."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    if path.is_symlink():
+        raise OutputPathError(f"{path} is a symbolic link, not a {what} folder, and is never replaced; "
+                              "give the folder's real path or a new one")
+    if not path.is_dir():
+        raise OutputPathError(f"{path} is a file, not a {what} folder, and is never replaced; "
+                              "choose a new or empty folder")
+    try:
+        names = sorted(p.name for p in path.iterdir())
+    except OSError as exc:
+        raise OutputPathError(f"cannot read {path} ({exc.strerror or exc}); choose a new or empty folder") from None
+    if names and not is_ours(path):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise OutputPathError(f"{path} is not a {what} folder (it holds {shown}) and is never replaced or "
+                              "deleted; choose a new or empty folder")
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise OutputPathError unless a folder can be created at `path`: its nearest existing parent must
+    accept a new file. Asked of the system and then tried with a probe file, since os.access says yes
+    to root even on a read-only mount."""
+    path = Path(path).absolute()
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputPathError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write {path}: no permission to create files in {parent}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=str(parent), prefix=f".{path.name}.probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {parent} does not accept new files "
+                              f"({exc.strerror or exc})") from None
+
+
+def _leftover_pattern(path: Path) -> re.Pattern[str]:
+    """Names of the sibling folders save() and replace_folder() make for `path` (see sibling_path)."""
+    return re.compile(rf"\.{re.escape(path.name)}\.(tmp|old)-[0-9a-f]{{8}}")
+
+
+def sibling_path(path: Path, role: str) -> Path:
+    """A fresh hidden name next to `path` for a temporary ('tmp') or displaced ('old') folder."""
+    return path.parent / f".{path.name}.{role}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_leftovers(path: str | Path, patterns: tuple[str, ...] = CHECKPOINT_FILE_PATTERNS) -> None:
+    """Delete the temporary folders a killed save of `path` left next to it: only folders named exactly
+    as this module names them for `path`, holding nothing but files matching `patterns`."""
+    path = Path(path)
+    pattern = _leftover_pattern(path)
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink() \
+                and _holds_only(entry, patterns):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def replace_folder(new: Path, path: Path, *, is_ours: Callable[[Path], bool] = is_checkpoint_folder,
+                   what: str = "checkpoint") -> None:
+    """Put the finished folder `new` at `path`, replacing what is there: nothing, an empty folder or a
+    `what` folder (is_ours); anything else raises OutputPathError and both are left as they are.
 
     Where the system can swap two paths atomically (Linux), readers see the old folder or the new one,
     never none; elsewhere the old folder is moved aside first, so for an instant `path` is absent
     (it is never half-written either way)."""
+    check_replaceable(path, is_ours=is_ours, what=what)
     if path.exists() and _exchange(new, path):
         shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old folder
         return
     old = None
     if path.exists():
-        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+        old = sibling_path(path, "old")
         os.replace(path, old)
     os.replace(new, path)
     if old is not None:
@@ -136,9 +246,13 @@ def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None 
     """Write model (and, given a trainer, its optimizer state for resuming) to the folder `path`.
 
     half stores the weights as float16 (they load back as float32). extra is merged into config.json.
-    The folder is replaced atomically: readers see the old checkpoint or the new one, never a mix."""
+    The folder is replaced atomically: readers see the old checkpoint or the new one, never a mix.
+    Only a checkpoint folder or an empty one is replaced: anything else at `path` raises OutputPathError
+    before anything is written. A failed write (disk full) raises CheckpointSaveError and leaves the
+    previous checkpoint intact. Temporary folders of earlier, killed saves of `path` are removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_replaceable(path)
+    had_previous = is_checkpoint_folder(path)
     train_config = train_config or (trainer.config if trainer else None)
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -152,23 +266,35 @@ def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None 
     }
     if trainer is not None:
         meta["progress"] = {"epoch": trainer.state.epoch, "step": trainer.state.step}
+        meta["precision"] = trainer.precision   # what "auto" became on the device that trained
         meta["history"] = trainer.state.history
     meta.update(extra or {})
 
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    dtype = torch.float16 if half else torch.float32
+    weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    tensors, groups = _flatten_optimizers(trainer.state_dict()) if trainer is not None else ({}, {})
+    needed = sum(t.numel() * t.element_size() for t in (*weights.values(), *tensors.values()))
+    tmp = sibling_path(path, "tmp")
     try:
-        dtype = torch.float16 if half else torch.float32
-        weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
         st_save_file(weights, str(tmp / WEIGHTS_FILE))
         if trainer is not None:
-            tensors, groups = _flatten_optimizers(trainer.state_dict())
             st_save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups)})
         _write_json(tmp / CONFIG_FILE, meta)
         replace_folder(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = "the previous checkpoint there is intact" if had_previous else "nothing was written there"
+        # The old checkpoint stays until the new one is complete, so a save needs room for a whole new one.
+        err = CheckpointSaveError(f"could not save the checkpoint to {path}: {exc.strerror or exc}; {kept}. "
+                                  f"Saving needs about {needed / 2**20:.1f} MB free in {path.parent.absolute()}")
+        err.errno = exc.errno
+        raise err from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_leftovers(path)
     return path
 
 
@@ -182,18 +308,67 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _read_header(file: Path) -> tuple[dict[str, tuple[str, list[int]]], dict[str, str]]:
+    """({tensor name: (dtype, shape)}, metadata) from a safetensors file's header alone: its 8-byte
+    length (capped at MAX_HEADER_BYTES) and the JSON after it. Reads no tensor data."""
     if not file.is_file():
         raise CheckpointNotFoundError(f"{file.parent} has no {file.name}")
-    data = file.read_bytes()
     try:
-        tensors = st_load_bytes(data)
-        from safetensors import safe_open  # metadata only; reads the header
-        with safe_open(str(file), framework="pt") as fh:
-            metadata = fh.metadata() or {}
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than the 8-byte header length")
+            n = int.from_bytes(head, "little")
+            if n > size - 8:
+                raise ValueError(f"header length {n} is past the end of the file")
+            if n > MAX_HEADER_BYTES:
+                raise CorruptCheckpointError(f"{file} has a header of {n} bytes, more than the "
+                                             f"{MAX_HEADER_BYTES} a checkpoint's needs; it is not a checkpoint file")
+            header = json.loads(fh.read(n))
+        if not isinstance(header, dict):
+            raise ValueError("its header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        entries = {}
+        for name, info in header.items():
+            shape = info.get("shape") if isinstance(info, dict) else None
+            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise ValueError(f"tensor {name!r} has no valid shape")
+            entries[name] = (info.get("dtype"), shape)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise CorruptCheckpointError(f"{file} is truncated or not a safetensors file ({exc})") from None
+    return entries, metadata
+
+
+def _read_safetensors(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    _, metadata = _read_header(file)
+    try:
+        tensors = st_load_bytes(file.read_bytes())
     except (SafetensorError, ValueError, OSError, RuntimeError) as exc:
         raise CorruptCheckpointError(f"{file} is truncated or not a safetensors file ({exc})") from None
     return tensors, metadata
+
+
+def _check_weights_fit(file: Path, config: ModelConfig) -> None:
+    """Compare the names, shapes and dtypes in the header of `file` with those of the model `config`
+    describes, built on the meta device (no memory), so a config.json that does not fit its weights is
+    refused before anything of its size is allocated."""
+    header, _ = _read_header(file)
+    with torch.device("meta"):
+        skeleton = build_model(config)
+    expected = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
+    wrong = [f"{k}: file {header[k][1]} vs config {shape}"
+             for k, shape in expected.items() if k in header and header[k][1] != shape]
+    if missing or unexpected or wrong:
+        parts = ([f"missing {', '.join(missing[:4])}"] if missing else []) + \
+                ([f"unexpected {', '.join(unexpected[:4])}"] if unexpected else []) + wrong[:4]
+        raise ShapeMismatchError(f"the weights in {file} do not fit the model config.json "
+                                 f"describes: {'; '.join(parts)}")
+    not_float = [f"{k} ({dtype})" for k, (dtype, _) in header.items() if dtype not in FLOAT_DTYPES]
+    if not_float:
+        raise CorruptCheckpointError(f"{file} holds tensors that are not floating point: {', '.join(not_float[:4])}")
 
 
 def load(path: str | Path, device: str | torch.device | None = None) -> AAEModel:
@@ -203,19 +378,18 @@ def load(path: str | Path, device: str | torch.device | None = None) -> AAEModel
     path = Path(path)
     meta = read_config(path)
     config: ModelConfig = meta["model"]
+    _check_weights_fit(path / WEIGHTS_FILE, config)
     weights, _ = _read_safetensors(path / WEIGHTS_FILE)
+    for name, value in weights.items():
+        if not torch.isfinite(value).all():
+            raise NonFiniteWeightsError(f"{path / WEIGHTS_FILE}: tensor {name} holds NaN or infinite values "
+                                        "(the run that wrote it had diverged); use an earlier checkpoint")
     model = build_model(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong = [f"{k}: file {list(weights[k].shape)} vs config {list(v.shape)}"
-             for k, v in expected.items() if k in weights and weights[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        parts = ([f"missing {', '.join(missing[:4])}"] if missing else []) + \
-                ([f"unexpected {', '.join(unexpected[:4])}"] if unexpected else []) + wrong[:4]
+    try:
+        model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    except RuntimeError as exc:
         raise ShapeMismatchError(f"the weights in {path / WEIGHTS_FILE} do not fit the model config.json "
-                                 f"describes: {'; '.join(parts)}")
-    model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+                                 f"describes: {exc}") from None
     model.checkpoint_meta = {k: v for k, v in meta.items() if k != "model"}
     model.requires_grad_(False)  # a loaded model answers queries; a Trainer re-enables what it trains
     model.eval()
@@ -385,13 +559,23 @@ class CheckpointCallback(Callback):
 
     def __init__(self, path: str | Path, every: int = 1, extra: dict[str, Any] | None = None) -> None:
         self.path, self.every, self.extra = Path(path), max(1, every), extra
+        self._start_step: int | None = None
+        self._saved_step: int | None = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        self._start_step, self._saved_step = trainer.state.step, None
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if trainer.state.epoch % self.every == 0:
             save(trainer.model, self.path, trainer=trainer, extra=self.extra)
+            self._saved_step = trainer.state.step
 
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
-        saved = (self.path / CONFIG_FILE).is_file() and \
-            (read_config(self.path).get("progress") or {}).get("step") == trainer.state.step
+        # Saved already: by this run at this step, or (a resumed run that trained no step) the folder it
+        # resumed from. A checkpoint of another run at the same step (--overwrite) is not this run's.
+        step = trainer.state.step
+        saved = self._saved_step == step or (
+            self._start_step == step and (self.path / CONFIG_FILE).is_file()
+            and (read_config(self.path).get("progress") or {}).get("step") == step)
         if not saved:
             save(trainer.model, self.path, trainer=trainer, extra=self.extra)

@@ -63,6 +63,10 @@ class ImageSet:
     def subset(self, n: int) -> ImageSet:
         return ImageSet(self.images[:n], self.labels[:n])
 
+    def take(self, idx: torch.Tensor) -> ImageSet:
+        """The images at indices idx [K], in that order."""
+        return ImageSet(self.images[idx], self.labels[idx])
+
 
 def flatten_images(x: torch.Tensor) -> torch.Tensor:
     """[N, 1, 28, 28] or [N, 784] floats in [0, 1] -> [N, 784]; anything else is a ValueError."""
@@ -236,6 +240,28 @@ def label_split(labels: torch.Tensor, n_labels: int, *, n_classes: int = 10, see
             raise ValueError(f"class {k} has only {idx.numel()} images; cannot take {per_class}")
         picked.append(idx[torch.randperm(idx.numel(), generator=g)[:per_class]])
     return torch.sort(torch.cat(picked)).values
+
+
+VALIDATION_SEED = 20261202  # one fixed split for every run: the validation images never change
+
+
+def validation_split(labels: torch.Tensor, fraction: float, *, n_classes: int = 10,
+                     seed: int = VALIDATION_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training indices, validation indices) of a fixed, seeded, class-balanced split of a training set.
+
+    The validation images (fraction of them, rounded down to a multiple of n_classes: 5,000 of MNIST's
+    60,000 at 1/12) are never trained on and never labelled examples; every choice of epochs or recipe is
+    made on them, so the test set only reports. fraction 0: no split (runs from before the split existed)."""
+    n = labels.shape[0]
+    n_val = int(n * fraction + 1e-9) // n_classes * n_classes
+    if n_val == 0:
+        return torch.arange(n), torch.arange(0)
+    if n_val >= n:
+        raise ValueError(f"the validation split ({n_val}) must leave training images (there are {n})")
+    val = label_split(labels, n_val, n_classes=n_classes, seed=seed)
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[val] = False
+    return torch.nonzero(keep).squeeze(1), val
 
 
 def random_shift(x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -29,6 +29,19 @@ class ShapeMismatchError(CheckpointError):
     """The weights do not fit the model that config.json describes."""
 
 
+class NonFiniteWeightsError(CheckpointError):
+    """The weights hold NaN or infinite values."""
+
+
+class OutputPathError(AAEError):
+    """An output path cannot be used: it holds files that are not a checkpoint (which are never replaced),
+    it already holds a checkpoint that was not asked to be replaced, or nothing can be written there."""
+
+
+class CheckpointSaveError(AAEError, OSError):
+    """Writing a checkpoint failed (disk full, I/O error); the previous checkpoint, if any, is intact."""
+
+
 class DataError(AAEError):
     """A dataset could not be found, fetched or verified."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load, save_metrics
+from .checkpoint import METRICS_FILE, load, save_metrics
 from .data import load_dataset
 from .errors import AAEError
 from .judge import JUDGE_CONFIG, class_sweep_accuracy, default_judge_path, load_judge
@@ -75,11 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with torch.no_grad():
             metrics = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,
-                                          n_test=args.n_test, write=not args.no_write, judge=args.judge)
+                                          n_test=args.n_test, write=False, judge=args.judge)
     except (ValueError, AAEError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     json.dump(metrics, sys.stdout, indent=2)
     print()
+    if not args.no_write:
+        try:
+            save_metrics(args.checkpoint, metrics)
+        except OSError as exc:  # a full disk or a read-only install: the metrics are printed above
+            sys.stdout.flush()
+            print(f"{p.prog}: error: could not write {Path(args.checkpoint) / METRICS_FILE} "
+                  f"({exc.strerror or exc}); the metrics printed above were not saved "
+                  "(--no-write only prints them)", file=sys.stderr)
+            return 1
     return 0
 
 

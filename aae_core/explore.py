@@ -164,3 +164,17 @@ def point_from_prior(model: AAEModel, seed: int) -> LatentPoint:
 
 def one_hot(k: int, n_classes: int) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float32)[k]
+
+
+def point_from_image(model: AAEModel, image: np.ndarray, description: str = "an image") -> LatentPoint:
+    """Any uint8 image [28, 28] (a drawing, after aae_core.preprocess.to_mnist) as a point: its code, and its
+    class code as the model reads it where the model reads one itself (None for families that decode
+    through the true label, which a drawing does not have)."""
+    image = np.asarray(image, dtype=np.uint8).reshape(28, 28)
+    z = encode(model, image[None])[0]
+    y = None
+    if model.config.has_classifier:
+        with torch.no_grad():
+            code = model.class_code(_float_images(image[None], model.device))
+        y = None if code is None else code[0].float().cpu().numpy()
+    return LatentPoint(z=z, y=y, image=image, description=description)

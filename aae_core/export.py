@@ -9,9 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .checkpoint import load, read_config, save
+from .checkpoint import check_replaceable, check_writable, is_checkpoint_folder, load, read_config, save
 from .config import TrainConfig
-from .errors import AAEError
+from .errors import AAEError, CheckpointSaveError, OutputPathError
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
@@ -19,7 +19,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) ->
     training config, progress, history and command of the run kept in config.json."""
     meta = read_config(src)
     model = load(src)
-    keep = {k: meta[k] for k in ("progress", "history", "command") if k in meta}
+    keep = {k: meta[k] for k in ("progress", "history", "command", "precision") if k in meta}
     train_config = TrainConfig.from_dict(meta["training"]) if meta.get("training") else None
     return save(model, dst, train_config=train_config, half=half, extra=keep)
 
@@ -29,9 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--float32", action="store_true", help="keep float32 weights")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already at DST")
     args = p.parse_args(argv)
     try:
+        check_replaceable(args.dst)  # a folder that is not a checkpoint is never replaced
+        if is_checkpoint_folder(args.dst) and not args.overwrite:
+            raise OutputPathError(f"{args.dst} already holds a checkpoint; pass --overwrite to replace it")
+        check_writable(args.dst)
         export_checkpoint(args.src, args.dst, half=not args.float32)
+    except CheckpointSaveError as exc:
+        p.exit(1, f"{p.prog}: error: {exc}\n")
     except AAEError as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     print(f"exported {args.src} -> {args.dst}")

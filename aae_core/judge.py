@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .checkpoint import replace_folder
+from .checkpoint import check_replaceable, check_writable, remove_leftovers, replace_folder, sibling_path
 from .data import ImageSet, load_dataset, random_shift
 from .errors import AAEError, CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
 from .families import AAEModel
@@ -106,20 +105,38 @@ def judge_accuracy(judge: DigitJudge, x: torch.Tensor, y: torch.Tensor) -> float
     return float((judge.predict(x) == y.to(x.device)).float().mean())
 
 
-def save_judge(judge: DigitJudge, path: str | Path, info: dict[str, Any]) -> Path:
-    """Write judge.json + judge.safetensors into the folder `path`, replacing it atomically."""
+JUDGE_FILE_PATTERNS = (JUDGE_CONFIG, JUDGE_WEIGHTS)
+
+
+def is_judge_folder(path: str | Path) -> bool:
+    """True when `path` is a folder holding a judge (judge.json of this format) and nothing else."""
     path = Path(path)
+    try:
+        names = {p.name for p in path.iterdir()} if path.is_dir() and not path.is_symlink() else None
+        return bool(names) and names <= set(JUDGE_FILE_PATTERNS) and \
+            json.loads((path / JUDGE_CONFIG).read_text()).get("format") == JUDGE_FORMAT
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+
+
+def save_judge(judge: DigitJudge, path: str | Path, info: dict[str, Any]) -> Path:
+    """Write judge.json + judge.safetensors into the folder `path`, replacing it atomically.
+
+    Only an earlier judge or an empty folder is replaced; anything else raises OutputPathError."""
+    path = Path(path)
+    check_replaceable(path, is_ours=is_judge_folder, what="judge")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = sibling_path(path, "tmp")
     tmp.mkdir()
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}, str(tmp / JUDGE_WEIGHTS))
         (tmp / JUDGE_CONFIG).write_text(json.dumps({**info, "format": JUDGE_FORMAT, "n_classes": judge.n_classes},
                                                    indent=2) + "\n")
-        replace_folder(tmp, path)
+        replace_folder(tmp, path, is_ours=is_judge_folder, what="judge")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_leftovers(path, JUDGE_FILE_PATTERNS)
     return path
 
 
@@ -179,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.epochs < 1:
             raise ValueError("--epochs must be >= 1")
+        check_replaceable(args.out, is_ours=is_judge_folder, what="judge")  # before minutes of training
+        check_writable(args.out)
         train, test = load_dataset("mnist", data_dir=args.data_dir)
         t0 = time.perf_counter()
         judge, acc = train_judge(train, test, epochs=args.epochs, seed=args.seed, device=args.device,

@@ -25,6 +25,7 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, prior_std: float) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, prior_std² I)) summed over dims, mean over the batch."""
+    mu, logvar = mu.float(), logvar.float()   # under bf16 autocast these arrive as bfloat16
     var_p = prior_std ** 2
     kl = 0.5 * ((logvar.exp() + mu.pow(2)) / var_p - 1.0 - logvar + torch.log(torch.tensor(var_p)))
     return kl.sum(dim=1).mean()

@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .checkpoint import CheckpointCallback, load, load_trainer_state, read_config
+from .checkpoint import OPTIMIZER_FILE, CheckpointCallback, load, load_trainer_state, read_config
 from .config import ModelConfig, TrainConfig
-from .data import label_split, load_dataset
+from .data import label_split, load_dataset, validation_split
+from .errors import CheckpointNotFoundError
 from .families import build_model, get_family
 from .training import Callback, Trainer
 
@@ -24,10 +25,11 @@ def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool,
         if labels not in (None, 0):
             raise ValueError(f"kind {kind!r} uses no labels; drop --labels (or pass --label-conditioned)")
         return 0
-    if labels is None or labels == ALL_LABELS or labels >= n_train:
+    if labels is None or labels == ALL_LABELS:
         return n_train
-    if labels <= 0 or labels % 10:
-        raise ValueError(f"--labels must be a positive multiple of 10 (class-balanced) or 'all'; got {labels}")
+    if labels <= 0 or labels % 10 or labels > n_train:
+        raise ValueError(f"--labels must be a positive multiple of 10 up to {n_train} (the training set size; "
+                         f"the same number of each class), or 'all'; got {labels}")
     return labels
 
 
@@ -39,6 +41,11 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     the seed (or restored from `out` when resume and a checkpoint is there), checkpoints saved to `out`
     (extra is merged into their config.json, e.g. the command that made the run)."""
     resumed = resume and out is not None and (Path(out) / "config.json").is_file()
+    if resumed and not (Path(out) / OPTIMIZER_FILE).is_file():
+        # Resuming without optimizer state would restart at epoch 0 and overwrite the folder.
+        raise CheckpointNotFoundError(f"{out} has no {OPTIMIZER_FILE}: it is an exported copy (or saved without "
+                                      "a trainer) and cannot be resumed; resume the run folder it was exported "
+                                      "from, or train into a new folder")
     if resumed:
         meta = read_config(out)
         model_config = meta["model"]
@@ -49,12 +56,16 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     else:
         model = None
     train, test = load_dataset(model_config.dataset, data_dir=data_dir, log=log)
+    train_idx, val_idx = validation_split(train.labels, train_config.validation_fraction)
+    train, validation = train.take(train_idx), train.take(val_idx)
     labelled = None
     if model_config.n_labels:
         labelled = label_split(train.labels, model_config.n_labels, n_classes=10, seed=train_config.seed)
     if model is None:
         model = build_model(model_config, seed=train_config.seed)
-    eval_set = test.subset(train_config.eval_size) if train_config.eval_size else None
+    # per-epoch metrics on validation images (on test images only for runs from before the split)
+    held_out = validation if len(validation) else test
+    eval_set = held_out.subset(train_config.eval_size) if train_config.eval_size else None
     cbs = list(callbacks)
     if out is not None:
         cbs.append(CheckpointCallback(out, every=save_every, extra=extra))

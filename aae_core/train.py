@@ -2,6 +2,9 @@
 
     python -m aae_core.train --recipe semi_supervised_100 --out runs/ssl100
     python -m aae_core.train --kind semi_supervised --labels 100 --epochs 20 --out runs/ssl100
+
+--out must be new or empty; a folder holding a checkpoint is continued with --resume (its saved config;
+--epochs may extend it) or replaced with --overwrite, and a folder holding anything else is never touched.
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import argparse
 import shlex
 import signal
 import sys
+from dataclasses import replace
+from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
-from .config import DATASETS, PRIOR_NAMES, ModelConfig, TrainConfig
-from .errors import AAEError, TrainingDivergedError
+from .checkpoint import OPTIMIZER_FILE, check_replaceable, check_writable, is_checkpoint_folder, read_config
+from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
+from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
 from .families import FAMILIES, get_family
 from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
 from .runs import ALL_LABELS, prepare_run, resolve_label_budget
-from .training import Callback, Trainer, device_name
+from .training import Callback, Trainer, device_name, pick_threads
 
 
 def _labels(text: str) -> int:
@@ -43,7 +50,8 @@ TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "labelled_batch_s
                "lr_sup": "lr_supervised", "beta1": "beta1_adversarial", "noise": "disc_input_noise",
                "grad_clip": "grad_clip", "lr_decay_epochs": "lr_decay_epochs", "augment_shift": "augment_shift",
                "input_noise": "input_noise", "class_noise": "class_code_noise", "eval_size": "eval_size",
-               "seed": "seed"}
+               "validation_fraction": "validation_fraction", "seed": "seed",
+               "precision": "precision"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 argument_default=argparse.SUPPRESS,
                                 epilog="Options left out take the recipe's value: --recipe NAME, else the "
                                        "default recipe of --kind (python -m aae_core.train --list-recipes).")
-    p.add_argument("--out", required=True, help="checkpoint folder to write (replaced atomically each save)")
+    p.add_argument("--out", required=True,
+                   help="checkpoint folder to write, new or empty (replaced atomically each save)")
     p.add_argument("--recipe", choices=list(RECIPES), help="a named recipe from aae_core/recipes.py")
     p.add_argument("--list-recipes", action=_ListRecipes, nargs=0, help="list the recipes and exit")
     p.add_argument("--kind", choices=list(FAMILIES), help="model family (default: the recipe's, else unsupervised)")
@@ -86,13 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="std of noise on the encoder's training inputs; the target stays clean (0: off)")
     p.add_argument("--class-noise", type=float,
                    help="std of noise on the class discriminator's inputs (default: --noise)")
-    p.add_argument("--eval-size", type=int, help="test images for per-epoch metrics")
+    p.add_argument("--eval-size", type=int, help="validation images for per-epoch metrics")
+    p.add_argument("--validation-fraction", type=float,
+                   help="share of the training images held out for validation (default 1/12: 5,000 of 60,000)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: auto)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="bf16 autocast or fp32 (default auto: bf16 where the device has bf16 matmuls)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: free cores = cores minus the load average, at least 1; "
+                        "on shared cores 2 threads fell to 1/7 of the speed of one)")
     p.add_argument("--data-dir", default=None,
                    help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
     p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves (default: 1)")
-    p.add_argument("--resume", action="store_true", default=False, help="continue the run saved in --out")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", default=False,
+                       help="continue the run saved in --out with its saved config (--epochs may extend it)")
+    again.add_argument("--overwrite", action="store_true", default=False,
+                       help="start a new run over the checkpoint in --out")
     return p
 
 
@@ -128,6 +148,59 @@ def configs_from_args(args: argparse.Namespace, n_train: int = N_TRAIN) -> tuple
     return recipe, ModelConfig(**model), TrainConfig(**train)
 
 
+def check_out(args: argparse.Namespace) -> None:
+    """Refuse an --out that would lose data or cannot be written, before any data is loaded:
+    only a missing or empty folder starts a run; a checkpoint needs --resume or --overwrite."""
+    out = args.out
+    check_replaceable(out)          # a file, a link or a folder of other files: never replaced
+    if args.resume:
+        if not is_checkpoint_folder(out):
+            raise OutputPathError(f"--resume: there is no checkpoint in {out} to resume; "
+                                  "drop --resume to start a new run there")
+        if not (Path(out) / OPTIMIZER_FILE).is_file():
+            raise OutputPathError(f"--resume: {out} is an exported copy (no {OPTIMIZER_FILE}, no optimizer "
+                                  "state) and cannot be resumed; resume the run folder it was exported from, "
+                                  "or train into a new --out")
+    elif is_checkpoint_folder(out) and not args.overwrite:
+        raise OutputPathError(f"{out} already holds a checkpoint; pass --resume to continue it "
+                              "or --overwrite to replace it with a new run")
+    check_writable(out)
+
+
+# How far a resumed run goes and in which precision it computes may change; what it learns from may not.
+CHANGEABLE_ON_RESUME = ("epochs", "precision")
+
+
+def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, TrainConfig]:
+    """For --resume: (recipe name, model and training config) of the run saved in --out, with --epochs
+    extending it. ValueError naming every option given that differs from the saved run."""
+    given, meta = vars(args), read_config(args.out)
+    model: ModelConfig = meta["model"]
+    if not isinstance(meta.get("training"), dict):
+        raise ValueError(f"--resume: {args.out}'s config.json has no training config to resume")
+    training = TrainConfig.from_dict(meta["training"])
+    flag = {a.dest: a.option_strings[0] for a in build_parser()._actions if a.option_strings}
+    differ = [f"{flag[dest]} {given[dest]} (saved: {getattr(model, field)})"
+              for dest, field in MODEL_FLAGS.items() if dest in given and given[dest] != getattr(model, field)]
+    differ += [f"{flag[dest]} {given[dest]} (saved: {getattr(training, field)})"
+               for dest, field in TRAIN_FLAGS.items()
+               if dest in given and dest not in CHANGEABLE_ON_RESUME and given[dest] != getattr(training, field)]
+    if "labels" in given:
+        wanted = resolve_label_budget(model.kind, given["labels"], model.label_conditioned, N_TRAIN)
+        if wanted != model.n_labels:
+            differ.append(f"--labels {given['labels']} (saved: {model.n_labels})")
+    if "recipe" in given and given["recipe"] != meta.get("recipe"):
+        differ.append(f"--recipe {given['recipe']} (saved: {meta.get('recipe')})")
+    epochs = given.get("epochs", training.epochs)
+    training = replace(training, precision=given.get("precision", training.precision))
+    if epochs < training.epochs:
+        differ.append(f"--epochs {epochs} (saved: {training.epochs}; --epochs can only extend a resumed run)")
+    if differ:
+        raise ValueError(f"--resume: these options differ from the run saved in {args.out}: {'; '.join(differ)}. "
+                         "Drop them to continue the run as saved, or train into a new --out")
+    return meta.get("recipe"), model, replace(training, epochs=epochs)
+
+
 class TqdmCallback(Callback):
     """A progress bar over all steps, and one line of metrics per epoch."""
 
@@ -153,21 +226,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        recipe, model_config, train_config = configs_from_args(args)
+        check_out(args)
+        if args.resume:
+            recipe_name, model_config, train_config = resumed_configs(args)
+        else:
+            recipe, model_config, train_config = configs_from_args(args)
+            recipe_name = recipe.name
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")
+        if args.threads is not None and args.threads < 1:
+            raise ValueError("--threads must be >= 1")
+        torch.set_num_threads(args.threads or pick_threads())
         command = "python -m aae_core.train " + shlex.join(sys.argv[1:] if argv is None else argv)
         trainer = prepare_run(model_config, train_config, out=args.out, resume=args.resume,
                               data_dir=args.data_dir, device=args.device, callbacks=[TqdmCallback()],
                               save_every=args.save_every,
-                              extra={"command": command, "recipe": recipe.name},
+                              extra={"command": command, "recipe": recipe_name},
                               log=lambda s: print(s, file=sys.stderr))
     except (ValueError, AAEError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
     print(f"training {trainer.model.config.kind} ({trainer.model.config.prior} prior, "
           f"latent {trainer.model.config.latent_dim}, {trainer.model.config.n_labels} labels) on "
-          f"{device_name(trainer.device)} -> {args.out}", file=sys.stderr)
+          f"{device_name(trainer.device)}, {trainer.precision} -> {args.out}", file=sys.stderr)
     # Ctrl-C: finish the current mini-batch, save, and exit; a second Ctrl-C aborts at once.
     def on_sigint(signum, frame):
         print("\nstopping after this mini-batch and saving (Ctrl-C again to abort)", file=sys.stderr)
@@ -179,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         reason = trainer.fit()
     except TrainingDivergedError as exc:
         print(f"{parser.prog}: training diverged: {exc}", file=sys.stderr)
+        return 1
+    except CheckpointSaveError as exc:  # disk full, I/O error: the last good checkpoint is kept
+        print(f"\n{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     print(f"{reason}: saved {args.out} (epoch {trainer.state.epoch}, step {trainer.state.step})", file=sys.stderr)
     return 0 if reason == "finished" else 130

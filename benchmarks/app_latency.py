@@ -5,7 +5,11 @@ page's title) and plotly_js_fetched_s (Streamlit's plotly chunk downloaded) spli
 between the server and the browser, which parses plotly.js and draws after that.
 Writes results/app_latency.json.
 
-    python -m benchmarks.app_latency [--checkpoints DIR] [--data-dir DIR] [--runs 3]
+    python -m benchmarks.app_latency [--checkpoints DIR] [--data-dir DIR] [--runs 3] [--compare-with TREE]
+
+--compare-with TREE measures another checkout of the app too (e.g. `git worktree add /tmp/before <commit>`),
+alternating fresh servers of the two trees in one run, so that a change is judged by a ratio on one machine
+at one time (these cores are shared and noisy).
 
 The app opens on its default model (the first of explorer.picker.DEFAULT_MODELS that is shipped); precompute its
 map first (python -m aae_core.projection DIR) so that the first map needs no fit.
@@ -37,6 +41,13 @@ DRAWN = """() => { const gd = document.querySelector("[data-testid='stPlotlyChar
 DECODED_SRC = """() => { for (const box of document.querySelectorAll("[data-testid='stImage']")) {
   if (box.innerText.includes("Decoded image")) { const im = box.querySelector("img");
     return im && im.complete ? im.getAttribute("src") : null; } } return null; }"""
+# Every Plotly chart on the page drawn, at least n of them.
+PLOTS_DRAWN = """(n) => { const gds = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
+  return gds.length >= n && gds.every(gd => gd._fullLayout && gd.calcdata && gd.data.length > 3); }"""
+# The Draw page's reconstruction, loaded.
+RECONSTRUCTION_SHOWN = """() => { for (const box of document.querySelectorAll("[data-testid='stImage']")) {
+  if (box.innerText.includes("Reconstruction")) { const ims = [...box.querySelectorAll("img")];
+    return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); } } return false; }"""
 # The most isolated encoded point on screen, so that the click hits it and nothing else.
 ISOLATED_POINT = """() => {
   const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
@@ -60,12 +71,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(env: dict[str, str], log: Path, root: Path = REPO) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
            "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=root, env={**env, "PYTHONPATH": str(root)},  # noqa: SIM115
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -88,8 +100,8 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(10)
 
 
-def measure_once(env: dict[str, str], browser, log: Path) -> dict[str, float]:
-    proc, url = _start_server(env, log)
+def measure_once(env: dict[str, str], browser, log: Path, root: Path = REPO) -> dict[str, float]:
+    proc, url = _start_server(env, log, root)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         t0 = time.perf_counter()
@@ -125,11 +137,32 @@ def measure_once(env: dict[str, str], browser, log: Path) -> dict[str, float]:
             page.wait_for_selector(READY, timeout=10_000)
             caption = page.get_by_text(re.compile(r"decoded and drawn in")).inner_text()
             server_ms.append(float(re.search(r"in ([0-9.]+) ms", caption).group(1)))
+
+        t3 = time.perf_counter()
+        page.goto(f"{url}/compare")
+        page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=120_000)
+        compare_first = time.perf_counter() - t3
+        page.wait_for_selector(READY, timeout=120_000)
+
+        page.goto(f"{url}/draw")
+        page.wait_for_selector(READY, timeout=60_000)
+        canvas = page.locator("canvas.upper-canvas").first
+        canvas.wait_for(timeout=30_000)
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 70, box["y"] + 60)
+        page.mouse.down()
+        for x, y in [(130, 58), (200, 60), (185, 110), (160, 170), (140, 230)]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        t4 = time.perf_counter()
+        page.mouse.up()
+        page.wait_for_function(RECONSTRUCTION_SHOWN, timeout=60_000)
+        draw_to_image = time.perf_counter() - t4
         page.close()
         return {"first_content_s": first_content,
                 "plotly_js_fetched_s": plotly_js / 1000 if plotly_js else None,  # Streamlit's 4.7 MB chart chunk
                 "first_map_s": first_map, "click_to_image_s": click_to_image,
-                "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms)}
+                "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms),
+                "compare_first_view_s": compare_first, "draw_to_image_s": draw_to_image}
     finally:
         _stop(proc)
 
@@ -142,23 +175,34 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--runs", type=int, default=3, help="fresh server processes to measure")
     p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--compare-with", default=None, help="another checkout of the app, measured alternately")
     args = p.parse_args()
+    trees = {"this": REPO} | ({"other": Path(args.compare_with).resolve()} if args.compare_with else {})
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "AAE_CHECKPOINTS_DIR": args.checkpoints, "AAE_RUNS_DIR": str(Path(tmp) / "runs"),
                "AAE_CACHE_DIR": str(Path(tmp) / "cache")}
         if args.data_dir:
             env["AAE_DATA_DIR"] = args.data_dir
-        runs = []
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
             try:
                 for i in range(args.runs):
-                    runs.append(measure_once(env, browser, Path(tmp) / f"server{i}.log"))
-                    print(runs[-1])
+                    for name, root in trees.items():
+                        runs[name].append(measure_once(env, browser, Path(tmp) / f"server{i}-{name}.log", root))
+                        print(name, runs[name][-1])
             finally:
                 browser.close()
-    summary = {k: statistics.median(r[k] for r in runs) for k in runs[0] if runs[0][k] is not None}
-    write_result("app_latency", {"checkpoints": args.checkpoints, "runs": runs, "median": summary})
+
+    def median(rs: list[dict[str, float]]) -> dict[str, float]:
+        return {k: statistics.median(r[k] for r in rs) for k in rs[0] if rs[0][k] is not None}
+
+    result = {"checkpoints": args.checkpoints, "runs": runs["this"], "median": median(runs["this"])}
+    if args.compare_with:
+        other = median(runs["other"])
+        result.update(compared_with=str(trees["other"]), other_runs=runs["other"], other_median=other,
+                      ratio_this_to_other={k: v / other[k] for k, v in result["median"].items() if other.get(k)})
+    write_result("app_latency", result)
 
 
 if __name__ == "__main__":

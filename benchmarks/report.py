@@ -58,7 +58,8 @@ def speed_table() -> list[str]:
         r = _load(path)
         if not r:
             continue
-        skip = {"benchmark", "date", "machine", "device", "curve", "train_config", "runs", "checkpoints"}
+        skip = {"benchmark", "date", "machine", "device", "curve", "train_config", "runs", "checkpoints",
+                "vs_pythae", "trainings"}
         summary = ", ".join(f"{k}={_fmt(v) if not isinstance(v, dict) else json.dumps(v)}"
                             for k, v in r.items() if k not in skip)
         machine = r.get("machine", {})

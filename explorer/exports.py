@@ -1,27 +1,52 @@
-"""What users take away from the app: images as PNG, the encoded test set as CSV / NPZ, and a checkpoint
-folder as a .zip that the app's upload accepts back (aae_core.checkpoint.read_upload).
-
-numpy, PIL (Streamlit's own dependency) and the standard library only: nothing here imports torch."""
+"""What users take away from the app: image grids and strips as PNG, tables as CSV, the encoded test set as
+CSV / NPZ, and a checkpoint folder as a .zip that the app's upload accepts back
+(aae_core.checkpoint.read_upload). Bytes are built here, buttons drawn by the pages (or by the two helpers
+at the end). numpy, PIL (Streamlit's own dependency) and the standard library: nothing here imports torch."""
 
 from __future__ import annotations
 
 import csv
 import io
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import streamlit as st
 
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """A uint8 greyscale image [H, W] as PNG bytes."""
+    """PNG of a uint8 image [H, W] (grey) or [H, W, 3] (RGB)."""
     from PIL import Image
 
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3):
+        raise ValueError(f"a PNG needs uint8 [H, W] or [H, W, 3]; got {a.dtype} {list(a.shape)}")
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="L").save(buf, format="PNG")
+    Image.fromarray(a).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def strip(images: np.ndarray, *, scale: int = 3, pad: int = 2) -> np.ndarray:
+    """A row of uint8 images [N, 28, 28] (or a grid [R, C, 28, 28]) as one uint8 picture, upscaled."""
+    from aae_core import explore
+
+    a = np.asarray(images, dtype=np.uint8)
+    grid = a[None] if a.ndim == 3 else a
+    return explore.upscale(explore.tile(grid, pad=pad, fill=128), scale)
+
+
+def csv_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
+    """CSV (UTF-8, a header row of the first row's keys) of a list of dicts."""
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
 
 
 def encoded_columns(z: np.ndarray, labels: np.ndarray, probs: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -77,3 +102,15 @@ def checkpoint_zip(folder: str | Path, name: str | None = None) -> bytes:
 def safe_name(text: str) -> str:
     """A file-name-safe version of a model name ('runs/a b' -> 'runs_a_b')."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("_") or "model"
+
+
+def download_png(label: str, images: np.ndarray, file_name: str, key: str, *, scale: int = 3) -> None:
+    """A download button for a strip or grid of images (see strip)."""
+    st.download_button(label, png_bytes(strip(images, scale=scale)), file_name=file_name, mime="image/png",
+                       key=key, icon=":material/download:")
+
+
+def download_csv(label: str, rows: Sequence[dict[str, Any]], file_name: str, key: str) -> None:
+    """A download button for a table."""
+    st.download_button(label, csv_bytes(rows), file_name=file_name, mime="text/csv", key=key,
+                       icon=":material/download:")

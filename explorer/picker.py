@@ -129,18 +129,14 @@ def describe_pick(slot) -> None:
         pass  # the page has said what is wrong with the pick
 
 
-def current_ref() -> ModelRef | None:
-    """The picked model's description, read without loading it (an upload is loaded already); None when
-    there is none. A checkpoint that cannot be read gets one st.error line."""
-    ref = st.session_state.get(MODEL_KEY)
-    if not ref:
-        return None
+def ref_at(ref: str) -> ModelRef | None:
+    """The model of `ref` (a checkpoint folder, or an upload of this user) described without loading it (an
+    upload is loaded already); None with one st.error line when it cannot be read."""
     try:
         if ref.startswith(uploads.PREFIX):
             identity = ref[len(uploads.PREFIX):]
             name = st.session_state.uploads.get(identity, "upload")
-            model = uploads.load_upload(identity)
-            return Current(ref, f"upload {name}", identity, None, None, model)
+            return Current(ref, f"upload {name}", identity, None, None, uploads.load_upload(identity))
         shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
         info = catalog.read_info(ref, "shipped" if shipped else "run")
         return ModelRef(ref, info.name, catalog.weights_fingerprint(ref), Path(ref), info)
@@ -149,10 +145,9 @@ def current_ref() -> ModelRef | None:
         return None
 
 
-def current_model() -> Current | None:
-    """The picked model, loaded (cached per process); None when there is none or it fails to load (one
-    st.error line)."""
-    light = current_ref()
+def model_at(ref: str) -> Current | None:
+    """The model of `ref`, loaded through the process's caches; None with one st.error line when it fails."""
+    light = ref_at(ref)
     if light is None or isinstance(light, Current):
         return light
     try:
@@ -161,6 +156,19 @@ def current_model() -> Current | None:
         st.error(f"Could not load the model {light.ref}: {exc}")
         return None
     return Current(**{f.name: getattr(light, f.name) for f in fields(ModelRef)}, model=model)
+
+
+def current_ref() -> ModelRef | None:
+    """The picked model's description, read without loading it; None when there is none (or one st.error
+    line when it cannot be read)."""
+    ref = st.session_state.get(MODEL_KEY)
+    return ref_at(ref) if ref else None
+
+
+def current_model() -> Current | None:
+    """The picked model, loaded (cached per process); None when there is none or it fails to load."""
+    ref = st.session_state.get(MODEL_KEY)
+    return model_at(ref) if ref else None
 
 
 def _require(found):
@@ -178,3 +186,10 @@ def require_ref() -> ModelRef:
 def require_model() -> Current:
     """The picked model, loaded, or a note and the end of this page's run."""
     return _require(current_model())
+
+
+# --- any model by its ref (the Compare page picks two at once) ----------------------------------------
+def choices() -> tuple[list[str], dict[str, str]]:
+    """The refs the sidebar's picker offers, in its order, and their labels."""
+    refs, labels, _ = _options()
+    return refs, labels

@@ -29,6 +29,7 @@ def init_session() -> None:
         "slider_z": None,      # {"fingerprint", "z": [...], "y": class or None} the decoder sliders' code
         "style_grid": [],      # styles collected on the Style x class page
         PRESENTATION_KEY: False,  # presentation mode (sidebar toggle): large map, larger fonts, full contrast
+        "drawn_digit": None,   # the digit drawn on the Draw page, MNIST-style: uint8 [28, 28] as nested lists
     }.items():
         ss.setdefault(key, value)
     user_key()

@@ -26,9 +26,8 @@ from explorer.models import device
 from explorer.state import MODEL_KEY, UPLOADER_KEY
 
 if TYPE_CHECKING:
-    from aae_core.models import AAEModel
-
     from aae_core.checkpoint import CheckpointFiles
+    from aae_core.families import AAEModel
 
 log = logging.getLogger(__name__)
 

@@ -59,6 +59,13 @@ def class_noun(cur: ModelRef) -> str:
     return cur.family.class_noun or "class"
 
 
+def drawn_image() -> np.ndarray | None:
+    """The digit drawn on the Draw page (uint8 [28, 28], prepared as MNIST was), if any: any model can
+    encode it, so it is a point source on every page that picks points."""
+    drawn = st.session_state.get("drawn_digit")
+    return None if drawn is None else np.asarray(drawn, dtype=np.uint8)
+
+
 def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int = 0) -> int:
     """A row of class (or cluster) buttons, 0..n_classes-1, for models whose decoder takes a class code."""
     k = cur.config.n_classes
@@ -88,7 +95,8 @@ def point_class(cur: Current, sel: dict | None) -> int | None:
 
 def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
                  default_index: int = 0, default_seed: int = 0) -> LatentPoint | None:
-    """Choose a point in latent space: a test image, the clicked map point, a prior sample, or the sliders.
+    """Choose a point in latent space: a test image, the clicked map point, a prior sample, the sliders, or the
+    digit drawn on the Draw page.
     Returns it with its class code where it has one (test images; the clicked test point)."""
     from aae_core import explore
     from aae_core.explore import LatentPoint
@@ -99,6 +107,9 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
         sources.append("Clicked map point")
     if sz:
         sources.append("Decoder sliders")
+    drawn = drawn_image()
+    if drawn is not None:
+        sources.append("Drawn digit")
     source = st.selectbox(label, sources, index=min(default_source, len(sources) - 1), key=f"{key}_source")
     if source == "Test image":
         test = test_set(cur.config.dataset)
@@ -116,6 +127,8 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
             if test is not None and sel["index"] < len(test):
                 return explore.point_from_test(cur.model, test, sel["index"])
         return LatentPoint(z=np.asarray(sel["z"], np.float32), description=f"clicked {sel['source']} point")
+    if source == "Drawn digit":
+        return explore.point_from_image(cur.model, drawn, "your drawn digit")
     return LatentPoint(z=np.asarray(sz, np.float32), description="the decoder sliders' code")
 
 

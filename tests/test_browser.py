@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_config
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 import aae_core
@@ -66,6 +68,8 @@ def server(tmp_path_factory, fake_mnist_dir):
         model.encoder[-1].weight.mul_(40.0)              # spread the untrained codes over the map
     folder = aae_core.save(model, root / "checkpoints" / "unsupervised_gaussian_2d")
     projection.precompute(folder, data_dir=fake_mnist_dir)
+    vae = aae_core.save(aae_core.build_model(tiny_config("vae", latent_dim=2), seed=1), root / "checkpoints" / "vae_2d")
+    projection.precompute(vae, data_dir=fake_mnist_dir)            # the Compare page opens on this pair
     port = _free_port()
     env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
            "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": str(root / "cache"), "AAE_DEVICE": "cpu"}
@@ -126,3 +130,59 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page
     page.wait_for_function("() => { const ims = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
                            " return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); }",
                            timeout=10_000)                  # the original and its reconstruction, loaded
+
+
+# --- the teaching pages --------------------------------------------------------------------------------
+PLOTS_DRAWN = """(n) => { const gds = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
+  return gds.length >= n && gds.every(gd => gd._fullLayout && gd.calcdata && gd.data.length > 3); }"""
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(READY, timeout=60_000)
+
+
+def test_compare_page_shows_two_maps_on_the_same_axes(server, page):
+    _open(page, f"{server}/compare")
+    page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=60_000)
+    ranges = page.evaluate("() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart'] .js-plotly-plot\")]"
+                           ".slice(0, 2).map(gd => [gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range])")
+    assert len(ranges) == 2 and ranges[0] == ranges[1]
+
+
+def _draw_stroke(page) -> None:
+    """A 7 drawn with the mouse on the Draw page's canvas (fabric.js's upper canvas takes the events)."""
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + 70, y0 + 60)
+    page.mouse.down()
+    for x, y in [(130, 58), (200, 60), (185, 110), (160, 170), (140, 230)]:
+        page.mouse.move(x0 + x, y0 + y, steps=8)
+    page.mouse.up()
+
+
+def test_a_stroke_drawn_on_the_canvas_gives_a_reconstruction_and_a_png(server, page):
+    _open(page, f"{server}/draw")
+    assert page.get_by_text("Draw a digit on the canvas").count() == 1
+    _draw_stroke(page)
+    page.get_by_text("Reconstruction").wait_for(timeout=30_000)
+    page.wait_for_function("() => { const ims = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
+                           " return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); }",
+                           timeout=10_000)
+    page.wait_for_selector(READY, timeout=30_000)
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download (PNG)").click()
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert Image.open(io.BytesIO(data)).size == (2 * 28 * 6 + 2 * 6, 28 * 6)   # the drawing and its reconstruction
+
+
+def test_the_prior_fit_moments_download_as_a_csv(server, page):
+    _open(page, f"{server}/prior_fit")
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Download the moments (CSV)").click()
+    text = Path(download.value.path()).read_text()
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("dimension,mean (codes),mean (prior)") and len(lines) == 3   # header + z1, z2

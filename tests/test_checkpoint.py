@@ -387,6 +387,7 @@ def test_replace_folder_moves_the_new_folder_in_and_drops_the_old(tmp_path):
     assert (tmp_path / "dst" / "f").read_text() == "new"
     (tmp_path / "newer").mkdir()
     (tmp_path / "newer" / "f").write_text("newer")
-    replace_folder(tmp_path / "newer", tmp_path / "dst")
+    # only a folder the caller recognises as its own is replaced (checkpoints by default)
+    replace_folder(tmp_path / "newer", tmp_path / "dst", is_ours=lambda p: (p / "f").is_file())
     assert (tmp_path / "dst" / "f").read_text() == "newer"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dst"]

@@ -59,6 +59,8 @@ def test_train_cli_bad_arguments_exit_2_with_one_line(args, match, tmp_path, fak
     (["--save-every", "0"], "--save-every must be >= 1"),
     (["--prior", "categorical", "--latent-dim", "4"], "latent_dim must equal n_classes"),
     (["--device", "nonsense"], "device must be"),
+    (["--threads", "0"], "--threads must be >= 1"),
+    (["--precision", "fp16"], "argument --precision: invalid choice: 'fp16'"),
 ])
 def test_train_main_rejects_bad_arguments(args, match, tmp_path, fake_mnist_dir, capsys):
     with pytest.raises(SystemExit) as info:
@@ -76,7 +78,7 @@ def trained(tmp_path_factory, fake_mnist_dir) -> Path:
     proc = run("aae_core.train", "--kind", "semi_supervised", "--latent-dim", "3", "--out", str(out),
                "--data-dir", fake_mnist_dir, *TINY_ARGS, data_dir=fake_mnist_dir)
     assert proc.returncode == 0, proc.stderr
-    assert f"finished: saved {out} (epoch 1, step 12)" in proc.stderr
+    assert f"finished: saved {out} (epoch 1, step 11)" in proc.stderr   # 550 images: 50 held out for validation
     return out
 
 
@@ -85,8 +87,9 @@ def test_train_cli_writes_a_checkpoint_that_loads(trained):
     c = model.config
     assert (c.kind, c.latent_dim, c.n_labels, c.hidden_dim, c.disc_hidden_dim) == ("semi_supervised", 3, 100, 16, 16)
     meta = model.checkpoint_meta
-    assert meta["progress"] == {"epoch": 1, "step": 12}
+    assert meta["progress"] == {"epoch": 1, "step": 11}                # 550 images: 50 held out
     assert meta["training"]["batch_size"] == 50
+    assert meta["training"]["precision"] == "auto" and meta["precision"] in ("fp32", "bf16")
     assert len(meta["history"]) == 1 and "eval_error" in meta["history"][0]
     assert (trained / "optimizer.safetensors").is_file()
 
@@ -101,7 +104,7 @@ def test_train_cli_resumes(trained, tmp_path, fake_mnist_dir):
     assert proc.returncode == 0, proc.stderr
     assert "resuming" in proc.stderr
     meta = aae_core.load(out).checkpoint_meta
-    assert meta["progress"] == {"epoch": 2, "step": 24}
+    assert meta["progress"] == {"epoch": 2, "step": 22}                # 550 images: 50 held out
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
 
 

@@ -49,19 +49,25 @@ def the_batch(trainer: Trainer) -> Batch:
 PHASE_CASES = [(case, phase) for case in CASE_IDS for phase in build_model(MODEL_CASES[case]).phases]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("case,phase", PHASE_CASES, ids=[f"{c}-{p}" for c, p in PHASE_CASES])
-def test_a_phase_changes_the_weights_it_owns_and_no_others(case, phase, tiny_train_config):
-    trainer = make_trainer(MODEL_CASES[case], tiny_train_config)
+def test_a_phase_changes_the_weights_it_owns_and_no_others(case, phase, precision, tiny_train_config):
+    trainer = make_trainer(MODEL_CASES[case], dataclasses.replace(tiny_train_config, precision=precision))
+    assert trainer.precision == precision
     model = trainer.model
     owned = owned_names(model, phase)
     assert owned
     batch = the_batch(trainer)
+    model.zero_grad(set_to_none=True)
     before = param_snapshot(model)
     loss = trainer.run_phase(phase, batch)
     after = param_snapshot(model)
-    assert loss.shape == () and torch.isfinite(loss)
+    assert loss.shape == () and loss.dtype == torch.float32 and torch.isfinite(loss)
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed == owned, f"{phase}: changed {sorted(changed ^ owned)} unexpectedly"
+    # no gradient is computed for the weights the phase does not own (e.g. D's in the generator phase)
+    with_grad = {name for name, p in model.named_parameters() if p.grad is not None}
+    assert with_grad <= owned, f"{phase}: gradients for {sorted(with_grad - owned)}"
 
 
 def test_phase_ownership_follows_the_paper():
@@ -281,7 +287,7 @@ def test_resuming_gives_the_weights_of_an_uninterrupted_run(case, tmp_path, fake
     assert (rest.state.epoch, rest.state.step) == (1, first.state.step)
     rest.fit()
 
-    assert (rest.state.epoch, rest.state.step) == (whole.state.epoch, whole.state.step) == (2, 24)
+    assert (rest.state.epoch, rest.state.step) == (whole.state.epoch, whole.state.step) == (2, 22)  # 50 held out
     assert_same_weights(state_of(whole.model), state_of(rest.model))
     assert_same_weights(aae_core.load(tmp_path / "whole").state_dict(),
                         aae_core.load(tmp_path / "split").state_dict())
@@ -316,3 +322,154 @@ def test_pick_device():
         with pytest.raises(ValueError, match="no CUDA GPU is available"):
             pick_device("cuda")
     assert device_name(torch.device("cpu")).startswith("CPU (")
+
+
+# --- the fast path: precision, fused Adam, threads ------------------------------------------------
+
+def test_precision_is_validated_and_defaults_to_auto():
+    assert TrainConfig().precision == "auto"
+    for value in ("auto", "fp32", "bf16"):
+        assert TrainConfig.from_dict(TrainConfig(precision=value).to_dict()).precision == value
+    for bad in ("fp16", "BF16", "", None):
+        with pytest.raises(ValueError, match=r"precision must be one of auto, fp32, bf16; got"):
+            TrainConfig(precision=bad)
+    # a training dict saved before the option existed loads as "auto"
+    old = {k: v for k, v in TrainConfig().to_dict().items() if k != "precision"}
+    assert TrainConfig.from_dict(old).precision == "auto"
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    from aae_core import training
+
+    cpu = torch.device("cpu")
+    assert training.resolve_precision("fp32", cpu) == "fp32"
+    assert training.resolve_precision("bf16", cpu) == "bf16"
+    for has_bf16, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(training, "cpu_has_bf16", lambda v=has_bf16: v)
+        assert training.resolve_precision("auto", cpu) == expected
+        trainer = make_trainer(MODEL_CASES["vae"], TrainConfig(epochs=1, batch_size=20, eval_size=0))
+        assert trainer.precision == expected and trainer.state_dict()["precision"] == expected
+    assert training.resolve_precision("auto", torch.device("mps")) == "fp32"
+
+
+@pytest.mark.parametrize("case", CASE_IDS)
+def test_losses_under_bf16_autocast_are_float32_while_the_layers_run_in_bf16(case, tiny_train_config):
+    trainer = make_trainer(MODEL_CASES[case], dataclasses.replace(tiny_train_config, precision="bf16"))
+    batch = the_batch(trainer)
+    with trainer.autocast():
+        assert trainer.model.encoder(batch.x).dtype == torch.bfloat16   # autocast is really on
+        for phase in trainer.model.phases:
+            loss = trainer.model.phase_loss(phase, batch, noise_std=0.3, generator=trainer.generator)
+            assert loss.dtype == torch.float32, phase
+    fp32 = make_trainer(MODEL_CASES[case], dataclasses.replace(tiny_train_config, precision="fp32"))
+    with fp32.autocast():
+        assert fp32.model.encoder(batch.x).dtype == torch.float32
+
+
+def test_bf16_losses_stay_close_to_fp32():
+    """The same weights and batch give nearly the same loss in both precisions (bf16 has 8 mantissa bits;
+    the losses are reduced in float32, so a summed 784-pixel BCE is not thrown off)."""
+    config = dataclasses.replace(MODEL_CASES["semi_supervised"], hidden_dim=64)
+    tc = TrainConfig(batch_size=50, labelled_batch_size=20, eval_size=0)
+    a = make_trainer(config, dataclasses.replace(tc, precision="fp32"))
+    b = make_trainer(config, dataclasses.replace(tc, precision="bf16"))
+    batch = the_batch(a)
+    for phase in a.model.phases:
+        losses = []
+        for t in (a, b):
+            with torch.no_grad(), t.autocast():
+                losses.append(float(t.model.phase_loss(phase, batch, generator=torch.Generator().manual_seed(0))))
+        assert losses[1] == pytest.approx(losses[0], rel=0.02), phase
+
+
+def test_a_short_bf16_fit_learns():
+    config = dataclasses.replace(MODEL_CASES["semi_supervised"], hidden_dim=64)
+    trainer = make_trainer(config, TrainConfig(epochs=5, batch_size=25, labelled_batch_size=20, eval_size=0,
+                                               precision="bf16"), n=400, eval_n=200)
+    x = synthetic_images(200, seed=7).to_float()
+    before = M.reconstruction_error(trainer.model, x)["bce"]
+    assert trainer.fit() == "finished"
+    assert M.reconstruction_error(trainer.model, x)["bce"] < 0.8 * before
+    assert trainer.state.history[-1]["eval_error"] < 0.2
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())   # weights stay float32
+
+
+def test_optimizers_are_fused_on_cpu_and_stay_fused_through_save_and_resume(tmp_path):
+    from aae_core.checkpoint import save
+
+    tc = TrainConfig(epochs=1, batch_size=20, labelled_batch_size=10, eval_size=0)
+    trainer = make_trainer(MODEL_CASES["semi_supervised"], tc)
+    assert all(g["fused"] for opt in trainer.optimizers.values() for g in opt.param_groups)
+    batch = the_batch(trainer)
+    for _ in range(3):
+        trainer.train_step(batch)
+    save(trainer.model, tmp_path / "run", trainer=trainer)
+    assert aae_core.checkpoint.read_config(tmp_path / "run")["precision"] == trainer.precision
+
+    resumed = make_trainer(MODEL_CASES["semi_supervised"], tc)
+    load_trainer_state(tmp_path / "run", resumed)
+    for phase, opt in trainer.optimizers.items():
+        got = resumed.optimizers[phase]
+        assert all(g["fused"] for g in got.param_groups)
+        sa, sb = opt.state_dict()["state"], got.state_dict()["state"]
+        assert sa.keys() == sb.keys() and sa
+        for idx in sa:
+            for key in sa[idx]:
+                assert torch.equal(torch.as_tensor(sa[idx][key]), torch.as_tensor(sb[idx][key])), (phase, idx, key)
+    # the resumed optimizers step on from there: same weights in, same weights out
+    resumed.model.load_state_dict(trainer.model.state_dict())
+    resumed.generator.set_state(trainer.generator.get_state())
+    trainer.train_step(batch)
+    resumed.train_step(batch)
+    assert_same_weights(state_of(trainer.model), state_of(resumed.model))
+
+
+def test_a_checkpoint_of_unfused_optimizers_resumes_fused():
+    """Checkpoints written before fused Adam carry "fused": None in their param groups."""
+    tc = TrainConfig(epochs=1, batch_size=20, eval_size=0)
+    trainer = make_trainer(MODEL_CASES["unsupervised_gaussian"], tc)
+    trainer.train_step(the_batch(trainer))
+    state = trainer.state_dict()
+    for opt_state in state["optimizers"].values():
+        for g in opt_state["param_groups"]:
+            g["fused"], g["foreach"] = None, None
+    other = make_trainer(MODEL_CASES["unsupervised_gaussian"], tc)
+    other.load_state_dict(state)
+    assert all(g["fused"] for opt in other.optimizers.values() for g in opt.param_groups)
+    other.train_step(the_batch(other))
+
+
+def test_a_trainer_trains_a_model_loaded_for_queries(tmp_path):
+    """checkpoint.load() switches requires_grad off; a Trainer must switch it back on for every weight."""
+    trainer = make_trainer(MODEL_CASES["unsupervised_gaussian"], TrainConfig(epochs=1, batch_size=20, eval_size=0))
+    aae_core.save(trainer.model, tmp_path / "m")
+    loaded = aae_core.load(tmp_path / "m").train()
+    again = Trainer(loaded, trainer.config, synthetic_images(200), device="cpu")
+    before = state_of(again.model)
+    again.train_step(the_batch(again))
+    assert all(not torch.equal(before[k], v) for k, v in state_of(again.model).items())
+
+
+@pytest.mark.parametrize("cores,load,expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.2, 1),
+                                                 (2, 7.0, 1), (16, 3.2, 13)])
+def test_pick_threads_leaves_busy_cores_alone(cores, load, expected, monkeypatch):
+    from aae_core import training
+
+    monkeypatch.setattr(training.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (load, load, load))
+    assert training.pick_threads() == expected
+
+
+def test_adam_falls_back_where_fused_kernels_are_missing(monkeypatch):
+    from torch.optim import optimizer as torch_optimizer
+
+    from aae_core import training
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert training._adam(params, 1e-3, (0.9, 0.999)).param_groups[0]["fused"] is True
+    monkeypatch.setattr(torch_optimizer, "_get_fused_kernels_supported_devices", lambda: ["cuda"])
+    opt = training._adam(params, 1e-3, (0.9, 0.999))
+    assert not opt.param_groups[0]["fused"]
+    params[0].grad = torch.ones(3)
+    opt.step()
+    assert not torch.equal(params[0], torch.zeros(3))
