@@ -258,6 +258,11 @@ def test_a_model_without_a_class_code_is_named_with_the_right_article(app):
     open_page(app, "style_class")
     [note] = [i.value for i in app.info[1:]]
     assert "The picked model (unsupervised AAE, 2-D gaussian prior) has none" in note
+    open_page(app, "classes")
+    assert any("The picked model (unsupervised AAE, 2-D gaussian prior) has no class head" in i.value for i in app.info)
+    for page in ("home", "latent_map", "sliders", "style_class", "interpolate", "classes", "prior_fit"):
+        open_page(app, page)
+        assert not [t for t in texts(app) if re.search(r"\ba unsupervised", t)], page
 
 
 # --- 5. Home: every model's headline metric, the whole table on the page ----------------------------------
