@@ -467,3 +467,15 @@ def test_sweeps_grids_and_strips_download_as_png(app, shipped):
     assert "Download the grid (PNG)" in downloads(app)
     open_page(app, "interpolate")
     assert "Download the strip (PNG)" in downloads(app)
+
+
+def test_what_the_map_page_imports_before_its_chart_does_not_import_torch():
+    """The map page's own imports (exports, state) join the picker, maps, figures and widgets on a fresh
+    server's way to a shipped model's first map: none of them may import torch."""
+    import subprocess
+
+    code = ("import sys, explorer.picker, explorer.maps, explorer.figures, explorer.widgets, explorer.exports, "
+            "explorer.state; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
