@@ -34,6 +34,7 @@ with st.sidebar:
     picker.model_picker()
     description = st.empty()
     widgets.training_badge()
+    state.presentation_toggle()
 
 try:
     page.run()

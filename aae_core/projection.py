@@ -52,7 +52,9 @@ class LatentMap:
 
     z [N, d] codes of the N test images, labels [N], prior_z [M, d] prior samples;
     xy [N, 2] and prior_xy [M, 2] their places on the map. PCA maps keep their basis
-    (pca_mean [d], pca_components [d, 2]) so that any other code can be placed too."""
+    (pca_mean [d], pca_components [d, 2]) so that any other code can be placed too. prior_labels [M]
+    is the label each prior sample was drawn for, where the prior is label-conditioned (paper §2.3,
+    Fig. 4: label k owns the k-th component or segment); None otherwise and in caches written before."""
 
     method: str
     fingerprint: str
@@ -64,6 +66,7 @@ class LatentMap:
     prior_xy: np.ndarray
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
+    prior_labels: np.ndarray | None = None
 
     @property
     def n_test(self) -> int:
@@ -95,17 +98,41 @@ def check_method(method: str, latent_dim: int) -> None:
 
 
 # --- codes ----------------------------------------------------------------------------------------
-def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_PRIOR,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(codes of every test image [N, d], prior samples [n_prior, d]) as float32 numpy arrays."""
+ENCODE_CHUNK = 1000
+
+
+def prior_labels_for(model: AAEModel, n: int) -> np.ndarray | None:
+    """Labels [n] to draw prior samples with (0, 1, ..., K-1, 0, ...) when the model's prior is
+    label-conditioned (each label its own component or segment, paper §2.3); None otherwise."""
+    if not (model.config.label_conditioned and model.prior.n_components):
+        return None
+    return (np.arange(n) % model.prior.n_components).astype(np.int64)
+
+
+def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_PRIOR, seed: int = 0,
+                   progress: Progress = _no_progress, lo: float = 0.0,
+                   hi: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(codes of every test image [N, d], prior samples [n_prior, d], their labels [n_prior] or None) as
+    numpy arrays. Label-conditioned priors are sampled label by label, so the map can colour each prior
+    sample by the label it belongs to. progress moves from lo to hi, one call per chunk of images."""
     import torch
 
     from .metrics import encode_all
 
-    z = encode_all(model, test.to_float()).cpu().numpy().astype(np.float32)
+    n = len(test)
+    chunks = []
+    for start in range(0, n, ENCODE_CHUNK):
+        progress(lo + (hi - lo) * start / max(n, 1), f"encoding the test images: {start:,} of {n:,}")
+        stop = min(start + ENCODE_CHUNK, n)
+        part = test.images[start:stop].reshape(stop - start, -1).float().div_(255.0)   # [B, 784] in [0, 1]
+        chunks.append(encode_all(model, part).cpu().numpy().astype(np.float32))
+    z = np.concatenate(chunks) if chunks else np.zeros((0, model.config.latent_dim), np.float32)
+    progress(hi, f"encoded {n:,} test images")
     g = torch.Generator().manual_seed(seed)
-    prior_z = model.prior.sample(n_prior, generator=g).cpu().numpy().astype(np.float32)
-    return z, prior_z
+    labels = prior_labels_for(model, n_prior)
+    prior_z = model.prior.sample(n_prior, labels=None if labels is None else torch.as_tensor(labels),
+                                 generator=g).cpu().numpy().astype(np.float32)
+    return z, prior_z, labels
 
 
 # --- projections ----------------------------------------------------------------------------------
@@ -137,22 +164,39 @@ class _TqdmProgress(io.TextIOBase):
         if found:
             done, total = (int(v) for v in found[-1])
             if total:
-                self.progress(self.lo + (self.hi - self.lo) * done / total, f"UMAP layout: epoch {done} of {total}")
+                self.progress(self.lo + (self.hi - self.lo) * done / total, f"layout: epoch {done} of {total}")
         return len(s)
 
     def isatty(self) -> bool:
         return False
 
 
+UMAP_NEIGHBOURS = 15
+# The share of a UMAP map's progress bar for each stage, after what they took on 2 cores for 12,000 points
+# in a fresh process: encoding 5-35 s, the neighbour graph 40-85 s (numba compiling), the layout 10-30 s.
+ENCODING_SHARE, GRAPH_SHARE = 0.15, 0.5
+
+
 def fit_umap(points: np.ndarray, *, seed: int | None = 0, progress: Progress = _no_progress,
              lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
-    """One UMAP fit of points [N, d] -> [N, 2]. umap is imported here, not at module import."""
-    import umap  # noqa: PLC0415 - lazy: numba compiles for ~30 s on the first fit in a process
+    """One UMAP fit of points [N, d] -> [N, 2] in two reported stages: the nearest-neighbour graph (one
+    call with no count to report; the first fit in a process also compiles UMAP's numba code), then the
+    layout, reported per epoch. Messages start with 'neighbour graph' or 'layout'. umap is imported here."""
+    import umap  # noqa: PLC0415 - lazy: numba compiles for a minute on the first fit in a process
 
-    progress(lo, "UMAP: building the nearest-neighbour graph (the first fit in a process also compiles "
-                 "UMAP, about 30 s)")
-    reducer = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed,
-                        tqdm_kwds={"disable": False, "file": _TqdmProgress(progress, lo + 0.3 * (hi - lo), hi),
+    n = points.shape[0]
+    mid = lo + GRAPH_SHARE / (1 - ENCODING_SHARE) * (hi - lo)
+    progress(lo, f"neighbour graph: the {UMAP_NEIGHBOURS} nearest neighbours of each of {n:,} points (one step, "
+                 "no count to show; the first UMAP fit in a server process also compiles UMAP: about a minute "
+                 "on 2 cores)")
+    # the graph UMAP.fit would build itself (same call, same arguments), built here so that its stage shows
+    n_jobs = 1 if seed is not None else -1  # a seeded UMAP runs on one thread (it says so, and would warn)
+    knn = umap.umap_.nearest_neighbors(points, UMAP_NEIGHBOURS, "euclidean", {}, False, np.random.RandomState(seed),
+                                       n_jobs=n_jobs)
+    progress(mid, "layout: the fuzzy graph and its spectral start, then the layout epochs")
+    reducer = umap.UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=0.1, random_state=seed, n_jobs=n_jobs,
+                        precomputed_knn=tuple(knn),
+                        tqdm_kwds={"disable": False, "file": _TqdmProgress(progress, mid, hi),
                                    "mininterval": 0.25, "ascii": True})
     return np.asarray(reducer.fit_transform(points), dtype=np.float32)
 
@@ -162,8 +206,15 @@ def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: st
     """Encode the test set, draw prior samples and place both in 2-D with `method` (encoded and prior
     points are fitted together, so the map shows how well the codes cover the prior)."""
     check_method(method, model.config.latent_dim)
-    progress(0.0, f"{method.upper()}: encoding {len(test):,} test images")
-    z, prior_z = encode_for_map(model, test, n_prior=n_prior, seed=seed)
+    umap_fit = method == "umap"
+    enc_hi = ENCODING_SHARE if umap_fit else 0.95
+
+    def staged(fraction: float, message: str) -> None:  # a UMAP map has three stages: say which one runs
+        number = 1 if message.startswith("encod") else 2 if message.startswith("neighbour") else 3
+        progress(fraction, f"UMAP stage {number} of 3, {message}" if umap_fit else message)
+
+    z, prior_z, prior_labels = encode_for_map(model, test, n_prior=n_prior, seed=seed, lo=0.0, hi=enc_hi,
+                                              progress=staged)
     both = np.concatenate([z, prior_z])
     mean = comps = None
     if method == "latent":
@@ -172,14 +223,14 @@ def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: st
         mean, comps = pca_basis(both)
         placed = (both - mean) @ comps
     else:
-        placed = fit_umap(both, seed=seed, progress=progress, lo=0.05, hi=0.97)
+        placed = fit_umap(both, seed=seed, lo=enc_hi, hi=0.99, progress=staged)
     progress(1.0, "done")
     n = z.shape[0]
     return LatentMap(method=method, fingerprint=fingerprint, dataset=dataset or model.config.dataset,
                      z=z, labels=test.labels.cpu().numpy().astype(np.int64), prior_z=prior_z,
                      xy=np.ascontiguousarray(placed[:n], dtype=np.float32),
                      prior_xy=np.ascontiguousarray(placed[n:], dtype=np.float32),
-                     pca_mean=mean, pca_components=comps)
+                     pca_mean=mean, pca_components=comps, prior_labels=prior_labels)
 
 
 # --- the disk cache -------------------------------------------------------------------------------
@@ -230,7 +281,7 @@ def _read(file: Path, method: str, fingerprint: str) -> LatentMap | None:
     return LatentMap(method=method, fingerprint=fingerprint, dataset=meta.get("dataset", "mnist"),
                      z=arrays["z"], labels=arrays["labels"], prior_z=arrays["prior_z"], xy=arrays["xy"],
                      prior_xy=arrays["prior_xy"], pca_mean=arrays.get("pca_mean"),
-                     pca_components=arrays.get("pca_components"))
+                     pca_components=arrays.get("pca_components"), prior_labels=arrays.get("prior_labels"))
 
 
 def load_cached(method: str, fingerprint: str, folder: str | Path | None = None) -> LatentMap | None:
@@ -248,6 +299,8 @@ def _write_atomic(file: Path, lmap: LatentMap) -> None:
     arrays = {"z": lmap.z, "labels": lmap.labels, "prior_z": lmap.prior_z, "xy": lmap.xy, "prior_xy": lmap.prior_xy}
     if lmap.pca_mean is not None:
         arrays.update(pca_mean=lmap.pca_mean, pca_components=lmap.pca_components)
+    if lmap.prior_labels is not None:  # optional: caches without it still load (prior_labels=None)
+        arrays["prior_labels"] = lmap.prior_labels
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     meta = {"version": CACHE_VERSION, "method": lmap.method, "fingerprint": lmap.fingerprint,
             "dataset": lmap.dataset, "n_test": str(lmap.n_test), "n_prior": str(lmap.prior_z.shape[0])}
@@ -256,6 +309,7 @@ def _write_atomic(file: Path, lmap: LatentMap) -> None:
     os.close(fd)
     try:
         save_file(arrays, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache shipped or shared with the server is read by others
         os.replace(tmp, file)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

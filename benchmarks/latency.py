@@ -43,7 +43,7 @@ def main() -> None:
                 lambda n=n: model.decode(z[:n], None if y_arg is None else y_arg[:n]), repeat=7, sync=sync), 3)
 
     if not args.no_umap and model.config.latent_dim > 2:
-        zs, prior_z = encode_for_map(model.cpu(), test)
+        zs, prior_z, _ = encode_for_map(model.cpu(), test)
         points = np.concatenate([zs, prior_z])
         t0 = time.perf_counter()
         fit_umap(points)

@@ -8,6 +8,7 @@
     maps      latent maps as the app uses them: cached, computed, or fitted in the background
     jobs      background training runs and tasks (imports torch: pages import it only when they train)
     figures   Plotly figures
+    exports   what users take away: PNGs, the encoded test set (CSV / NPZ), a checkpoint as an uploadable .zip
     widgets   small shared widgets: class selector, point picker, image rows, clicked points, training badge
     pages/    one script per page (run by st.navigation in app.py; not a top-level pages/ folder)
 

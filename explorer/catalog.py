@@ -193,3 +193,21 @@ def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, str]:
     if "n_test" in metrics:
         out["test images"] = f"{metrics['n_test']:,}"
     return out
+
+
+NOT_EVALUATED = "not evaluated"
+
+
+def model_rows(infos: list[CheckpointInfo]) -> list[dict[str, str]]:
+    """Home's table of models: name, source, description, the family's headline metric (family.headline:
+    each family's own number, as 'name: value') and the reconstruction error every family has; every cell a
+    string, 'not evaluated' where metrics.json is missing."""
+    rows = []
+    for i in infos:
+        metrics = i.metrics or {}
+        headline = i.config.family.headline(metrics) if metrics else None
+        mse = (metrics.get("reconstruction") or {}).get("mse")
+        rows.append({"name": i.name, "source": i.source, "model": describe_config(i.config),
+                     "headline metric": f"{headline[0]}: {headline[1]}" if headline else NOT_EVALUATED,
+                     "reconstruction MSE / pixel": f"{mse:.4f}" if mse is not None else NOT_EVALUATED})
+    return rows

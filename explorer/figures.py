@@ -40,14 +40,39 @@ def _bounds(points: np.ndarray, pad: float = 0.06) -> tuple[tuple[float, float],
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
+def gaussian_rings(lmap: LatentMap, std: float) -> tuple[tuple[float, float], float] | None:
+    """Centre and σ of an isotropic Gaussian prior N(0, σ² I) as it appears on this map, or None where it
+    has no fixed shape (UMAP). In the latent itself the centre is 0; PCA's basis is orthonormal, so the
+    prior projects to an isotropic 2-D Gaussian of the same σ, centred where the origin lands."""
+    if lmap.method == "latent" and lmap.latent_dim == 2:
+        return (0.0, 0.0), float(std)
+    if lmap.method == "pca" and lmap.pca_mean is not None:
+        cx, cy = (-lmap.pca_mean @ lmap.pca_components).tolist()
+        return (float(cx), float(cy)), float(std)
+    return None
+
+
 def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_background: bool | None = None,
-                      webgl: bool = True, grid_size: int = 70, height: int = 560) -> go.Figure:
-    """Encoded test points coloured by label (one trace per digit), prior samples in grey, and for a
-    2-D latent an invisible grid so that clicking empty space decodes that spot."""
+                      webgl: bool = True, grid_size: int = 70, height: int | None = None,
+                      presentation: bool = False, gaussian_std: float | None = None,
+                      note: str | None = None) -> go.Figure:
+    """Encoded test points coloured by label (one trace per digit), prior samples (in grey, or in the
+    colour of the label each was drawn for where the prior is label-conditioned, paper Fig. 4), σ rings
+    of a Gaussian prior N(0, gaussian_std² I) where the map keeps its shape, and for a 2-D latent an
+    invisible grid so that clicking empty space decodes that spot.
+
+    presentation: for a projector (taller, larger fonts and markers, full-contrast colours); note: a
+    line over the chart (e.g. that PCA stands in while UMAP fits)."""
     scatter = _scatter(webgl)
     fig = go.Figure()
+    big = 2 if presentation else 0
+    height = height or (820 if presentation else 640)
     background = lmap.method == "latent" if clickable_background is None else clickable_background
     all_xy = np.concatenate([lmap.xy, lmap.prior_xy]) if show_prior else lmap.xy
+    rings = gaussian_rings(lmap, gaussian_std) if gaussian_std else None
+    if rings is not None:  # keep the 3σ ring in view
+        (cx, cy), sd = rings
+        all_xy = np.concatenate([all_xy, [[cx - 3 * sd, cy - 3 * sd], [cx + 3 * sd, cy + 3 * sd]]])
     (x0, x1), (y0, y1) = _bounds(all_xy)
     if background:
         gx, gy = np.meshgrid(np.linspace(x0, x1, grid_size), np.linspace(y0, y1, grid_size))
@@ -61,27 +86,50 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
         idx = np.flatnonzero(lmap.labels == digit)
         fig.add_trace(scatter(
             x=lmap.xy[idx, 0], y=lmap.xy[idx, 1], mode="markers", name=str(int(digit)),
-            marker=dict(size=5, color=DIGIT_COLOURS[int(digit) % len(DIGIT_COLOURS)], opacity=0.8),
+            marker=dict(size=5 + big, color=DIGIT_COLOURS[int(digit) % len(DIGIT_COLOURS)],
+                        opacity=1.0 if presentation else 0.8),
             customdata=np.stack([np.full(idx.size, ENCODED), idx, np.full(idx.size, digit)], 1),
             hovertemplate="test image #%{customdata[1]}, label %{customdata[2]}<extra></extra>",
             unselected=dict(marker=dict(opacity=0.3))))
-    if show_prior:  # drawn last, small and dark, so the prior stays visible over thousands of codes
+    if show_prior:  # drawn last, small, so the prior stays visible over thousands of codes
         m = lmap.prior_xy.shape[0]
+        if lmap.prior_labels is None:
+            marker = dict(size=3 + big, color="#000000" if presentation else PRIOR_COLOUR,
+                          opacity=0.8 if presentation else 0.55)
+            owner, hover = np.full(m, -1), "prior sample #%{customdata[1]}<extra></extra>"
+        else:  # a label-conditioned prior: each sample in its label's colour, as a cross over the dots
+            owner = np.asarray(lmap.prior_labels, dtype=np.int64)
+            marker = dict(size=6 + big, symbol="x", opacity=0.9,
+                          color=[DIGIT_COLOURS[int(k) % len(DIGIT_COLOURS)] for k in owner],
+                          line=dict(width=0.6, color="#000000" if presentation else PRIOR_COLOUR))
+            hover = "prior sample #%{customdata[1]}, drawn for label %{customdata[2]}<extra></extra>"
         fig.add_trace(scatter(
-            x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
-            marker=dict(size=3, color=PRIOR_COLOUR, opacity=0.55),
-            customdata=np.stack([np.full(m, PRIOR), np.arange(m), np.full(m, -1)], 1),
-            hovertemplate="prior sample #%{customdata[1]}<extra></extra>",
+            x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples", marker=marker,
+            customdata=np.stack([np.full(m, PRIOR), np.arange(m), owner], 1), hovertemplate=hover,
             unselected=dict(marker=dict(opacity=0.3))))
+    if rings is not None:
+        (cx, cy), sd = rings
+        colour = "#000000" if presentation else "#555555"
+        for k in (1, 2, 3):
+            fig.add_shape(type="circle", xref="x", yref="y", x0=cx - k * sd, x1=cx + k * sd, y0=cy - k * sd,
+                          y1=cy + k * sd, line=dict(color=colour, width=1.5 if presentation else 1, dash="dash"),
+                          layer="above", name=f"prior {k}σ")
+            fig.add_annotation(x=cx + k * sd * 0.7071, y=cy + k * sd * 0.7071, text=f"{k}σ", showarrow=False,
+                               font=dict(color=colour, size=14 + 4 * big), bgcolor="rgba(255,255,255,0.7)")
     xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
-    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), hovermode="closest",
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40 if note else 10, b=40), hovermode="closest",
                       legend=dict(title="label", itemsizing="constant"), uirevision=lmap.fingerprint + lmap.method,
                       xaxis=dict(title=xt, range=[x0, x1], zeroline=False),
                       yaxis=dict(title=yt, range=[y0, y1], zeroline=False), plot_bgcolor="white")
+    if note:
+        fig.update_layout(title=dict(text=note, x=0.01, font=dict(size=15 + 4 * big, color="#b45309")))
+    if presentation:
+        fig.update_layout(font=dict(size=20, color="#000000"), legend=dict(font=dict(size=20)))
     if lmap.method in ("latent", "pca"):  # distances mean something here: keep one unit the same both ways
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
-    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
+    grid = "#cccccc" if presentation else "#eeeeee"
+    fig.update_xaxes(showgrid=True, gridcolor=grid)
+    fig.update_yaxes(showgrid=True, gridcolor=grid)
     return fig
 
 
@@ -163,22 +211,34 @@ def probabilities_figure(probs: np.ndarray, *, true_label: int | None = None, no
     return fig
 
 
-def path_figure(lmap: LatentMap, path_xy: np.ndarray, *, height: int = 380, webgl: bool = True) -> go.Figure:
-    """The latent map, faded, with a path of points [S, 2] drawn over it from A to B."""
+def path_figure(lmap: LatentMap, path_xy: np.ndarray, *, height: int = 420, webgl: bool = True) -> go.Figure:
+    """The latent map, faded, with a path of points [S, 2] drawn over it from A to B; one unit is the same
+    length both ways on latent and PCA maps (a mixture's star keeps its shape), and a legend says which
+    layer is which."""
     scatter = _scatter(webgl)
     fig = go.Figure()
     fig.add_trace(scatter(x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
                           marker=dict(size=3, color=PRIOR_COLOUR, opacity=0.25), hoverinfo="skip"))
     colours = [DIGIT_COLOURS[int(v) % 10] for v in lmap.labels]
-    fig.add_trace(scatter(x=lmap.xy[:, 0], y=lmap.xy[:, 1], mode="markers", name="test images",
+    fig.add_trace(scatter(x=lmap.xy[:, 0], y=lmap.xy[:, 1], mode="markers", name="test images (colour: label)",
                           marker=dict(size=3, color=colours, opacity=0.3), hoverinfo="skip"))
     n = len(path_xy)
-    fig.add_trace(go.Scatter(x=path_xy[:, 0], y=path_xy[:, 1], mode="lines+markers+text", name="path",
+    fig.add_trace(go.Scatter(x=path_xy[:, 0], y=path_xy[:, 1], mode="lines+markers+text", name="path A → B",
                              line=dict(color="black", width=2), marker=dict(size=8, color="black"),
                              text=["A"] + [""] * (n - 2) + ["B"], textposition="top center",
                              hovertemplate="step %{pointNumber}<extra></extra>"))
     xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
-    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), plot_bgcolor="white", showlegend=False,
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), plot_bgcolor="white", showlegend=True,
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0, itemsizing="constant"),
                       xaxis=dict(title=xt, gridcolor="#eeeeee", zeroline=False),
                       yaxis=dict(title=yt, gridcolor="#eeeeee", zeroline=False))
+    if lmap.method in ("latent", "pca"):
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
+
+
+def chart_config(file_name: str) -> dict:
+    """st.plotly_chart's config: the modebar's camera button saves a PNG named `file_name` at twice the
+    on-screen size (for slides); no Plotly logo."""
+    return {"displaylogo": False,
+            "toImageButtonOptions": {"format": "png", "filename": file_name, "scale": 2}}

@@ -61,7 +61,7 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
         with st.spinner(f"Encoding {len(test):,} test images..."):
             return compute()
     return jobs.TASKS.get_or_start(_task_key(cur, method), compute,
-                                   message=f"UMAP: starting the fit on {len(test):,} codes and the prior samples")
+                                   message=f"UMAP stage 1 of 3, encoding the test images: 0 of {len(test):,}")
 
 
 def retry_map(cur: ModelRef, method: str) -> None:

@@ -5,7 +5,7 @@ server draws a shipped model's first map before torch is imported); Current adds
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,22 @@ class ModelRef:
     def latent_dim(self) -> int:
         """The latent size, read without building the config (what the first map needs)."""
         return self.info.latent_dim if self.info is not None else self.model.config.latent_dim
+
+    @property
+    def stored_model(self) -> dict:
+        """config.json's description of the model as stored, read without building the config (no torch)."""
+        return dict(self.info.model) if self.info is not None else asdict(self.model.config)
+
+    @property
+    def gaussian_std(self) -> float | None:
+        """σ of the Gaussian prior N(0, σ² I) on z, where the prior of z is Gaussian (read without torch)."""
+        stored = self.stored_model
+        return float(stored.get("prior_std", 1.0)) if stored.get("prior", "gaussian") == "gaussian" else None
+
+    @property
+    def metrics(self) -> dict:
+        """metrics.json of the checkpoint ({} when it was not evaluated, or for uploads without one)."""
+        return (self.info.metrics if self.info is not None else None) or {}
 
     @property
     def family(self) -> type[AAEModel]:
@@ -96,6 +112,8 @@ def model_picker() -> None:
         return
     st.sidebar.selectbox("Model", refs, key=MODEL_KEY, format_func=lambda r: labels.get(r, r),
                          help="Used by every page. Shipped models, runs trained here, and uploads.")
+    # the box cuts long names: the whole name on its own line, wrapped (what describe_pick adds goes below)
+    st.sidebar.markdown(f"**{labels.get(ss[MODEL_KEY], ss[MODEL_KEY])}**")
 
 
 def describe_pick(slot) -> None:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 # Widget keys shared across modules and pages.
 MODEL_KEY, UPLOADER_KEY, MAP_CHART_KEY = "model_ref", "checkpoint_upload", "latent_map_chart"
+PRESENTATION_KEY = "presentation"
+# Presentation mode: every rem of the app grows by a quarter (Streamlit sizes its text in rem), for projectors.
+PRESENTATION_CSS = "<style>html { font-size: 20px; } [data-testid='stSidebar'] { font-size: 16px; }</style>"
 
 
 def init_session() -> None:
@@ -27,8 +30,9 @@ def init_session() -> None:
         "uploads": {},        # identity -> file names, the checkpoints this user uploaded
         "upload_error": None,  # the one message shown when an upload is not a usable checkpoint
         "selected": None,      # the point last clicked on the latent map (dict, see widgets.remember_click)
-        "slider_z": None,      # {"fingerprint": ..., "z": [...]} the decoder sliders' current code
+        "slider_z": None,      # {"fingerprint", "z": [...], "y": class or None} the decoder sliders' code
         "style_grid": [],      # styles collected on the Style x class page
+        PRESENTATION_KEY: False,  # presentation mode (sidebar toggle): large map, larger fonts, full contrast
         "drawn_digit": None,   # the digit drawn on the Draw page, MNIST-style: uint8 [28, 28] as nested lists
     }.items():
         ss.setdefault(key, value)
@@ -75,6 +79,19 @@ def owner_of(token: str) -> str:
     """The id a token's runs are filed under (the job registry, config.json's "app_user", the picker's "your
     run"): a digest, so that no file on disk holds the token that opens them."""
     return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def presenting() -> bool:
+    """Whether presentation mode is on (the sidebar toggle drawn by app.py)."""
+    return bool(st.session_state.get(PRESENTATION_KEY))
+
+
+def presentation_toggle() -> None:
+    """The sidebar's presentation-mode switch; when on, the whole app's text grows (pages read presenting())."""
+    st.toggle("Presentation mode", key=PRESENTATION_KEY,
+              help="For a projector: a large latent map with larger fonts and full-contrast colours.")
+    if presenting():
+        st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
 
 
 def user_key() -> str:

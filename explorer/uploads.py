@@ -121,8 +121,31 @@ def _on_upload() -> None:
         log.warning("upload %s did not load", [n for n, _ in named], exc_info=True)
         ss.upload_error = problem_text(exc, parsed=True)
         return
-    ss.uploads[identity] = ", ".join(n for n, _ in named)
+    ss.uploads[identity] = upload_name(named, files)
     ss[MODEL_KEY] = PREFIX + identity
+
+
+def upload_name(named: list[tuple[str, bytes]], files: CheckpointFiles) -> str:
+    """What the picker calls an upload: the checkpoint folder's name inside a .zip (else the .zip's own name);
+    for loose files, the model's kind and the first digits of its identity ('supervised 3f2a9c1b')."""
+    import io
+    import json
+    import zipfile
+    from pathlib import PurePosixPath
+
+    if len(named) == 1 and named[0][0].lower().endswith(".zip"):
+        try:
+            members = zipfile.ZipFile(io.BytesIO(named[0][1])).namelist()
+        except zipfile.BadZipFile:
+            members = []
+        folders = {PurePosixPath(m).parts[0] for m in members if len(PurePosixPath(m).parts) == 2
+                   and PurePosixPath(m).name == "config.json"}
+        return folders.pop() if len(folders) == 1 else PurePosixPath(named[0][0]).stem
+    try:
+        kind = json.loads(files.config)["model"]["kind"]
+    except (ValueError, KeyError, TypeError):
+        kind = "model"
+    return f"{kind} {files.identity[:8]}"
 
 
 def upload_widget() -> None:

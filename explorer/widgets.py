@@ -54,6 +54,11 @@ def slider_point(cur: ModelRef) -> list[float] | None:
     return sz["z"] if sz and sz.get("fingerprint") == cur.fingerprint else None
 
 
+def class_noun(cur: ModelRef) -> str:
+    """What the model's class code means: 'class' or 'cluster' (the family's word)."""
+    return cur.family.class_noun or "class"
+
+
 def drawn_image() -> np.ndarray | None:
     """The digit drawn on the Draw page (uint8 [28, 28], prepared as MNIST was), if any: any model can
     encode it, so it is a point source on every page that picks points."""
@@ -62,11 +67,30 @@ def drawn_image() -> np.ndarray | None:
 
 
 def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int = 0) -> int:
-    """A row of class (or cluster) buttons for models whose decoder takes a class code."""
+    """A row of class (or cluster) buttons, 0..n_classes-1, for models whose decoder takes a class code."""
     k = cur.config.n_classes
-    noun = cur.config.family.class_noun or "class"
-    return int(st.radio(label or f"{noun.capitalize()} code y", list(range(k)), index=min(default, k - 1),
-                        horizontal=True, key=key))
+    return int(st.radio(label or f"{class_noun(cur).capitalize()} code y (0-{k - 1})", list(range(k)),
+                        index=min(default, k - 1), horizontal=True, key=key))
+
+
+def point_class(cur: Current, sel: dict | None) -> int | None:
+    """The class code a clicked point decodes best with: a test image's label where the class code means the
+    label and the model has no classifier of its own (supervised), else the class (or cluster) the model
+    predicts for the image (semi-supervised, clustering). None for prior samples, empty spots and models
+    without a class code."""
+    if not sel or sel.get("source") != "encoded" or not cur.config.needs_class_code:
+        return None
+    test = test_set(cur.config.dataset)
+    if test is None or not 0 <= sel["index"] < len(test):
+        return None
+    image = test.images[sel["index"]].cpu().numpy()
+    if cur.config.has_classifier:
+        from aae_core import explore
+
+        return int(explore.class_probabilities(cur.model, image[None])[0].argmax())
+    if cur.family.classes_are_labels:
+        return int(test.labels[sel["index"]])
+    return None
 
 
 def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
@@ -113,6 +137,21 @@ def show_images(images: np.ndarray, captions: list[str] | None = None, *, width:
     from aae_core import explore
 
     st.image([explore.upscale(im, scale) for im in images], caption=captions, width=width)
+
+
+def image_strip(images: np.ndarray, caption: str, *, scale: int = 3, file_name: str | None = None,
+                key: str | None = None) -> np.ndarray:
+    """uint8 images [K, 28, 28] as one tiled strip (one st.image: it never wraps onto a second line), and,
+    given file_name, a button that downloads the strip as a PNG. Returns the strip [H, W]."""
+    from aae_core import explore
+    from explorer import exports
+
+    strip = explore.upscale(explore.tile(images[None], pad=2, fill=255), scale)
+    st.image(strip, caption=caption, width="stretch" if len(images) > 8 else "content")
+    if file_name:
+        st.download_button("PNG", exports.png_bytes(strip), file_name=file_name, mime="image/png",
+                           icon=":material/download:", on_click="ignore", key=key)
+    return strip
 
 
 # --- this user's training run, on every page --------------------------------------------------------

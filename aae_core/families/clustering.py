@@ -24,8 +24,9 @@ class ClusteringAAE(CategoricalAAE):
         "clusters on its own. Many clusters are purer than ten: one digit may take several (a slanted and an "
         "upright 1).")
     map_note = (
-        "This map shows the style z; the cluster lives in y. Colours are the true labels, which the model "
-        "never saw. Look at the cluster grid to see what each cluster gathered.")
+        "This map shows the style z only, so the colours (the true labels, which the model never saw) mix, and "
+        "that is the point: the cluster lives in y, not here. The Style × class page shows what each cluster "
+        "gathered.")
     class_noun = "cluster"
     default_recipe = "clustering_16"
     phases = ("reconstruction", "discriminator", "generator")

@@ -40,9 +40,10 @@ class AdversarialAutoencoder(AAEModel):
         "next to samples of a chosen prior p(z) and learns to tell them apart while the encoder learns to fool "
         "it, so the codes come to fill the prior: then any prior sample decodes to a plausible digit.")
     map_note = (
-        "Where the coloured codes cover the dark prior samples, the adversarial game has worked: prior samples "
-        "there decode to digits. Holes in the coverage decode to blur. No label was used, yet digits form "
-        "regions of their own.")
+        "Where the coloured codes cover the prior samples, the adversarial game has worked: prior samples there "
+        "decode to digits, and holes in the coverage decode to blur. Without labels, digits still form regions "
+        "of their own; with a label-conditioned prior (paper Fig. 4) each digit's codes should fill the part of "
+        "the prior drawn in its colour.")
     priors = ("gaussian", "mixture", "swiss_roll", "categorical")
     default_recipe = "unsupervised_gaussian_2d"
     phases = ("reconstruction", "discriminator", "generator")

@@ -16,7 +16,7 @@ if not family.has_classifier:
         "Semi-supervised and clustering AAEs have a class head: the encoder gives a one-hot-like code y beside the "
         "style z. This page shows what that head does with the test set: a confusion matrix, the map coloured by "
         "y, and the images each class or cluster gathers.", intro)
-    st.info(f"The picked model is a {cur.description}: it has no class head, so there is nothing to count here. "
+    st.info(f"The picked model ({cur.description}) has no class head, so there is nothing to count here. "
             "Pick a semi-supervised or clustering model in the sidebar (The paper page opens Table 2's and "
             "Table 3's).", icon=":material/category:")
     st.stop()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explorer import catalog, models, picker, state, uploads
+from explorer import catalog, exports, models, picker, state, uploads
 
 DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 660 300" font-family="Helvetica, Arial, sans-serif"
  font-size="14" text-anchor="middle">
@@ -88,6 +88,13 @@ with right:
         st.table({"": list(facts.keys()), "value": [str(v) for v in facts.values()]})
         if meta.get("command"):
             st.code(meta["command"], language="bash")
+        if cur.info is not None:  # the zip is made when the button is clicked, not on every visit
+            st.download_button(
+                "Download this checkpoint (.zip)", lambda folder=cur.info.path, name=cur.name:
+                exports.checkpoint_zip(folder, name), file_name=exports.safe_name(cur.name) + ".zip",
+                mime="application/zip", icon=":material/download:", on_click="ignore", key="checkpoint_zip",
+                help="config.json, model.safetensors and metrics.json in one folder: the upload below (here or "
+                     "on another server) takes it back as it is.")
     st.subheader("Device")
     st.markdown(f"Models run on **{models.device_line()}**.")
     st.subheader("Your own checkpoint")
@@ -96,8 +103,9 @@ with right:
 st.subheader("Available models")
 infos = catalog.list_checkpoints()
 if infos:
-    rows = [{"name": i.name, "source": i.source, "model": catalog.describe_config(i.config),
-             **catalog.summarize_metrics(i.metrics)} for i in infos]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption("Each model's headline is the number that says most about its family (its own test error, the "
+               "share of codes in their label's part of the prior, the prior fit); the picked model's full "
+               "metrics are above.")
+    st.table(catalog.model_rows(infos))  # a table, not a dataframe: every row and column on the page, wrapped
 else:
     st.caption(f"No checkpoints in {catalog.checkpoints_dir()} or {catalog.runs_dir()} yet.")

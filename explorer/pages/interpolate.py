@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import figures, maps, picker, state, widgets
+from explorer import exports, figures, maps, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Interpolate")
@@ -26,12 +26,13 @@ if a is None or b is None:
 steps = st.slider("Steps", 3, 16, 10, key="interp_steps")
 ys = None
 if cur.config.needs_class_code:
-    k = cur.config.n_classes
-    mode = st.radio("Class code along the way", ["A's class to B's class (linear)", "one fixed class"],
-                    horizontal=True, key="interp_class_mode")
-    if mode == "one fixed class" or a.y is None or b.y is None:
-        if mode != "one fixed class":
-            st.caption("A prior sample has no class: pick the class for the whole path.")
+    k, noun = cur.config.n_classes, widgets.class_noun(cur)
+    linear, fixed_one = f"A's {noun} to B's {noun} (linear)", f"one fixed {noun}"
+    mode = st.radio(f"{noun.capitalize()} code along the way", [linear, fixed_one], horizontal=True,
+                    key="interp_class_mode")
+    if mode == fixed_one or a.y is None or b.y is None:
+        if mode != fixed_one:
+            st.caption(f"A prior sample has no {noun}: pick the {noun} for the whole path.")
         fixed = explore.one_hot(widgets.class_selector(cur, "interp_class"), k)
         ys = np.repeat(fixed[None], steps, axis=0)
     else:
@@ -48,10 +49,15 @@ if a.image is not None:
 if b.image is not None:
     row, captions = [*row, b.image], [*captions, "B (original)"]
 widgets.show_images(np.stack(row), captions, width=72, scale=3)
+strip = explore.upscale(explore.tile(np.stack(row)[None], pad=2, fill=255), 3)
+st.download_button("Download the strip (PNG)", exports.png_bytes(strip), mime="image/png",
+                   file_name=exports.safe_name(f"{cur.name}_interpolation") + ".png", icon=":material/download:",
+                   on_click="ignore", key="interp_png")
 
 method = "latent" if cur.config.latent_dim == 2 else "pca"  # both place any code on the map, instantly
 lmap = maps.latent_map(cur, method)
 if lmap is not None:
     st.markdown("**The path on the latent map**" + (" (PCA view: a straight line stays straight)"
                                                    if method == "pca" else ""))
-    st.plotly_chart(figures.path_figure(lmap, lmap.place(zs)), key="path_chart")
+    st.plotly_chart(figures.path_figure(lmap, lmap.place(zs)), key="path_chart",
+                    config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))

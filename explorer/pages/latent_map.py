@@ -4,15 +4,17 @@ import numpy as np
 import streamlit as st
 
 from aae_core import projection
-from explorer import figures, maps, models, picker, state, widgets
+from explorer import exports, figures, maps, models, picker, state, widgets
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
+STANDING_IN = "Showing PCA while UMAP fits"
 
 # A cached map is drawn from the checkpoint's description alone; the model (and torch) loads after the chart,
 # so a fresh server shows a shipped model's map at once.
 ref = picker.require_ref()
 st.title("Latent map")
-intro = st.empty()   # the family's own words, written once the chart is out
+intro = st.empty()   # the page's explanation, written once the chart is out
+presenting = state.presenting()
 
 methods = projection.methods_for(ref.latent_dim)
 c1, c2 = st.columns([3, 1])
@@ -26,6 +28,10 @@ with c1:
 with c2:
     show_prior = st.toggle("Show prior samples", True, key="map_show_prior")
 
+# In presentation mode the map takes the whole width and the decoded point sits below it.
+chart_area, panel = (st.container(), st.container()) if presenting else st.columns([7, 3], gap="medium")
+
+standing_in = False
 lmap = maps.cached_map(ref, method)
 if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in the background)
     from explorer import jobs
@@ -43,32 +49,54 @@ if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in th
                 st.error(f"The UMAP fit failed: {s.error}")
                 st.button("Try again", on_click=maps.retry_map, args=(ref, method))
                 return
-            st.progress(s.fraction, text=f"{s.message} · {s.elapsed:.0f} s")
+            st.progress(s.fraction, text=f"{s.message} · {s.elapsed:.0f} s so far")
 
-        st.caption("Fitting UMAP to the codes of the test set and the prior samples, once for this model; the "
-                   "result is cached on disk. Meanwhile, here is the PCA view.")
-        umap_progress()
-        method, result = "pca", maps.latent_map(picker.require_model(), "pca")
+        with chart_area:
+            st.warning(f"**{STANDING_IN}.** The chart below is the PCA view, not UMAP: UMAP is being fitted to "
+                       "the codes of the test set and the prior samples, once for this model, in three stages "
+                       "(encoding, neighbour graph, layout); the result is cached on disk and replaces this view "
+                       "when it is done.", icon=":material/hourglass_top:")
+            umap_progress()
+        method, result, standing_in = "pca", maps.latent_map(picker.require_model(), "pca"), True
     if result is None:
         st.stop()
     lmap = result
 
-left, right = st.columns([3, 2], gap="medium")
-with left:
-    fig = figures.latent_map_figure(lmap, show_prior=show_prior)
+with chart_area:
+    fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
+                                    gaussian_std=ref.gaussian_std,
+                                    note=f"{STANDING_IN} (PCA view)" if standing_in else None)
     event = st.plotly_chart(fig, key=state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
-                            config={"displaylogo": False})
+                            config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
     points = ((event or {}).get("selection") or {}).get("points") or []
     if points:
         widgets.remember_click(ref, lmap, points[0])
-    st.caption(f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples. Click a legend entry to "
-               "hide a digit; drag to zoom, double-click to reset.")
-state.explain(
-    "Each coloured dot is a test image placed at its code z; dark grey dots are samples of the prior p(z) the "
-    f"model was trained toward. {ref.family.map_note} Click any dot (or, in a 2-D latent, any empty spot) to "
-    "decode it.", intro)
+    own = ref.metrics.get("own_component_fraction")
+    facts = [f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples."]
+    if own is not None:
+        facts.append(f"**{100 * own:.1f} %** of the test images' codes lie in their own label's part of the prior "
+                     "(metrics.json: own_component_fraction).")
+    facts.append("Click a legend entry to hide a digit; drag to zoom, double-click to reset; the camera icon "
+                 "saves the chart as a PNG.")
+    st.caption(" ".join(facts))
 
-with right:
+drawn = []
+if show_prior and lmap.prior_labels is not None:
+    drawn.append("crosses are samples of the prior p(z), each in the colour of the label it was drawn for "
+                 "(each digit has its own part of this prior, paper Fig. 4)")
+elif show_prior:
+    drawn.append("dark grey dots are samples of the prior p(z) the model was trained toward")
+if ref.gaussian_std and figures.gaussian_rings(lmap, ref.gaussian_std) is not None:
+    drawn.append(f"dashed circles mark 1σ, 2σ and 3σ of the Gaussian prior (σ = {ref.gaussian_std:g})")
+state.explain(
+    "Each coloured dot is a test image placed at its code z" + "".join(f"; {d}" for d in drawn) + ". Click any "
+    "dot (or, in a 2-D latent, any empty spot) to decode it.", intro)
+note = ref.family.map_note  # after the chart: asking the family imports torch
+if note:
+    with chart_area, st.container(border=True):
+        st.markdown(f":material/visibility: **What to look for.** {note}")
+
+with panel:
     sel = widgets.selected_point(ref)
     if sel is None:
         st.markdown("#### Decoded point")
@@ -78,7 +106,7 @@ with right:
         from aae_core import explore
 
         cur = picker.require_model()
-        model = cur.model
+        model, noun = cur.model, widgets.class_noun(cur)
         if sel["source"] == "encoded":
             test = models.test_set(cur.config.dataset)
             if test is not None:
@@ -87,29 +115,51 @@ with right:
                 recon = explore.reconstruct(model, image[None], labels=[label])[0]
                 st.markdown(f"#### Test image #{i}")
                 widgets.show_images(np.stack([image, recon]), [f"Original (label {label})", "Reconstruction"],
-                                      width=168, scale=6)
+                                    width=168, scale=6)
                 probs = explore.class_probabilities(model, image[None])
                 if probs is not None:
-                    noun = cur.family.class_noun
-                    st.markdown(f"**The model's {noun} probabilities** (predicted {int(probs[0].argmax())})")
+                    st.markdown(f"**The model's {noun} probabilities** (predicted {noun} {int(probs[0].argmax())})")
                     truth = label if cur.family.classes_are_labels else None
                     st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
-                                    key="probs_chart")
+                                    key="probs_chart", config=figures.chart_config("probabilities"))
         else:
             z = np.asarray(sel["z"], np.float32)
             st.markdown(f"#### {'Prior sample' if sel['source'] == 'prior' else 'Empty spot'}")
             y = [widgets.class_selector(cur, "map_class")] if cur.config.needs_class_code else None
             image = explore.decode(model, z[None], y)[0]
-            widgets.show_images(image[None], [f"Decoded z{' with class ' + str(y[0]) if y else ''}"],
-                                  width=168, scale=6)
+            widgets.show_images(image[None], [f"Decoded z{f' with {noun} ' + str(y[0]) if y else ''}"],
+                                width=168, scale=6)
             if cur.config.needs_class_code:
-                st.markdown("**The same z with every class code**")
-                widgets.show_images(explore.class_sweep(model, z[None])[0],
-                                      [str(k) for k in range(cur.config.n_classes)], width=48, scale=2)
+                k = cur.config.n_classes
+                st.markdown(f"**The same z with every {noun} code**")
+                widgets.image_strip(explore.class_sweep(model, z[None])[0],
+                                    f"{noun.capitalize()} codes 0-{k - 1}, left to right", scale=2,
+                                    file_name=exports.safe_name(f"{ref.name}_{noun}_sweep") + ".png",
+                                    key="map_sweep_png")
         z = np.asarray(sel["z"])
         shown = ", ".join(f"{v:.2f}" for v in z[:8]) + (", ..." if z.size > 8 else "")
         st.caption(f"z = ({shown}). The Decoder sliders, Style × class and Interpolate pages can start from "
                    "this point.")
 
-if sel is None:  # with the map on screen, load the model and the test images so that the first click is quick
-    models.test_set(picker.require_model().config.dataset)
+# With the map on screen, load the model and the test images (the first click is then quick) and offer the
+# encoded test set; its files are made only when a button is clicked.
+cur = picker.require_model()
+test = models.test_set(cur.config.dataset)
+if test is not None and lmap.n_test == len(test):
+    from aae_core import explore
+
+    def probabilities(model=cur.model, images=test.images) -> np.ndarray | None:
+        return explore.class_probabilities(model, images)
+
+    base = exports.safe_name(f"{ref.name}_test_codes")
+    with chart_area:
+        st.markdown("**Take it away: the encoded test set** (codes z, labels"
+                    + (f", the model's predicted {widgets.class_noun(cur)} and probabilities)"
+                       if cur.config.has_classifier else ")"))
+        d1, d2, _ = st.columns([1, 1, 3])
+        d1.download_button("CSV", lambda: exports.encoded_csv(lmap.z, lmap.labels, probabilities()),
+                           file_name=f"{base}.csv", mime="text/csv", icon=":material/download:",
+                           on_click="ignore", key="codes_csv")
+        d2.download_button("NPZ", lambda: exports.encoded_npz(lmap.z, lmap.labels, probabilities()),
+                           file_name=f"{base}.npz", mime="application/octet-stream", icon=":material/download:",
+                           on_click="ignore", key="codes_npz")

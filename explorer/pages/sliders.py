@@ -31,21 +31,30 @@ def ranges(fingerprint: str, _model) -> tuple[np.ndarray, np.ndarray]:
 lo, hi = ranges(cur.fingerprint, model)
 
 
-def set_start(z) -> None:
-    """Put the sliders (and the held dimensions) at z."""
+def set_start(z, cls: int | None = None) -> None:
+    """Put the sliders (and the held dimensions) at z, and the class selector at cls when given."""
     z = np.asarray(z, dtype=np.float32).reshape(d)
     st.session_state[base_key] = z.copy()
     for i in range(n_sliders):
         st.session_state[f"{prefix}_{i}"] = float(np.clip(z[i], lo[i], hi[i]))
+    if cls is not None and cur.config.needs_class_code:
+        st.session_state[f"{prefix}_class"] = int(cls)
 
 
 sel = widgets.selected_point(cur)
+# A clicked test image decodes as itself only with its own class: its label (supervised) or the class the
+# model reads in it (semi-supervised, clustering); prior samples and empty spots keep the current class.
+sel_class = widgets.point_class(cur, sel)
 if f"{prefix}_0" not in st.session_state:  # first visit for this model: continue where we were, else start
-    set_start(widgets.slider_point(cur) or (sel["z"] if sel else np.zeros(d)))
+    if widgets.slider_point(cur):
+        set_start(widgets.slider_point(cur), st.session_state.slider_z.get("y"))
+    else:
+        set_start(sel["z"] if sel else np.zeros(d), sel_class)
 
 b1, b2, b3, _ = st.columns([1.3, 1.3, 1, 2])
-b1.button("Start from the clicked point", on_click=set_start, args=(sel["z"] if sel else None,), disabled=sel is None,
-          key="start_clicked", help="The point last clicked on the Latent map page.")
+b1.button("Start from the clicked point", on_click=set_start, args=(sel["z"] if sel else None, sel_class),
+          disabled=sel is None, key="start_clicked",
+          help="The point last clicked on the Latent map page (a test image brings its class along).")
 
 
 def random_start() -> None:
@@ -73,14 +82,17 @@ def sliders_and_image() -> None:
     t0 = time.perf_counter()
     z = np.array(st.session_state[base_key], dtype=np.float32)
     z[:n_sliders] = [st.session_state[f"{prefix}_{i}"] for i in range(n_sliders)]
-    st.session_state.slider_z = {"fingerprint": cur.fingerprint, "z": [float(v) for v in z]}
     with right:
         y = None
         if cur.config.needs_class_code:
             y = [widgets.class_selector(cur, f"{prefix}_class")]
+    # kept across pages (widget state is not): the code and its class, for the next visit and the other pages
+    st.session_state.slider_z = {"fingerprint": cur.fingerprint, "z": [float(v) for v in z], "y": y[0] if y else None}
+    with right:
         image = explore.decode(model, z[None], y)[0]
-        widgets.show_images(image[None], ["Decoded image" + (f" (class {y[0]})" if y else "")], width=280,
-                              scale=10)
+        noun = widgets.class_noun(cur)
+        widgets.show_images(image[None], ["Decoded image" + (f" ({noun} {y[0]})" if y else "")], width=280,
+                            scale=10)
         st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {models.device_line()}")
     with left:
         st.markdown("**What one direction does**: the current code with one dimension swept across its range")

@@ -4,18 +4,27 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import picker, state, widgets
+from explorer import exports, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Style × class")
-state.explain(
-    "Supervised and semi-supervised AAEs give the decoder the class separately, so the code z is pushed "
-    "to hold only the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-9, and "
-    "you get ten different digits written the same way; stack several styles to get the paper's Fig. 6 / 8.")
+if cur.config.needs_class_code and not cur.family.classes_are_labels:  # clusters: found, not taught
+    k = cur.config.n_classes
+    state.explain(
+        f"This model sorts images into {k} clusters of its own (no label was used) and gives the decoder the "
+        "cluster separately, so the code z holds the *style*. Fix one style and sweep the cluster code "
+        f"0-{k - 1}: each column draws what one cluster gathered, in the same style (paper §6, Fig. 9).")
+else:
+    k = cur.config.n_classes
+    state.explain(
+        "Supervised and semi-supervised AAEs give the decoder the class separately, so the code z is pushed "
+        f"to hold only the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-{k - 1}, "
+        f"and you get {k} different digits written the same way; stack several styles to get the paper's "
+        "Fig. 6 / 8.")
 
 if not cur.config.needs_class_code:
     st.info(f"This page needs a model whose decoder takes a class code (supervised, semi-supervised or "
-            f"clustering); the picked model is a {cur.description}. Pick another one in the sidebar.")
+            f"clustering). The picked model ({cur.description}) has none: pick another one in the sidebar.")
     st.stop()
 
 sweep_check = ((cur.info.metrics if cur.info else None) or {}).get("class_sweep") or {}
@@ -36,7 +45,8 @@ with right:
     if point is not None:
         st.markdown(f"**This style with every {noun} code** ({point.description})")
         row = explore.class_sweep(model, point.z[None])[0]
-        widgets.show_images(row, [str(i) for i in range(k)], width=64, scale=3)
+        widgets.image_strip(row, f"{noun.capitalize()} codes 0-{k - 1}, left to right", scale=3,
+                            file_name=exports.safe_name(f"{cur.name}_{noun}_sweep") + ".png", key="sweep_png")
         grid = st.session_state.style_grid
         c1, c2, c3 = st.columns(3)
         if c1.button("Add this style to the grid", icon=":material/add:", key="add_style"):
@@ -53,5 +63,8 @@ styles = [g for g in st.session_state.style_grid if g["fingerprint"] == cur.fing
 if styles:
     st.subheader(f"{len(styles)} styles × {k} {noun}{'es' if noun.endswith('s') else 's'}")
     sweep = explore.class_sweep(model, np.array([g["z"] for g in styles], np.float32))
-    st.image(explore.upscale(explore.tile(sweep, pad=2, fill=40), 2),
-             caption=f"Rows: styles (in the order added); columns: {noun} codes 0-{k - 1}.")
+    grid_image = explore.upscale(explore.tile(sweep, pad=2, fill=40), 2)
+    st.image(grid_image, caption=f"Rows: styles (in the order added); columns: {noun} codes 0-{k - 1}.")
+    st.download_button("Download the grid (PNG)", exports.png_bytes(grid_image),
+                       file_name=exports.safe_name(f"{cur.name}_styles_by_{noun}") + ".png", mime="image/png",
+                       icon=":material/download:", on_click="ignore", key="grid_png")
