@@ -198,7 +198,7 @@ def test_every_app_page_works_with_a_family_only_this_test_knows(toy_family, tmp
         failures = [e.value for e in at.error if any(w in e.value.lower() for w in ("could not", "failed", "error"))]
         assert not failures, (page, failures)          # (an untrained model's prior-fit verdict may be red)
     at.switch_page("explorer/pages/latent_map.py").run()
-XX
+    assert any("Nothing to see." in m.value for m in at.markdown)            # the family's own map note
     point = {"curve_number": 0, "point_number": 3, "point_index": 3, "x": 0.0, "y": 0.0,
              "customdata": {"0": 0, "1": 3, "2": -1}}
     at.session_state["latent_map_chart"] = {"selection": {"points": [point], "point_indices": [3], "box": [],
