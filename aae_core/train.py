@@ -24,7 +24,7 @@ from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
 from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
 from .families import FAMILIES, get_family
 from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
-from .runs import ALL_LABELS, prepare_run, resolve_label_budget
+from .run_setup import ALL_LABELS, prepare_run, resolve_label_budget
 from .training import Callback, Trainer, device_name, pick_threads
 
 

@@ -6,7 +6,8 @@
     uploads   checkpoints users upload: one parser (aae_core.checkpoint.read_upload), one cache by identity
     picker    the model picker every page shares, and the picked model (ModelRef / Current)
     maps      latent maps as the app uses them: cached, computed, or fitted in the background
-    jobs      background training runs and tasks (imports torch: pages import it only when they train)
+    background  training runs (the queue, per-session caps) and other long tasks in background threads
+                (imports torch: pages import it only when they train)
     figures   Plotly figures
     exports   what users take away: PNGs, the encoded test set (CSV / NPZ), a checkpoint as an uploadable .zip
     widgets   small shared widgets: class selector, point picker, image rows, clicked points, training badge

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (jobs does)
+if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (background does)
     from aae_core.projection import LatentMap
-    from explorer.jobs import Snapshot
+    from explorer.background import Snapshot
 
 ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 if TYPE_CHECKING:
-    from explorer.jobs import TrainingJob
+    from explorer.background import TrainingJob
 
 # Widget keys shared across modules and pages.
 MODEL_KEY, UPLOADER_KEY, MAP_CHART_KEY = "model_ref", "checkpoint_upload", "latent_map_chart"
@@ -108,9 +108,9 @@ def user_key() -> str:
 
 
 def user_job() -> TrainingJob | None:
-    """This user's training run in this server process, if any. (No run can exist before explorer.jobs was
+    """This user's training run in this server process, if any. (No run can exist before explorer.background was
     imported, so a page that trains nothing does not import it, nor torch.)"""
-    loaded = sys.modules.get("explorer.jobs")
+    loaded = sys.modules.get("explorer.background")
     return loaded.REGISTRY.get(user_key()) if loaded is not None else None
 
 

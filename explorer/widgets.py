@@ -14,7 +14,7 @@ from explorer.state import user_job
 if TYPE_CHECKING:
     from aae_core.explore import LatentPoint
     from aae_core.projection import LatentMap
-    from explorer.jobs import TrainingJob
+    from explorer.background import TrainingJob
     from explorer.picker import Current, ModelRef
 
 

@@ -279,20 +279,21 @@ def test_the_validation_split_is_fixed_class_balanced_and_disjoint_from_training
 def test_runs_hold_out_validation_images_and_measure_per_epoch_metrics_there(fake_mnist_dir, monkeypatch):
     from conftest import tiny_config
 
-    from aae_core import runs
+    from aae_core import run_setup
     from aae_core.config import TrainConfig
     from aae_core.data import label_split
 
     split = []
     real = label_split
-    monkeypatch.setattr(runs, "label_split", lambda labels, *a, **k: split.append(labels) or real(labels, *a, **k))
-    trainer = runs.prepare_run(tiny_config("semi_supervised"), TrainConfig(epochs=1, batch_size=50, eval_size=30),
+    monkeypatch.setattr(run_setup, "label_split", lambda labels, *a, **k: split.append(labels) or real(labels, *a, **k))
+    trainer = run_setup.prepare_run(tiny_config("semi_supervised"), TrainConfig(epochs=1, batch_size=50, eval_size=30),
                                data_dir=fake_mnist_dir, device="cpu")
     assert trainer.images.shape[0] == 550                      # 600 synthetic training images minus 50 held out
     assert split[0].shape[0] == 550                            # labelled examples come from the training part only
     assert len(trainer.eval_set) == 30
     train_images = {bytes(x.numpy()) for x in trainer.images.cpu()}
     assert not any(bytes(x.reshape(-1).numpy()) in train_images for x in trainer.eval_set.images.cpu())
-    legacy = runs.prepare_run(tiny_config("semi_supervised"), TrainConfig.from_dict({"epochs": 1, "eval_size": 30}),
-                              data_dir=fake_mnist_dir, device="cpu")
+    legacy = run_setup.prepare_run(tiny_config("semi_supervised"),
+                                   TrainConfig.from_dict({"epochs": 1, "eval_size": 30}),
+                                   data_dir=fake_mnist_dir, device="cpu")
     assert legacy.images.shape[0] == 600                       # a config from before the split: all images

@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from test_cli import TINY_ARGS, assert_one_line_error, run
 
 import aae_core
-from aae_core import checkpoint, errors, runs
+from aae_core import checkpoint, errors, run_setup
 from aae_core import evaluate as evaluate_cli
 from aae_core import export as export_cli
 from aae_core import judge as judge_mod
@@ -35,7 +35,7 @@ def no_data(monkeypatch):
     """Any data loading raises DataLoaded, so a test can tell 'refused before loading' from 'went on'."""
     def boom(*args, **kwargs):
         raise DataLoaded
-    monkeypatch.setattr(runs, "load_dataset", boom)
+    monkeypatch.setattr(run_setup, "load_dataset", boom)
     monkeypatch.setattr(judge_mod, "load_dataset", boom)
     monkeypatch.setattr(evaluate_cli, "load_dataset", boom)
 
@@ -372,9 +372,9 @@ def test_evaluate_prints_the_metrics_when_metrics_json_cannot_be_written(run_dir
 
 def test_a_label_budget_above_the_training_set_is_an_error(tmp_path, no_data, capsys):
     with pytest.raises(ValueError, match="up to 60000"):
-        runs.resolve_label_budget("semi_supervised", 70000, False, 60000)
-    assert runs.resolve_label_budget("semi_supervised", 60000, False, 60000) == 60000
-    assert runs.resolve_label_budget("supervised", runs.ALL_LABELS, False, 60000) == 60000
+        run_setup.resolve_label_budget("semi_supervised", 70000, False, 60000)
+    assert run_setup.resolve_label_budget("semi_supervised", 60000, False, 60000) == 60000
+    assert run_setup.resolve_label_budget("supervised", run_setup.ALL_LABELS, False, 60000) == 60000
     refused(capsys, lambda: train_main(tmp_path / "run", "--kind", "semi_supervised", "--labels", "70000"),
             "positive multiple of 10 up to 60000")
 

@@ -18,7 +18,7 @@ from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import label_split
 from aae_core.errors import TrainingDivergedError
 from aae_core.families import Batch, build_model
-from aae_core.runs import prepare_run
+from aae_core.run_setup import prepare_run
 from aae_core.training import Callback, Trainer
 
 

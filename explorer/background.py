@@ -35,7 +35,7 @@ import torch
 from aae_core.checkpoint import CONFIG_FILE, read_config
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.errors import AAEError, CheckpointError, TrainingDivergedError
-from aae_core.runs import prepare_run
+from aae_core.run_setup import prepare_run
 from aae_core.training import Callback, Trainer, device_name, pick_device
 from explorer.catalog import runs_dir
 
