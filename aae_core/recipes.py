@@ -111,6 +111,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
             "VAE with an 8-D Gaussian prior: the baseline beside the 8-D AAE.",
             dict(kind="vae", latent_dim=8),
             epochs=10, lr_decay_epochs=6, lr_generator=2e-4),
+    _recipe("alae_mnist", "ALAE (CVPR 2020), MNIST MLP",
+            "ALAE: mapping F, generator G, encoder E, discriminator D on w; the game is played in latent space.",
+            dict(kind="alae", latent_dim=50, hidden_dim=256, disc_hidden_dim=256),
+            epochs=60, batch_size=128, lr_discriminator=2e-3, lr_generator=2e-3, lr_reconstruction=2e-3,
+            beta1_adversarial=0.0, disc_input_noise=0.0, grad_clip=0.0),
 )}
 
 
