@@ -114,7 +114,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     _recipe("alae_mnist", "ALAE (CVPR 2020), MNIST MLP",
             "ALAE: mapping F, generator G, encoder E, discriminator D on w; the game is played in latent space.",
             dict(kind="alae", latent_dim=50, hidden_dim=256, disc_hidden_dim=256),
-            epochs=60, batch_size=128, lr_discriminator=2e-3, lr_generator=2e-3, lr_reconstruction=2e-3,
+            epochs=25, batch_size=128, lr_discriminator=2e-3, lr_generator=2e-3, lr_reconstruction=2e-3,
             beta1_adversarial=0.0, disc_input_noise=0.0, grad_clip=0.0),
 )}
 

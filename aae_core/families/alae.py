@@ -33,6 +33,7 @@ from .base import AAEModel, flatten_images, noisy
 
 R1_GAMMA = 10.0          # weight of the R1 penalty (official code's discriminator_logistic_simple_gp default)
 MAPPING_LR_MUL = 0.1     # F and D learn at a tenth of the rate (official lreq layers of the mapping networks)
+G_OUTPUT_GAIN = 0.01     # G's output layer starts near zero: a clean grey image, not pixel noise (see below)
 BETA2 = 0.99             # Adam β2 of every phase (official config); β1 is TrainConfig.beta1_adversarial (0)
 SAMPLES_FOR_METRICS = 10000
 SURE = 0.9               # the judge is "sure" of a generated digit at p >= SURE
@@ -87,9 +88,9 @@ class EqualLinear(nn.Module):
     """A linear layer with an equalised learning rate: weights drawn N(0, 1/lr_mul²), scaled at run time by
     lr_mul * sqrt(2 / fan_in), so Adam moves every layer at the same relative rate (StyleGAN, ALAE)."""
 
-    def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0) -> None:
+    def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0, init_gain: float = 1.0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) * init_gain / lr_mul)
         self.bias = nn.Parameter(torch.zeros(out_dim))
         self.scale, self.lr_mul = lr_mul * math.sqrt(2.0 / in_dim), lr_mul
 
@@ -98,14 +99,14 @@ class EqualLinear(nn.Module):
 
 
 def leaky_mlp(in_dim: int, hidden_dim: int, n_hidden: int, out_dim: int, *, lr_mul: float = 1.0,
-              last_activation: bool = False) -> nn.Sequential:
+              last_activation: bool = False, last_gain: float = 1.0) -> nn.Sequential:
     """in_dim -> n_hidden x (EqualLinear + leaky ReLU 0.2) -> EqualLinear(out_dim) [+ leaky ReLU]."""
     layers: list[nn.Module] = []
     width = in_dim
     for _ in range(n_hidden):
         layers += [EqualLinear(width, hidden_dim, lr_mul), nn.LeakyReLU(0.2)]
         width = hidden_dim
-    layers.append(EqualLinear(width, out_dim, lr_mul))
+    layers.append(EqualLinear(width, out_dim, lr_mul, init_gain=last_gain))
     if last_activation:
         layers.append(nn.LeakyReLU(0.2))
     return nn.Sequential(*layers)
@@ -183,7 +184,8 @@ class ALAE(AAEModel):
         c = config
         self.mapping = leaky_mlp(c.latent_dim, c.disc_hidden_dim, 3 * c.n_hidden_layers - 1, c.latent_dim,
                                  lr_mul=MAPPING_LR_MUL, last_activation=True)
-        self.generator_net = leaky_mlp(c.latent_dim, c.hidden_dim, c.n_hidden_layers, IMAGE_SIZE)
+        self.generator_net = leaky_mlp(c.latent_dim, c.hidden_dim, c.n_hidden_layers, IMAGE_SIZE,
+                                       last_gain=G_OUTPUT_GAIN)
         self.encoder = leaky_mlp(IMAGE_SIZE, c.hidden_dim, c.n_hidden_layers, c.latent_dim, last_activation=True)
         self.discriminator = leaky_mlp(c.latent_dim, c.disc_hidden_dim, c.n_hidden_layers, 1,
                                        lr_mul=MAPPING_LR_MUL)
@@ -198,14 +200,32 @@ class ALAE(AAEModel):
         """D: codes w [N, latent_dim] -> one logit per row (real image's code or generated one's?)."""
         return self.discriminator(w).squeeze(1)
 
+    # G draws in [-1, 1] with a linear output and E reads [-1, 1], as the official code: a sigmoid output
+    # saturated into salt-and-pepper samples here (measured, see the recipe). The [0, 1] images the rest of
+    # the project speaks are x = (G(w) + 1) / 2 clipped, and E(x) reads 2x - 1.
+    def _generate(self, w: torch.Tensor) -> torch.Tensor:
+        """G: w [N, latent_dim] -> images [N, 784] in about [-1, 1] (training's view)."""
+        return self.generator_net(w)
+
+    def _read(self, x: torch.Tensor) -> torch.Tensor:
+        """E on images [N, 784] in [-1, 1]."""
+        return self.encoder(x)
+
     def encode(self, x):
-        return self.encoder(flatten_images(x))
+        return self._read(2.0 * flatten_images(x) - 1.0)
+
+    def decode(self, z, y=None):
+        return ((self._generate(self._check_z(z)) + 1.0) / 2.0).clamp(0.0, 1.0).reshape(-1, 1, 28, 28)
 
     def decode_logits(self, z, y=None):
-        return self.generator_net(self._check_z(z))
+        """The logits of decode(z) (clipped away from 0 and 1), for code that asks for logits."""
+        return torch.logit(self.decode(z).reshape(-1, IMAGE_SIZE), eps=1e-4)
+
+    def reconstruct(self, x, y=None):
+        return self.decode(self.encode(x))
 
     def reconstruct_logits(self, x, y=None):
-        return self.generator_net(self.encode(x))
+        return self.decode_logits(self.encode(x))
 
     # --- training ---------------------------------------------------------------------------------
     def phase_modules(self, phase):
@@ -228,11 +248,12 @@ class ALAE(AAEModel):
         return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
 
     def r1_penalty(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(D(E(x)) [N], the R1 penalty E||∇_x D(E(x))||² (a scalar)) for real images x [N, 784].
+        """(D(E(x)) [N], the R1 penalty E||∇_x D(E(x))||² (a scalar)) for real images x [N, 784] in [0, 1]
+        (the gradient is taken in E's [-1, 1] pixel scale, as the official code).
 
         The penalty's graph is kept (create_graph), so its gradient reaches E and D only."""
-        x = x.detach().requires_grad_(True)
-        real = self.score(self.encode(x))
+        x = (2.0 * flatten_images(x) - 1.0).detach().requires_grad_(True)   # in E's [-1, 1]
+        real = self.score(self._read(x))
         (grad,) = torch.autograd.grad(real.sum(), x, create_graph=True)
         return real, grad.pow(2).sum(dim=1).mean()
 
@@ -240,17 +261,17 @@ class ALAE(AAEModel):
         n = batch.x.shape[0]
         if phase == "discriminator":
             with torch.no_grad():
-                fake_x = torch.sigmoid(self.generator_net(self.map(self._z(n, generator))))
+                fake_x = self._generate(self.map(self._z(n, generator)))
             real, r1 = self.r1_penalty(batch.inputs)
-            fake = self.score(noisy(self.encode(fake_x), noise_std, generator))
+            fake = self.score(noisy(self._read(fake_x), noise_std, generator))
             return F.softplus(fake).mean() + F.softplus(-real).mean() + 0.5 * R1_GAMMA * r1
         if phase == "generator":
-            fake_x = torch.sigmoid(self.generator_net(self.map(self._z(n, generator))))
-            return F.softplus(-self.score(noisy(self.encode(fake_x), noise_std, generator))).mean()
+            fake_x = self._generate(self.map(self._z(n, generator)))
+            return F.softplus(-self.score(noisy(self._read(fake_x), noise_std, generator))).mean()
         if phase == "latent":
             with torch.no_grad():
                 w = self.map(self._z(n, generator))
-            return (self.encode(torch.sigmoid(self.generator_net(w))) - w).pow(2).mean()
+            return (self._read(self._generate(w)) - w).pow(2).mean()
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
     # --- metrics ----------------------------------------------------------------------------------
@@ -259,7 +280,7 @@ class ALAE(AAEModel):
         g = torch.Generator(device=self.device).manual_seed(seed)
         with torch.no_grad():
             w = self.map(self._z(n, g))
-            return float((self.encode(self.decode(w)) - w).pow(2).mean())
+            return float((self._read(self._generate(w)) - w).pow(2).mean())
 
     def quick_metrics(self, x, y):
         g = torch.Generator(device=self.device).manual_seed(0)
