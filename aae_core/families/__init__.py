@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from .alae import ALAE
 from .base import AAEModel, Batch, LabelUse, flatten_images
 from .clustering import ClusteringAAE
 from .semi_supervised import CategoricalAAE, SemiSupervisedAAE
@@ -27,7 +28,7 @@ def register(family: type[AAEModel]) -> type[AAEModel]:
     return family
 
 
-for _family in (AdversarialAutoencoder, SupervisedAAE, SemiSupervisedAAE, ClusteringAAE, VAE):
+for _family in (AdversarialAutoencoder, SupervisedAAE, SemiSupervisedAAE, ClusteringAAE, VAE, ALAE):
     register(_family)
 
 
@@ -49,6 +50,6 @@ def build_model(config, *, seed: int | None = None) -> AAEModel:
         return cls(config)
 
 
-__all__ = ["FAMILIES", "AAEModel", "AdversarialAutoencoder", "Batch", "CategoricalAAE", "ClusteringAAE",
+__all__ = ["ALAE", "FAMILIES", "AAEModel", "AdversarialAutoencoder", "Batch", "CategoricalAAE", "ClusteringAAE",
            "LabelUse", "SemiSupervisedAAE", "SupervisedAAE", "VAE", "build_model", "flatten_images",
            "get_family", "register"]

@@ -77,6 +77,7 @@ class AAEModel(nn.Module):
     class_sweep_check: ClassVar[bool] = False  # `evaluate` reads its class-swept decodings with the judge
     adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
     default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
+    diagram: ClassVar[str | None] = None     # an SVG of its networks for the app's Home (None: the AAE's)
     phases: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig) -> None:

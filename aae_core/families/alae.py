@@ -1,0 +1,326 @@
+"""Adversarial Latent Autoencoders (Pidhorskyi, Adjeroh & Doretto, CVPR 2020), the MNIST MLP variant.
+
+Four networks: a mapping F: z -> w, a generator G: w -> x, an encoder E: x -> w and a discriminator D on
+w. z ~ N(0, I) goes through F; D judges E(x) of real images against E(G(F(z))) of generated ones, so the
+adversarial game is played in the latent space W, not on pixels (§3). Per mini-batch, three phases (§3,
+Algorithm 1), each its own Adam step:
+  1. discriminator: E and D, non-saturating loss softplus(D(E(G(F(z))))) + softplus(-D(E(x))) plus an R1
+     penalty γ/2 E||∇_x D(E(x))||² on the real side (γ = R1_GAMMA);
+  2. generator: F and G, softplus(-D(E(G(F(z)))));
+  3. latent: E and G, ||F(z) - E(G(F(z)))||² (F(z) detached: only E and G learn it).
+Pixels are never a training target: G(E(x)) reconstructs x only because E inverts G in W.
+
+Sizes from ModelConfig (no extra fields): latent_dim is the size of z and of w; G and E are MLPs of
+n_hidden_layers hidden layers of hidden_dim units; D has n_hidden_layers hidden layers of disc_hidden_dim
+units (the paper's MNIST D: 3 layers in all); F has 3 * n_hidden_layers layers of disc_hidden_dim units
+(6 for the default 2, the official MNIST config's MAPPING_LAYERS). Every layer is an equalised-learning-rate
+linear layer (Karras et al. 2018, as the official code), leaky ReLU 0.2, the mapping networks F and D at a
+tenth of the rate (lr multiplier 0.1); z is pixel-normalised before F.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import IMAGE_SIZE, ModelConfig
+from ..priors import Prior
+from .base import AAEModel, flatten_images, noisy
+
+R1_GAMMA = 10.0          # weight of the R1 penalty (official code's discriminator_logistic_simple_gp default)
+MAPPING_LR_MUL = 0.1     # F and D learn at a tenth of the rate (official lreq layers of the mapping networks)
+G_OUTPUT_GAIN = 0.01     # G's output layer starts near zero: a clean grey image, not pixel noise (see below)
+BETA2 = 0.99             # Adam β2 of every phase (official config); β1 is TrainConfig.beta1_adversarial (0)
+SAMPLES_FOR_METRICS = 10000
+SURE = 0.9               # the judge is "sure" of a generated digit at p >= SURE
+
+# The four networks and three phases, for the app's Home page (drawn like the AAE's diagram there).
+DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 330" font-family="Helvetica, Arial, sans-serif"
+ font-size="14" text-anchor="middle">
+ <defs>
+  <marker id="ab" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+   <path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>
+ </defs>
+ <text x="360" y="20" font-weight="bold">Z → W → image → W: the game is played on codes</text>
+ <ellipse cx="52" cy="70" rx="44" ry="24" fill="#fce5cd" stroke="#555"/>
+ <text x="52" y="66">noise z</text><text x="52" y="83" font-size="12">~ N(0, I)</text>
+ <rect x="120" y="44" width="100" height="52" rx="10" fill="#d9d2e9" stroke="#555"/>
+ <text x="170" y="67">Mapping F</text><text x="170" y="85" font-size="12">(6 layers)</text>
+ <ellipse cx="280" cy="70" rx="34" ry="24" fill="#fff2cc" stroke="#555"/>
+ <text x="280" y="66">code w</text><text x="280" y="83" font-size="12">= F(z)</text>
+ <rect x="340" y="44" width="100" height="52" rx="10" fill="#d9ead3" stroke="#555"/>
+ <text x="390" y="75">Generator G</text>
+ <rect x="466" y="48" width="90" height="44" rx="4" fill="#eeeeee" stroke="#777"/>
+ <text x="511" y="75">image G(w)</text>
+ <rect x="590" y="44" width="110" height="52" rx="10" fill="#cfe2f3" stroke="#555"/>
+ <text x="645" y="75">Encoder E</text>
+ <ellipse cx="645" cy="165" rx="50" ry="22" fill="#fff2cc" stroke="#555"/>
+ <text x="645" y="170">E(G(w))</text>
+ <rect x="466" y="256" width="90" height="44" rx="4" fill="#eeeeee" stroke="#777"/>
+ <text x="511" y="283">real image x</text>
+ <rect x="590" y="252" width="110" height="52" rx="10" fill="#cfe2f3" stroke="#555"/>
+ <text x="645" y="275">Encoder E</text><text x="645" y="292" font-size="12">(the same E)</text>
+ <rect x="300" y="186" width="160" height="60" rx="10" fill="#f4cccc" stroke="#555"/>
+ <text x="380" y="211">Discriminator D</text><text x="380" y="231" font-size="12">"real image's code?"</text>
+ <g stroke="#555" stroke-width="2" marker-end="url(#ab)" fill="none">
+  <line x1="96" y1="70" x2="118" y2="70"/><line x1="220" y1="70" x2="244" y2="70"/>
+  <line x1="314" y1="70" x2="338" y2="70"/><line x1="440" y1="70" x2="464" y2="70"/>
+  <line x1="556" y1="70" x2="588" y2="70"/><line x1="645" y1="96" x2="645" y2="141"/>
+  <line x1="556" y1="278" x2="588" y2="278"/>
+  <line x1="597" y1="172" x2="462" y2="206"/><line x1="590" y1="270" x2="462" y2="232"/></g>
+ <path d="M 280 94 C 300 150, 560 140, 596 160" fill="none" stroke="#3d85c6" stroke-width="2.2"
+  stroke-dasharray="7,5"/>
+ <text x="440" y="128" fill="#3d85c6" font-size="13" font-weight="bold">③ E(G(w)) ≈ w</text>
+ <g text-anchor="start" font-weight="bold" font-size="13">
+  <text x="14" y="200" fill="#cc0000">① E and D learn to tell E(x)</text>
+  <text x="14" y="218" fill="#cc0000">from E(G(F(z))) (+ R1 penalty)</text>
+  <text x="14" y="248" fill="#38761d">② F and G learn to fool D</text>
+  <text x="14" y="278" fill="#3d85c6">③ E and G learn to give back w</text>
+  <text x="14" y="308" fill="#555" font-weight="normal">G(E(x)) rebuilds x: never trained on pixels</text></g>
+</svg>"""
+
+
+class EqualLinear(nn.Module):
+    """A linear layer with an equalised learning rate: weights drawn N(0, 1/lr_mul²), scaled at run time by
+    lr_mul * sqrt(2 / fan_in), so Adam moves every layer at the same relative rate (StyleGAN, ALAE)."""
+
+    def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0, init_gain: float = 1.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) * init_gain / lr_mul)
+        self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.scale, self.lr_mul = lr_mul * math.sqrt(2.0 / in_dim), lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+
+
+def leaky_mlp(in_dim: int, hidden_dim: int, n_hidden: int, out_dim: int, *, lr_mul: float = 1.0,
+              last_activation: bool = False, last_gain: float = 1.0) -> nn.Sequential:
+    """in_dim -> n_hidden x (EqualLinear + leaky ReLU 0.2) -> EqualLinear(out_dim) [+ leaky ReLU]."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for _ in range(n_hidden):
+        layers += [EqualLinear(width, hidden_dim, lr_mul), nn.LeakyReLU(0.2)]
+        width = hidden_dim
+    layers.append(EqualLinear(width, out_dim, lr_mul, init_gain=last_gain))
+    if last_activation:
+        layers.append(nn.LeakyReLU(0.2))
+    return nn.Sequential(*layers)
+
+
+def pixel_norm(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Each row scaled to unit root-mean-square (StyleGAN's input normalisation of z)."""
+    return z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + eps)
+
+
+class MappedGaussianPrior(Prior):
+    """The learned latent distribution of an ALAE: w = F(z), z ~ N(0, I) (z pixel-normalised, as ALAE.map
+    does; `mapping` is F's layers). Sampling runs F without gradients
+    on the model's device; z is drawn on the generator's device (so a CPU generator gives the same draws on
+    any device) and the codes are returned where `device` says, else on the generator's device, else CPU."""
+
+    name = "mapped_gaussian"
+
+    def __init__(self, mapping: nn.Module, dim: int) -> None:
+        self.mapping, self.dim = mapping, dim
+
+    def sample(self, n, *, labels=None, generator=None, device=None):
+        if labels is not None and (torch.as_tensor(labels) >= 0).any():
+            raise ValueError("an ALAE's latent distribution has no per-label parts; sample it without labels")
+        out = self._device(generator, device, None)
+        z = torch.randn(n, self.dim, generator=generator, device=generator.device if generator is not None else out)
+        model_device = next(self.mapping.parameters()).device
+        with torch.no_grad():
+            return self.mapping(pixel_norm(z.to(model_device))).to(out)
+
+
+class ALAE(AAEModel):
+    kind = "alae"
+    title = "ALAE"
+    summary = "Adversarial Latent Autoencoder: the adversarial game is played in the latent space (CVPR 2020)."
+    explanation = (
+        "An ALAE has four networks and two latent spaces. A mapping network F turns Gaussian noise z (space Z) "
+        "into a code w (space W); a generator G draws an image from w; an encoder E reads any image back into "
+        "W; a discriminator D sees only codes in W. D learns to tell E(x) of real digits from E(G(F(z))) of "
+        "generated ones while F and G learn to fool it, and E and G learn to give back the w they started "
+        "from: E(G(w)) = w. So the game is played on codes, not pixels: the encoder, not a pixel loss, decides "
+        "which differences between images matter. The image is never a training target: G(E(x)) rebuilds x "
+        "only because E learned to invert G.")
+    map_note = (
+        "Coloured dots are E(x) of test images; dark grey dots are samples of the learned distribution F(z), "
+        "which is what the adversarial game shapes (there is no fixed prior in W). Where they overlap, "
+        "generated and real digits share codes. A clicked test image shows G(E(x)): ALAE never trained on "
+        "that pixel reconstruction, so it keeps the digit and style rather than every pixel.")
+    priors = ("gaussian",)
+    default_recipe = "alae_mnist"
+    diagram = DIAGRAM
+    phases = ("discriminator", "generator", "latent")
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        super().check_config(config)
+        if config.prior_std != 1.0:
+            raise ValueError(f"kind {cls.kind!r} pixel-normalises z ~ N(0, I) before its mapping network, so "
+                             f"prior_std has no effect: leave it at 1.0; got {config.prior_std}")
+
+    @classmethod
+    def describe(cls, config: ModelConfig) -> str:
+        return (f"{cls.title}, {config.latent_dim}-D w = F(z), z ~ N(0, I), "
+                f"{3 * config.n_hidden_layers}-layer mapping")
+
+    @classmethod
+    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
+        judged = metrics.get("alae_judge") or {}
+        if "sample_sure_fraction" in judged:
+            return "generated digits the judge is sure of", f"{100 * judged['sample_sure_fraction']:.1f} %"
+        return super().headline(metrics)
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.mapping = leaky_mlp(c.latent_dim, c.disc_hidden_dim, 3 * c.n_hidden_layers - 1, c.latent_dim,
+                                 lr_mul=MAPPING_LR_MUL, last_activation=True)
+        self.generator_net = leaky_mlp(c.latent_dim, c.hidden_dim, c.n_hidden_layers, IMAGE_SIZE,
+                                       last_gain=G_OUTPUT_GAIN)
+        self.encoder = leaky_mlp(IMAGE_SIZE, c.hidden_dim, c.n_hidden_layers, c.latent_dim, last_activation=True)
+        self.discriminator = leaky_mlp(c.latent_dim, c.disc_hidden_dim, c.n_hidden_layers, 1,
+                                       lr_mul=MAPPING_LR_MUL)
+        self.prior = MappedGaussianPrior(self.mapping, c.latent_dim)
+
+    # --- the four networks ------------------------------------------------------------------------
+    def map(self, z: torch.Tensor) -> torch.Tensor:
+        """F: z [N, latent_dim] -> w [N, latent_dim]."""
+        return self.mapping(pixel_norm(z))
+
+    def score(self, w: torch.Tensor) -> torch.Tensor:
+        """D: codes w [N, latent_dim] -> one logit per row (real image's code or generated one's?)."""
+        return self.discriminator(w).squeeze(1)
+
+    # G draws in [-1, 1] with a linear output and E reads [-1, 1], as the official code: a sigmoid output
+    # saturated into salt-and-pepper samples here (measured, see the recipe). The [0, 1] images the rest of
+    # the project speaks are x = (G(w) + 1) / 2 clipped, and E(x) reads 2x - 1.
+    def _generate(self, w: torch.Tensor) -> torch.Tensor:
+        """G: w [N, latent_dim] -> images [N, 784] in about [-1, 1] (training's view)."""
+        return self.generator_net(w)
+
+    def _read(self, x: torch.Tensor) -> torch.Tensor:
+        """E on images [N, 784] in [-1, 1]."""
+        return self.encoder(x)
+
+    def encode(self, x):
+        return self._read(2.0 * flatten_images(x) - 1.0)
+
+    def decode(self, z, y=None):
+        return ((self._generate(self._check_z(z)) + 1.0) / 2.0).clamp(0.0, 1.0).reshape(-1, 1, 28, 28)
+
+    def decode_logits(self, z, y=None):
+        """The logits of decode(z) (clipped away from 0 and 1), for code that asks for logits."""
+        return torch.logit(self.decode(z).reshape(-1, IMAGE_SIZE), eps=1e-4)
+
+    def reconstruct(self, x, y=None):
+        return self.decode(self.encode(x))
+
+    def reconstruct_logits(self, x, y=None):
+        return self.decode_logits(self.encode(x))
+
+    # --- training ---------------------------------------------------------------------------------
+    def phase_modules(self, phase):
+        modules = {"discriminator": [self.encoder, self.discriminator],
+                   "generator": [self.mapping, self.generator_net],
+                   "latent": [self.encoder, self.generator_net]}
+        if phase not in modules:
+            raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
+        return modules[phase]
+
+    def optimizer_settings(self, phase, tc):
+        """discriminator: lr_discriminator; generator: lr_generator; latent: lr_reconstruction (the latent
+        reconstruction is ALAE's only reconstruction). β = (beta1_adversarial, 0.99); the recipe sets β1 0."""
+        lrs = {"discriminator": tc.lr_discriminator, "generator": tc.lr_generator, "latent": tc.lr_reconstruction}
+        if phase not in lrs:
+            raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
+        return lrs[phase], (tc.beta1_adversarial, BETA2)
+
+    def _z(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
+
+    def r1_penalty(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D(E(x)) [N], the R1 penalty E||∇_x D(E(x))||² (a scalar)) for real images x [N, 784] in [0, 1]
+        (the gradient is taken in E's [-1, 1] pixel scale, as the official code).
+
+        The penalty's graph is kept (create_graph), so its gradient reaches E and D only."""
+        x = (2.0 * flatten_images(x) - 1.0).detach().requires_grad_(True)   # in E's [-1, 1]
+        real = self.score(self._read(x))
+        (grad,) = torch.autograd.grad(real.sum(), x, create_graph=True)
+        return real, grad.pow(2).sum(dim=1).mean()
+
+    def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
+        n = batch.x.shape[0]
+        if phase == "discriminator":
+            with torch.no_grad():
+                fake_x = self._generate(self.map(self._z(n, generator)))
+            real, r1 = self.r1_penalty(batch.inputs)
+            fake = self.score(noisy(self._read(fake_x), noise_std, generator))
+            return F.softplus(fake).mean() + F.softplus(-real).mean() + 0.5 * R1_GAMMA * r1
+        if phase == "generator":
+            fake_x = self._generate(self.map(self._z(n, generator)))
+            return F.softplus(-self.score(noisy(self._read(fake_x), noise_std, generator))).mean()
+        if phase == "latent":
+            with torch.no_grad():
+                w = self.map(self._z(n, generator))
+            return (self._read(self._generate(w)) - w).pow(2).mean()
+        raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
+
+    # --- metrics ----------------------------------------------------------------------------------
+    def latent_reconstruction_error(self, n: int = 1000, seed: int = 0) -> float:
+        """Mean ||F(z) - E(G(F(z)))||² per dimension over n fixed draws of z (what phase 3 minimises)."""
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        with torch.no_grad():
+            w = self.map(self._z(n, g))
+            return float((self._read(self._generate(w)) - w).pow(2).mean())
+
+    def quick_metrics(self, x, y):
+        g = torch.Generator(device=self.device).manual_seed(0)
+        samples = self.decode(self.map(self._z(x.shape[0], g)))
+        return {"eval_latent_mse": self.latent_reconstruction_error(),
+                "eval_sample_ink": float(samples.mean())}
+
+    def judge_metrics(self, judge: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                      n_samples: int = SAMPLES_FOR_METRICS, seed: int = 0) -> dict[str, Any]:
+        """What a separate digit classifier (aae_core.judge) reads in this model's images:
+        recon_same_digit: share of G(E(x)) read as x's label y; of n_samples generated digits G(F(z)):
+        sample_sure_fraction (judge's top probability >= 0.9) and sample_digit_shares (argmax, per digit)."""
+        dev = self.device
+        judge = judge.to(dev).eval()
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            hits = 0
+            for i in range(0, x.shape[0], 2000):
+                rec = self.reconstruct(x[i:i + 2000].to(dev)).reshape(-1, IMAGE_SIZE)
+                hits += int((judge(rec).argmax(1).cpu() == y[i:i + 2000].cpu()).sum())
+            g = torch.Generator().manual_seed(seed)
+            w = self.prior.sample(n_samples, generator=g, device=dev)
+            probs = torch.cat([torch.softmax(judge(self.decode(w[i:i + 2000]).reshape(-1, IMAGE_SIZE)), 1)
+                               for i in range(0, n_samples, 2000)]).cpu()
+        self.train(was_training)
+        top, digit = probs.max(1)
+        shares = torch.bincount(digit, minlength=probs.shape[1]).float() / n_samples
+        return {"recon_same_digit": hits / x.shape[0], "sample_sure_fraction": float((top >= SURE).float().mean()),
+                "sample_digit_shares": shares.tolist(), "sample_min_digit_share": float(shares.min()),
+                "n_samples": n_samples, "sure_threshold": SURE}
+
+    def family_metrics(self, x, y, z):
+        """The judge's reading of reconstructions and samples (MNIST with the shipped judge only)."""
+        from ..judge import JUDGE_CONFIG, default_judge_path, load_judge  # the judge module imports families
+
+        path = default_judge_path()
+        if self.config.dataset != "mnist" or not (path / JUDGE_CONFIG).is_file():
+            return {}
+        judge, info = load_judge(path)
+        return {"alae_judge": {**self.judge_metrics(judge, x, y), "judge": path.name,
+                               "judge_test_accuracy": info.get("test_accuracy")},
+                "latent_reconstruction_mse": self.latent_reconstruction_error()}
