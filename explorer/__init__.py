@@ -16,12 +16,3 @@
 What a fresh server needs for a shipped model's first map (picker, catalog, a cached map, figures) imports
 neither torch nor umap.
 """
-
-import importlib
-import threading
-
-# Plotly and Streamlit import pandas lazily, inside script threads. When many sessions run their first script
-# at once (benchmarks/lecture_hall.py, 20 sessions), those imports raced and some sessions failed with
-# "partially initialized module 'pandas'". One thread imports it as soon as the app package loads; later
-# imports wait for it. It runs beside the first page, which does not need pandas for a cached map.
-threading.Thread(target=importlib.import_module, args=("pandas",), name="aae-import-pandas", daemon=True).start()

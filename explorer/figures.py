@@ -12,6 +12,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+# Plotly looks pandas up in sys.modules without importing it; when 20 sessions ran their first page at once
+# (benchmarks/lecture_hall.py), one session's lazy `import pandas` was seen half-done by another's Plotly
+# ("partially initialized module 'pandas'"). Imported here, fully, before any figure exists: sessions that
+# import this module meanwhile wait for it. It costs the first page about 0.4 s.
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (background does)

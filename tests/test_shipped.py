@@ -23,7 +23,8 @@ JUDGE = CHECKPOINTS / "judge_mnist"
 def test_the_shipped_set_is_complete_and_under_60_mb():
     expected = {"unsupervised_gaussian_2d", "unsupervised_gaussian_8d", "unsupervised_mixture_2d",
                 "unsupervised_swiss_roll_2d", "supervised_style_2d", "supervised_style_15d",
-                "semi_supervised_100", "semi_supervised_1000", "clustering_16", "clustering_30", "vae_2d", "vae_8d"}
+                "semi_supervised_100", "semi_supervised_1000", "clustering_16", "clustering_30", "vae_2d", "vae_8d",
+                "alae_mnist"}
     assert set(MODELS) == expected
     size = sum(f.stat().st_size for f in CHECKPOINTS.rglob("*") if f.is_file())
     assert size < 60 * 2**20, f"checkpoints/ holds {size / 2**20:.1f} MiB"
