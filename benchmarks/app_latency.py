@@ -138,25 +138,27 @@ def measure_once(env: dict[str, str], browser, log: Path, root: Path = REPO) -> 
             caption = page.get_by_text(re.compile(r"decoded and drawn in")).inner_text()
             server_ms.append(float(re.search(r"in ([0-9.]+) ms", caption).group(1)))
 
-        t3 = time.perf_counter()
-        page.goto(f"{url}/compare")
-        page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=120_000)
-        compare_first = time.perf_counter() - t3
-        page.wait_for_selector(READY, timeout=120_000)
+        compare_first = draw_to_image = None
+        if (root / "explorer" / "pages" / "compare.py").is_file():   # a tree from before these pages skips them
+            t3 = time.perf_counter()
+            page.goto(f"{url}/compare")
+            page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=120_000)
+            compare_first = time.perf_counter() - t3
+            page.wait_for_selector(READY, timeout=120_000)
 
-        page.goto(f"{url}/draw")
-        page.wait_for_selector(READY, timeout=60_000)
-        canvas = page.locator("canvas.upper-canvas").first
-        canvas.wait_for(timeout=30_000)
-        box = canvas.bounding_box()
-        page.mouse.move(box["x"] + 70, box["y"] + 60)
-        page.mouse.down()
-        for x, y in [(130, 58), (200, 60), (185, 110), (160, 170), (140, 230)]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
-        t4 = time.perf_counter()
-        page.mouse.up()
-        page.wait_for_function(RECONSTRUCTION_SHOWN, timeout=60_000)
-        draw_to_image = time.perf_counter() - t4
+            page.goto(f"{url}/draw")
+            page.wait_for_selector(READY, timeout=60_000)
+            canvas = page.locator("canvas.upper-canvas").first
+            canvas.wait_for(timeout=30_000)
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + 70, box["y"] + 60)
+            page.mouse.down()
+            for x, y in [(130, 58), (200, 60), (185, 110), (160, 170), (140, 230)]:
+                page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+            t4 = time.perf_counter()
+            page.mouse.up()
+            page.wait_for_function(RECONSTRUCTION_SHOWN, timeout=60_000)
+            draw_to_image = time.perf_counter() - t4
         page.close()
         return {"first_content_s": first_content,
                 "plotly_js_fetched_s": plotly_js / 1000 if plotly_js else None,  # Streamlit's 4.7 MB chart chunk
