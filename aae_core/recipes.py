@@ -32,10 +32,10 @@ Chosen on the validation split (5,000 held-out training images; 2026-12-02, one 
   lr_reconstruction 3e-4 3.0x (95 % in their own segment; 1e-4: 2.9x, blurrier); with noise 0.05 on D's
   inputs instead 2.6x (91 %; the old recipe 86 %), the recipe; both together 3.3x. Noise 0.03 with the old
   rates: D won (generator loss 5; 20x at epoch 4).
-- The clustering recipes stay: 8-epoch runs of clustering_16 (validation error at epoch 8; the recipe's own
-  run 30.7 %, plateauing from epoch 7) with β1 0.1 for the adversarial phases 41 % (epoch 5, stopped),
-  lr_generator 1e-3 / lr_discriminator 5e-4 42 %, input noise 0.5 37.6 %, class-code noise 0.2 36.0 %,
-  0.1 80 % at epoch 2 (stopped; near the collapse), style of 3 dimensions instead of 5: see README.
+- The clustering recipes stay: 8-epoch runs of clustering_16 (validation eval_error at epoch 8; the recipe
+  itself 30.7 %, plateauing from epoch 7): β1 0.1 for the adversarial phases 41 % (epoch 5, stopped),
+  lr_generator 1e-3 / lr_discriminator 5e-4 42 %, input noise 0.5 37.6 %, class-code noise 0.2 36.0 %
+  (0.1: 80 % at epoch 2, stopped), a 3-D style 36.1 %. README, "Closer to the paper", has the rest.
 """
 
 from __future__ import annotations
