@@ -17,7 +17,14 @@ import torch
 from .checkpoint import METRICS_FILE, load, save_metrics
 from .data import load_dataset
 from .errors import AAEError
-from .judge import JUDGE_CONFIG, class_sweep_accuracy, default_judge_path, load_judge
+from .judge import (
+    JUDGE_CONFIG,
+    class_sweep_accuracy,
+    default_judge_path,
+    has_prior_class_sweep,
+    load_judge,
+    prior_class_sweep,
+)
 from .metrics import evaluate_model
 from .training import device_name, pick_device
 
@@ -32,7 +39,8 @@ def _shown_path(path: Path) -> str:
 
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None, device=None,
                         n_test: int | None = None, write: bool = True,
-                        judge: str | Path | None = None, sweep_styles: int = 1000) -> dict[str, Any]:
+                        judge: str | Path | None = None, sweep_styles: int = 1000,
+                        prior_styles: int = 100) -> dict[str, Any]:
     """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write.
 
     Supervised MNIST models also get the class-sweep check (aae_core.judge) with the judge at `judge`
@@ -45,13 +53,18 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
         test = test.subset(n_test)
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test.to_float(), test.labels)
-    if model.class_sweep_check and model.config.dataset == "mnist":
+    sweeps = model.class_sweep_check, has_prior_class_sweep(model)
+    if any(sweeps) and model.config.dataset == "mnist":
         judge_path = Path(judge) if judge is not None else default_judge_path()
         if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
             digit_judge, info = load_judge(judge_path)
-            sweep = class_sweep_accuracy(model, digit_judge.to(dev), test.to_float()[:sweep_styles])
-            metrics["class_sweep"] = {**sweep, "judge": _shown_path(judge_path),
-                                      "judge_test_accuracy": info.get("test_accuracy")}
+            digit_judge = digit_judge.to(dev)
+            about = {"judge": _shown_path(judge_path), "judge_test_accuracy": info.get("test_accuracy")}
+            if sweeps[0]:
+                sweep = class_sweep_accuracy(model, digit_judge, test.to_float()[:sweep_styles])
+                metrics["class_sweep"] = {**sweep, **about}
+            if sweeps[1]:
+                metrics["prior_class_sweep"] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
     metrics.update({"kind": model.config.kind, "prior": model.config.prior,
                     "latent_dim": model.config.latent_dim, "n_labels": model.config.n_labels,
                     "dataset": model.config.dataset, "device": device_name(dev),

@@ -164,6 +164,24 @@ def load_judge(path: str | Path) -> tuple[DigitJudge, dict[str, Any]]:
     return judge.eval(), info
 
 
+def _sweep(model: AAEModel, judge: DigitJudge, z: torch.Tensor) -> dict[str, Any]:
+    """Decode styles z [N, latent_dim] with every class and let the judge read each image (no_grad)."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    judge_dev = next(judge.parameters()).device
+    z = z.to(dev)
+    n, k = z.shape[0], model.config.n_classes
+    per_class = []
+    try:
+        for c in range(k):
+            images = model.decode(z, torch.full((n,), c, dtype=torch.long, device=dev)).reshape(n, -1)
+            per_class.append(float((judge.predict(images.to(judge_dev)).cpu() == c).float().mean()))
+    finally:
+        model.train(was_training)
+    return {"accuracy": sum(per_class) / k, "per_class": per_class, "n_styles": n, "n_images": n * k}
+
+
 @torch.no_grad()
 def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) -> dict[str, Any]:
     """Encode images x [N, 784] to styles, decode each style with every class, let the judge read them.
@@ -173,16 +191,34 @@ def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) ->
         raise ValueError(f"the class sweep needs a supervised model (style + class); got a {model.title}")
     was_training = model.training
     model.eval()
-    dev = next(model.parameters()).device
-    judge_dev = next(judge.parameters()).device
-    z = model.encode(x.to(dev))
-    n, k = z.shape[0], model.config.n_classes
-    per_class = []
-    for c in range(k):
-        images = model.decode(z, torch.full((n,), c, dtype=torch.long, device=dev)).reshape(n, -1)
-        per_class.append(float((judge.predict(images.to(judge_dev)).cpu() == c).float().mean()))
-    model.train(was_training)
-    return {"accuracy": sum(per_class) / k, "per_class": per_class, "n_styles": n, "n_images": n * k}
+    try:
+        z = model.encode(x.to(next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+    return _sweep(model, judge, z)
+
+
+def has_prior_class_sweep(model: AAEModel) -> bool:
+    """True for models that decode a style z and a class code that means the digit (supervised and
+    semi-supervised): their styles can be drawn from the prior and decoded as every digit."""
+    return model.needs_class_code and model.classes_are_labels
+
+
+@torch.no_grad()
+def prior_class_sweep(model: AAEModel, judge: DigitJudge, n_styles: int = 100, *, seed: int = 0) -> dict[str, Any]:
+    """The paper's style/class figures (Fig. 6 supervised, Fig. 8 semi-supervised): draw n_styles styles
+    from the style prior (seeded), decode each with every class, let the judge read the images.
+
+    Unlike class_sweep_accuracy, no test image picks the styles: a style the encoder never produces
+    must still draw every digit. Returns accuracy (read as the intended class), per_class, n_styles,
+    n_images."""
+    if not has_prior_class_sweep(model):
+        raise ValueError("the prior class sweep needs a model that decodes a style and a digit class "
+                         f"(supervised or semi-supervised); got a {model.title}")
+    if n_styles < 1:
+        raise ValueError(f"n_styles must be >= 1; got {n_styles}")
+    z = model.prior.sample(n_styles, generator=torch.Generator().manual_seed(seed))
+    return _sweep(model, judge, z)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,6 +139,29 @@ def prior_fit(z: torch.Tensor, prior_samples: torch.Tensor, *, mmd_samples: int 
             "mmd": mmd_rbf(z[zi], p[pi[:k]]), "mmd_same_prior": mmd_rbf(p[pi[:k]], p[pi[k:]])}
 
 
+def distance_to_curve(points: torch.Tensor, curve: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+    """Distance of each point [N, d] to the polyline through curve [G, d] (its nearest segment) -> [N]."""
+    points, curve = points.detach().cpu().double(), curve.detach().cpu().double()
+    a, seg = curve[:-1], curve[1:] - curve[:-1]                     # segments a + t * seg, t in [0, 1]
+    seg_len2 = seg.pow(2).sum(1).clamp_min(1e-12)
+    out = []
+    for s in _chunks(points.shape[0], chunk):
+        p = points[s, None, :]                                       # [n, 1, d]
+        t = ((p - a) * seg).sum(2).div(seg_len2).clamp(0.0, 1.0)     # [n, G-1]
+        d = (p - a - t[..., None] * seg).pow(2).sum(2)
+        out.append(d.min(1).values.sqrt())
+    return torch.cat(out).float()
+
+
+def roll_distance(z: torch.Tensor, prior_samples: torch.Tensor, curve: torch.Tensor) -> dict[str, float]:
+    """How closely codes z [N, 2] follow a swiss roll (paper Fig. 4): the median distance of the codes to
+    the roll's curve [G, 2], next to that of samples of the prior itself (its own width; a perfect fit
+    reaches it), and their ratio."""
+    codes = float(distance_to_curve(z, curve).median())
+    prior = float(distance_to_curve(prior_samples, curve).median())
+    return {"codes_median": codes, "prior_median": prior, "ratio": codes / max(prior, 1e-12)}
+
+
 def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
     """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]."""
     out: dict[str, Any] = {"n_test": int(x.shape[0])}

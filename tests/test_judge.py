@@ -24,8 +24,10 @@ from aae_core.judge import (
     JUDGE_WEIGHTS,
     DigitJudge,
     class_sweep_accuracy,
+    has_prior_class_sweep,
     judge_accuracy,
     load_judge,
+    prior_class_sweep,
     save_judge,
     train_judge,
 )
@@ -241,6 +243,43 @@ def test_the_sweep_scores_each_class_by_what_the_judge_reads():
     assert partly["per_class"] == [0.25] * 10 and partly["accuracy"] == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("case", ["supervised", "label_conditioned_supervised", "semi_supervised"])
+def test_the_prior_sweep_decodes_seeded_prior_styles_with_every_class(case):
+    model = build_model(MODEL_CASES[case], seed=0).train()
+    judge = ConstantJudge(3)
+    out = prior_class_sweep(model, judge, n_styles=6, seed=4)
+    assert model.training    # put back in the mode it was found in
+    assert out["per_class"] == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert out["accuracy"] == pytest.approx(0.1)
+    assert out["n_styles"] == 6 and out["n_images"] == 60
+    z = model.prior.sample(6, generator=torch.Generator().manual_seed(4))
+    model.eval()
+    with torch.no_grad():
+        for c, shown in enumerate(judge.seen):
+            assert torch.allclose(shown, model.decode(z, torch.full((6,), c)).reshape(6, -1))
+    again = ConstantJudge(3)
+    prior_class_sweep(model, again, n_styles=6, seed=4)
+    assert all(torch.equal(a, b) for a, b in zip(judge.seen, again.seen, strict=True))   # seeded
+
+
+def test_the_prior_sweep_scores_each_class_by_what_the_judge_reads():
+    model = build_model(MODEL_CASES["semi_supervised"], seed=0).eval()
+    z = model.prior.sample(8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        decoded = [model.decode(z, torch.full((8,), c)).reshape(8, -1) for c in range(10)]
+    assert prior_class_sweep(model, DecodingJudge(decoded, right=8), n_styles=8)["accuracy"] == pytest.approx(1.0)
+    partly = prior_class_sweep(model, DecodingJudge(decoded, right=6), n_styles=8)
+    assert partly["per_class"] == [0.75] * 10 and partly["accuracy"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("case", ["unsupervised_gaussian", "clustering", "vae", "label_conditioned_mixture"])
+def test_the_prior_sweep_needs_digit_classes_to_decode_with(case):
+    model = build_model(MODEL_CASES[case], seed=0)
+    assert not has_prior_class_sweep(model)
+    with pytest.raises(ValueError, match="supervised or semi-supervised"):
+        prior_class_sweep(model, ConstantJudge(3))
+
+
 # --- the command line ------------------------------------------------------------------------------
 
 def test_judge_cli_refuses_zero_epochs_with_one_line(tmp_path, capsys):
@@ -335,6 +374,27 @@ def test_evaluate_sweeps_supervised_models_only(kind, tmp_path, fake_mnist_dir, 
     ckpt = tiny_checkpoint(tmp_path, kind)
     assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir)
     assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)
+
+
+@pytest.mark.parametrize("kind", ["supervised", "semi_supervised"])
+def test_evaluate_runs_the_prior_sweep_on_supervised_and_semi_supervised_models(kind, tmp_path, fake_mnist_dir,
+                                                                               saved_judge, no_shipped_judge):
+    ckpt = tiny_checkpoint(tmp_path, kind)
+    assert "prior_class_sweep" not in evaluate(ckpt, fake_mnist_dir)     # no shipped judge: skipped
+    sweep = evaluate(ckpt, fake_mnist_dir, judge=saved_judge, prior_styles=7)["prior_class_sweep"]
+    assert sweep["n_styles"] == 7 and sweep["n_images"] == 70
+    assert sweep["judge"] == str(saved_judge) and sweep["judge_test_accuracy"] == 0.25
+    direct = prior_class_sweep(aae_core.load(ckpt), load_judge(saved_judge)[0], 7)
+    assert direct["per_class"] == sweep["per_class"]
+    assert ("class_sweep" in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)) == (kind == "supervised")
+
+
+@pytest.mark.parametrize("kind", ["unsupervised", "clustering", "vae"])
+def test_evaluate_runs_no_prior_sweep_without_digit_classes(kind, tmp_path, fake_mnist_dir, saved_judge,
+                                                            no_shipped_judge):
+    kwargs = {"n_classes": 16} if kind == "clustering" else {}
+    assert "prior_class_sweep" not in evaluate(tiny_checkpoint(tmp_path, kind, **kwargs), fake_mnist_dir,
+                                               judge=saved_judge)
 
 
 def test_evaluate_with_a_missing_judge_is_an_error(tmp_path, fake_mnist_dir, no_shipped_judge, capsys):

@@ -9,6 +9,7 @@ from model_cases import MODEL_CASES
 
 from aae_core import metrics as M
 from aae_core.families import build_model
+from aae_core.priors import SwissRollPrior
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -120,3 +121,44 @@ def test_evaluate_model_reports_what_applies_and_restores_the_mode(case, trainin
             assert 0.0 <= out[key] <= 1.0
     if kind == "semi_supervised":   # an untrained classifier is near chance
         assert out["classification_error"] > 0.5
+
+
+def test_distance_to_curve_measures_to_the_nearest_segment_not_the_nearest_vertex():
+    curve = torch.tensor([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])
+    points = torch.tensor([[5.0, 3.0], [12.0, 5.0], [-4.0, 3.0], [10.0, 0.0]])
+    d = M.distance_to_curve(points, curve, chunk=3)   # two chunks
+    assert torch.allclose(d, torch.tensor([3.0, 2.0, 5.0, 0.0]))
+
+
+def test_roll_distance_of_the_prior_is_its_width_and_codes_off_the_roll_are_far():
+    prior = SwissRollPrior(radius=12.0)
+    g = torch.Generator().manual_seed(0)
+    samples, more = prior.sample(4000, generator=g), prior.sample(4000, generator=g)
+    curve = prior._point(torch.linspace(0, 1, 4001))
+    # the samples are the curve plus N(0, 0.1²) noise: the distance's median is 0.6745 σ (half-normal)
+    same = M.roll_distance(more, samples, curve)
+    assert same["prior_median"] == pytest.approx(0.0674, rel=0.08)
+    assert same["codes_median"] == pytest.approx(same["prior_median"], rel=0.08)
+    assert same["ratio"] == pytest.approx(same["codes_median"] / same["prior_median"])
+    spread = M.roll_distance(more + torch.randn(4000, 2, generator=g), samples, curve)
+    assert spread["ratio"] > 3
+
+
+@pytest.mark.parametrize("case", ["unsupervised_swiss_roll", "label_conditioned_swiss_roll"])
+def test_evaluate_model_measures_how_far_swiss_roll_codes_lie_from_the_roll(case):
+    model = build_model(MODEL_CASES[case], seed=0)
+    test = synthetic_images(40, seed=5)
+    out = M.evaluate_model(model, test.to_float(), test.labels)
+    roll = out["roll_distance"]
+    z = M.encode_all(model, test.to_float())
+    curve = model.prior._point(torch.linspace(0, 1, 4001))
+    assert roll["codes_median"] == pytest.approx(float(M.distance_to_curve(z, curve).median()), rel=1e-5)
+    assert 0.03 < roll["prior_median"] < 0.15     # 40 samples of a roll 0.1 wide
+    assert M.evaluate_model(model, test.to_float(), test.labels)["roll_distance"] == roll   # seeded
+
+
+@pytest.mark.parametrize("case", ["unsupervised_gaussian", "label_conditioned_mixture", "supervised", "clustering"])
+def test_only_swiss_roll_models_report_a_roll_distance(case):
+    model = build_model(MODEL_CASES[case], seed=0)
+    test = synthetic_images(20, seed=5)
+    assert "roll_distance" not in M.evaluate_model(model, test.to_float(), test.labels)

@@ -12,7 +12,7 @@ import torch
 import aae_core
 from aae_core import metrics as M
 from aae_core.checkpoint import read_config
-from aae_core.judge import class_sweep_accuracy, judge_accuracy, load_judge
+from aae_core.judge import class_sweep_accuracy, judge_accuracy, load_judge, prior_class_sweep
 from aae_core.recipes import RECIPES
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -61,14 +61,22 @@ def test_the_metrics_a_shipped_model_reports_are_reproduced(name, test_set):
         if "class_sweep" in recorded:
             judge, _ = load_judge(JUDGE)
             got["class_sweep"] = class_sweep_accuracy(model, judge, x[: recorded["class_sweep"]["n_styles"]])
+        if "prior_class_sweep" in recorded:
+            judge, _ = load_judge(JUDGE)
+            got["prior_class_sweep"] = prior_class_sweep(model, judge, recorded["prior_class_sweep"]["n_styles"])
     assert got["reconstruction"]["mse"] == pytest.approx(recorded["reconstruction"]["mse"], rel=1e-3)
     assert got["prior_fit"]["mmd"] == pytest.approx(recorded["prior_fit"]["mmd"], abs=1e-4)
     for key in ("classification_error", "clustering_error", "own_component_fraction"):
         assert (key in got) == (key in recorded), key
         if key in got:
             assert got[key] == pytest.approx(recorded[key], abs=2e-4), key     # 2 of 10,000 images
-    if "class_sweep" in recorded:
-        assert got["class_sweep"]["accuracy"] == pytest.approx(recorded["class_sweep"]["accuracy"], abs=2e-4)
+    for key in ("class_sweep", "prior_class_sweep"):
+        if key in recorded:
+            assert got[key]["accuracy"] == pytest.approx(recorded[key]["accuracy"], abs=2e-4), key
+    assert ("roll_distance" in got) == ("roll_distance" in recorded)
+    if "roll_distance" in recorded:
+        for key in ("codes_median", "prior_median"):
+            assert got["roll_distance"][key] == pytest.approx(recorded["roll_distance"][key], rel=1e-4), key
 
 
 @pytest.mark.slow

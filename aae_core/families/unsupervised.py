@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from .. import losses
 from ..config import IMAGE_SIZE, ModelConfig
-from ..metrics import cluster_majority_labels
+from ..metrics import cluster_majority_labels, roll_distance
 from ..networks import Discriminator, mlp
+from ..priors import SwissRollPrior
 from .base import AAEModel, flatten_images, noisy
 
 
@@ -29,6 +30,8 @@ def component_metrics(model: AAEModel, z: torch.Tensor, y: torch.Tensor) -> dict
         return {"own_component_fraction": float((comps == y).float().mean())}
     majority = cluster_majority_labels(comps, y, model.prior.n_components)
     return {"component_purity_error": float((majority[comps] != y).float().mean())}
+
+ROLL_CURVE_POINTS = 4001   # the roll as a polyline: its chords stray from the arc by < 1e-3 at radius 12
 
 
 class AdversarialAutoencoder(AAEModel):
@@ -129,6 +132,12 @@ class AdversarialAutoencoder(AAEModel):
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
     def family_metrics(self, x, y, z):
+        out: dict[str, Any] = {}
         if self.prior.n_components:
-            return component_metrics(self, z, y)
-        return {}
+            out.update(component_metrics(self, z, y))
+        if isinstance(self.prior, SwissRollPrior):
+            # as many prior samples as codes, drawn the same way every time (seeded)
+            samples = self.prior.sample(z.shape[0], generator=torch.Generator().manual_seed(0))
+            curve = self.prior._point(torch.linspace(0, 1, ROLL_CURVE_POINTS))
+            out["roll_distance"] = roll_distance(z, samples, curve)
+        return out
