@@ -178,8 +178,10 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="fresh server processes to measure")
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--compare-with", default=None, help="another checkout of the app, measured alternately")
+    p.add_argument("--tree", default=str(REPO), help="the checkout to measure as 'this' (default: this one)")
     args = p.parse_args()
-    trees = {"this": REPO} | ({"other": Path(args.compare_with).resolve()} if args.compare_with else {})
+    trees = {"this": Path(args.tree).resolve()} | ({"other": Path(args.compare_with).resolve()}
+                                                   if args.compare_with else {})
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "AAE_CHECKPOINTS_DIR": args.checkpoints, "AAE_RUNS_DIR": str(Path(tmp) / "runs"),
                "AAE_CACHE_DIR": str(Path(tmp) / "cache")}
