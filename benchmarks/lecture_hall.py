@@ -195,7 +195,8 @@ async def viewer(url: str, stats: dict, deadline: float, seed: int) -> None:
         await s.close()
 
 
-async def trainer(url: str, stats: dict, name: str, start_at: float, deadline: float, run_s: float) -> None:
+async def trainer(url: str, stats: dict, name: str, start_at: float, deadline: float, run_s: float,
+                  turn: asyncio.Event | None = None, done: asyncio.Event | None = None) -> None:
     """Opens the Train page, presses Start (the page's default recipe) at start_at, then watches the page
     every 2 s: its place in the queue, when its run starts; after run_s of training it presses Stop, as a
     student who has seen enough would, so that the next run in the queue starts."""
@@ -205,8 +206,14 @@ async def trainer(url: str, stats: dict, name: str, start_at: float, deadline: f
         await s.open()
         run, _ = await s.rerun("train")
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        if turn is not None:        # press after the previous trainer's press reached the server: the order of
+            await turn.wait()       # the presses is then the order the server received them in
         seen["pressed"] = time.monotonic()
-        await s.rerun("train", [_widget(run.ids["start_run"], trigger_value=True)])
+        try:
+            await s.rerun("train", [_widget(run.ids["start_run"], trigger_value=True)])
+        finally:
+            if done is not None:
+                done.set()
         stopped = False
         while time.monotonic() < deadline:
             run, _ = await s.rerun("train")
@@ -248,7 +255,9 @@ async def hall(url: str, pid: int, args) -> dict:
             await asyncio.sleep(1.0)
 
     sampler = asyncio.create_task(sample_rss())
-    trainers = [trainer(url, stats, f"T{i + 1}", t0 + 5 + 2 * i, deadline + args.drain, args.run_seconds)
+    pressed = [asyncio.Event() for _ in range(args.trainers)]
+    trainers = [trainer(url, stats, f"T{i + 1}", t0 + 5 + 2 * i, deadline + args.drain, args.run_seconds,
+                        turn=pressed[i - 1] if i else None, done=pressed[i])
                 for i in range(args.trainers)]
     viewers = [viewer(url, stats, deadline, seed) for seed in range(args.sessions)]
     await asyncio.gather(*viewers, *trainers)
