@@ -108,10 +108,12 @@ def user_key() -> str:
 
 
 def user_job() -> TrainingJob | None:
-    """This user's training run in this server process, if any. (No run can exist before explorer.background was
-    imported, so a page that trains nothing does not import it, nor torch.)"""
-    loaded = sys.modules.get("explorer.background")
-    return loaded.REGISTRY.get(user_key()) if loaded is not None else None
+    """This user's training run in this server process, if any. (No run can exist before explorer.background has
+    created its REGISTRY, so a page that trains nothing does not import it, nor torch. While another session is
+    still importing it, the module is in sys.modules without a REGISTRY yet: then there is no run either; 20
+    sessions arriving at once hit exactly that, benchmarks/lecture_hall.py.)"""
+    registry = getattr(sys.modules.get("explorer.background"), "REGISTRY", None)
+    return registry.get(user_key()) if registry is not None else None
 
 
 def explain(text: str, slot=None) -> None:

@@ -45,3 +45,16 @@ def test_the_favicon_is_not_fetched_from_a_font_cdn():
     app = (REPO / "app.py").read_text()
     [call] = re.findall(r"set_page_config\((.*?)\)", app, re.DOTALL)
     assert "page_icon" in call and ":material/" not in call
+
+
+def test_a_session_asking_for_its_run_while_another_imports_the_runner_sees_none(monkeypatch):
+    """A module being imported by another thread sits in sys.modules before its REGISTRY exists (seen with 20
+    sessions arriving at once): the sidebar's run lookup must then say 'no run', not fail."""
+    import types
+
+    from explorer import state
+
+    half = types.ModuleType("explorer.background")            # what another thread's import leaves visible
+    monkeypatch.setitem(sys.modules, "explorer.background", half)
+    monkeypatch.setattr(state, "user_key", lambda: "someone")
+    assert state.user_job() is None
