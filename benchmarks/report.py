@@ -60,7 +60,8 @@ def speed_table() -> list[str]:
             continue
         skip = {"benchmark", "date", "machine", "device", "curve", "train_config", "runs", "checkpoints",
                 "vs_pythae", "trainings",
-                "client", "queue", "error_samples", "server_log_tail"}   # lecture_hall's details stay in its JSON
+                "client", "queue", "error_samples", "server_log_tail",   # lecture_hall's details stay in its JSON
+                "other_runs", "compared_with"}
         summary = ", ".join(f"{k}={_fmt(v) if not isinstance(v, dict) else json.dumps(v)}"
                             for k, v in r.items() if k not in skip)
         machine = r.get("machine", {})
