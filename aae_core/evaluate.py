@@ -43,9 +43,10 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
                         prior_styles: int = 100) -> dict[str, Any]:
     """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write.
 
-    Supervised MNIST models also get the class-sweep check (aae_core.judge) with the judge at `judge`
-    (default: default_judge_path()) on the styles of the first `sweep_styles` test images; a missing
-    default judge skips it, a missing judge that was asked for is an error."""
+    MNIST models whose family asks for it are also read by the digit judge at `judge` (default:
+    default_judge_path()): the class sweep of the first `sweep_styles` test images' styles (supervised), the
+    sweep of `prior_styles` prior styles, the family's own judge_report (ALAE); a missing default judge skips
+    them, a missing judge that was asked for is an error."""
     dev = pick_device(device)
     model = load(path, dev)
     _, test = load_dataset(model.config.dataset, data_dir=data_dir)
@@ -54,10 +55,10 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test.to_float(), test.labels)
     sweeps = model.class_sweep_check, has_prior_class_sweep(model)
-    if any(sweeps) and model.config.dataset == "mnist":
+    if (any(sweeps) or model.reads_with_judge) and model.config.dataset == "mnist":
         judge_path = Path(judge) if judge is not None else default_judge_path()
         if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
-            digit_judge, info = load_judge(judge_path)
+            digit_judge, info = load_judge(judge_path)        # once, for every reading below
             digit_judge = digit_judge.to(dev)
             about = {"judge": _shown_path(judge_path), "judge_test_accuracy": info.get("test_accuracy")}
             if sweeps[0]:
@@ -65,6 +66,8 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
                 metrics["class_sweep"] = {**sweep, **about}
             if sweeps[1]:
                 metrics["prior_class_sweep"] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
+            for name, read in model.judge_report(digit_judge, test.to_float(), test.labels).items():
+                metrics[name] = {**read, **about}
     metrics.update({"kind": model.config.kind, "prior": model.config.prior,
                     "latent_dim": model.config.latent_dim, "n_labels": model.config.n_labels,
                     "dataset": model.config.dataset, "device": device_name(dev),

@@ -54,14 +54,16 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
     model, fingerprint = cur.model, cur.fingerprint
 
     def compute(progress=projection._no_progress) -> projection.LatentMap:
-        return projection.get_map(model, method, fingerprint=fingerprint, load_test=lambda: test,
-                                  folder=folder, progress=progress)
+        # cached_map has just looked in the memory and disk caches: compute and store, without a second look
+        lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress)
+        projection.save_cached(lmap, folder)
+        return lmap
 
     if method != "umap":
         with st.spinner(f"Encoding {len(test):,} test images..."):
             return compute()
     return background.TASKS.get_or_start(_task_key(cur, method), compute,
-                                   message=f"UMAP stage 1 of 3, encoding the test images: 0 of {len(test):,}")
+                                         message=f"UMAP stage 1 of 3, encoding the test images: 0 of {len(test):,}")
 
 
 def retry_map(cur: ModelRef, method: str) -> None:

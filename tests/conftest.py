@@ -47,3 +47,19 @@ def fake_mnist_dir(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("fake_mnist")
     write_idx_dataset(root / "MNIST" / "raw", synthetic_images(600, seed=1), synthetic_images(200, seed=2))
     return str(root)
+
+
+def start_app(checkpoints, data_dir: str, tmp_path, monkeypatch, *, timeout: float = 30):
+    """app.py under AppTest, run once, against the checkpoints folder `checkpoints`, the fake MNIST in
+    `data_dir`, and runs and caches under tmp_path (nothing of the user's is touched)."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    for name, value in {"AAE_CHECKPOINTS_DIR": checkpoints, "AAE_RUNS_DIR": tmp_path / "runs",
+                        "AAE_DATA_DIR": data_dir, "AAE_CACHE_DIR": tmp_path / "cache"}.items():
+        monkeypatch.setenv(name, str(value))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at

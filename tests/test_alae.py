@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import synthetic_images, tiny_config
+from conftest import start_app, synthetic_images, tiny_config
 
 import aae_core
 from aae_core.families import ALAE, build_model, get_family
@@ -135,14 +135,8 @@ def test_per_epoch_and_evaluation_metrics(trainer, fake_mnist_dir, tmp_path):
 
 
 def test_every_app_page_works_with_an_alae_picked(tmp_path, fake_mnist_dir, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     folder = aae_core.save(tiny(), tmp_path / "checkpoints" / "alae_tiny")
-    for name, value in {"AAE_CHECKPOINTS_DIR": folder.parent, "AAE_RUNS_DIR": tmp_path / "runs",
-                        "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": tmp_path / "cache"}.items():
-        monkeypatch.setenv(name, str(value))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
+    at = start_app(folder.parent, fake_mnist_dir, tmp_path, monkeypatch, timeout=60)
     assert at.selectbox(key="model_ref").value == str(folder.resolve())
     assert "ALAE" in [c.value for c in at.sidebar.caption][0]
     assert any(ALAE.explanation in m.value for m in at.markdown)            # Home explains the picked family

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_images, tiny_config
+from conftest import start_app, synthetic_images, tiny_config
 from streamlit.testing.v1 import AppTest
 
 import aae_core
@@ -44,14 +44,7 @@ def shipped(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app(shipped, fake_mnist_dir, tmp_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("AAE_CHECKPOINTS_DIR", str(shipped))
-    monkeypatch.setenv("AAE_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("AAE_DATA_DIR", fake_mnist_dir)
-    monkeypatch.setenv("AAE_CACHE_DIR", str(tmp_path / "cache"))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return start_app(shipped, fake_mnist_dir, tmp_path, monkeypatch, timeout=30)
 
 
 def ref(shipped: Path, name: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import synthetic_images
+from conftest import start_app, synthetic_images
 from torch import nn
 
 import aae_core
@@ -180,16 +180,10 @@ def test_without_a_recipe_a_kind_starts_from_its_familys_recipe():
 
 
 def test_every_app_page_works_with_a_family_only_this_test_knows(toy_family, tmp_path, fake_mnist_dir, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     root = tmp_path / "checkpoints"
     folder = aae_core.save(families.build_model(ModelConfig(kind="toy", latent_dim=2, hidden_dim=16), seed=0),
                            root / "toy_model")
-    for name, value in {"AAE_CHECKPOINTS_DIR": root, "AAE_RUNS_DIR": tmp_path / "runs",
-                        "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": tmp_path / "cache"}.items():
-        monkeypatch.setenv(name, str(value))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
+    at = start_app(root, fake_mnist_dir, tmp_path, monkeypatch, timeout=60)
     assert at.selectbox(key="model_ref").value == str(folder.resolve())      # the only model: picked
     assert "toy autoencoder" in [c.value for c in at.sidebar.caption][0]     # described by its family
     pages = sorted(p.name for p in (REPO / "explorer" / "pages").glob("*.py"))

@@ -140,6 +140,7 @@ class MappedGaussianPrior(Prior):
 
 class ALAE(AAEModel):
     kind = "alae"
+    reads_with_judge = True
     title = "ALAE"
     summary = "Adversarial Latent Autoencoder: the adversarial game is played in the latent space (CVPR 2020)."
     explanation = (
@@ -314,13 +315,7 @@ class ALAE(AAEModel):
                 "n_samples": n_samples, "sure_threshold": SURE}
 
     def family_metrics(self, x, y, z):
-        """The judge's reading of reconstructions and samples (MNIST with the shipped judge only)."""
-        from ..judge import JUDGE_CONFIG, default_judge_path, load_judge  # the judge module imports families
+        return {"latent_reconstruction_mse": self.latent_reconstruction_error()}
 
-        path = default_judge_path()
-        if self.config.dataset != "mnist" or not (path / JUDGE_CONFIG).is_file():
-            return {}
-        judge, info = load_judge(path)
-        return {"alae_judge": {**self.judge_metrics(judge, x, y), "judge": path.name,
-                               "judge_test_accuracy": info.get("test_accuracy")},
-                "latent_reconstruction_mse": self.latent_reconstruction_error()}
+    def judge_report(self, judge, x, y):
+        return {"alae_judge": self.judge_metrics(judge, x, y)}

@@ -75,6 +75,7 @@ class AAEModel(nn.Module):
     needs_class_code: ClassVar[bool] = False  # decode(z, y) needs y
     classes_are_labels: ClassVar[bool] = False  # the class code means the dataset's label (not a cluster)
     class_sweep_check: ClassVar[bool] = False  # `evaluate` reads its class-swept decodings with the judge
+    reads_with_judge: ClassVar[bool] = False   # `evaluate` hands the judge to judge_report()
     adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
     default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
     diagram: ClassVar[str | None] = None     # an SVG of its networks for the app's Home (None: the AAE's)
@@ -113,17 +114,20 @@ class AAEModel(nn.Module):
     @classmethod
     def describe(cls, config: ModelConfig) -> str:
         """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
-        if cls.class_noun is not None:
-            plural = cls.class_noun + ("es" if cls.class_noun.endswith("s") else "s")
-            latent = f"{config.latent_dim}-D style + {config.n_classes} {plural}"
-        else:
-            latent = f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
-        parts = [cls.title, latent]
+        parts = [cls.title, cls.describe_code(config)]
         if config.label_conditioned:
             parts.append("label-conditioned")
         if config.n_labels:
             parts.append(f"{config.n_labels:,} labels")
         return ", ".join(parts)
+
+    @classmethod
+    def describe_code(cls, config: ModelConfig) -> str:
+        """The code in a few words: '2-D gaussian prior', '10-D style + 10 classes'."""
+        if cls.class_noun is not None:
+            plural = cls.class_noun + ("es" if cls.class_noun.endswith("s") else "s")
+            return f"{config.latent_dim}-D style + {config.n_classes} {plural}"
+        return f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
 
     @classmethod
     def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
@@ -194,6 +198,11 @@ class AAEModel(nn.Module):
 
     def family_metrics(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, Any]:
         """Family-specific metrics of `evaluate` on test images x [N, 784], labels y, codes z."""
+        return {}
+
+    def judge_report(self, judge: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, dict[str, Any]]:
+        """What the digit judge (aae_core.judge, loaded once by `evaluate`) reads in this family's images of
+        test images x [N, 784] with labels y: {metric name: {numbers}}. Families that set reads_with_judge."""
         return {}
 
     # --- helpers for subclasses -------------------------------------------------------------------

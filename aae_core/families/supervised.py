@@ -50,12 +50,8 @@ class SupervisedAAE(AdversarialAutoencoder):
         return "subset"
 
     @classmethod
-    def describe(cls, config: ModelConfig) -> str:
-        parts = [cls.title, f"{config.latent_dim}-D style"]
-        if config.label_conditioned:
-            parts.append("label-conditioned")
-        parts.append(f"{config.n_labels:,} labels")
-        return ", ".join(parts)
+    def describe_code(cls, config: ModelConfig) -> str:
+        return f"{config.latent_dim}-D style"      # the class is the label, given to the decoder
 
     @classmethod
     def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
