@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 import aae_core
 from aae_core import projection
-from aae_core.checkpoint import read_upload, save_metrics
+from aae_core.checkpoint import save_metrics
+from aae_core.uploads import read_upload
 from explorer import background, catalog
 from explorer.figures import ENCODED, GRID, PRIOR
 
@@ -207,7 +208,7 @@ def test_upload_errors_say_what_is_wrong_and_what_to_do_without_server_details(a
 
     for what, files in cases.items():
         if what == "could not build":                                         # torch's own words, with a path
-            monkeypatch.setattr(aae_core.checkpoint.CheckpointFiles, "load", allocator_failure)
+            monkeypatch.setattr(aae_core.uploads.CheckpointFiles, "load", allocator_failure)
         app.file_uploader(key="checkpoint_upload").set_value(files)
         app.run()
         assert not app.exception, (what, app.exception)

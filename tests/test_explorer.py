@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aae_core.checkpoint import MAX_UPLOAD_BYTES
+from aae_core.uploads import MAX_UPLOAD_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 UI_IMPORT = re.compile(r"^\s*(import|from)\s+(streamlit|plotly|explorer)\b", re.MULTILINE)

@@ -18,7 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 import aae_core
 from aae_core import explore, projection
-from aae_core.checkpoint import read_upload, save_metrics
+from aae_core.checkpoint import save_metrics
+from aae_core.uploads import read_upload
 from explorer import background, catalog, exports
 from explorer.figures import DIGIT_COLOURS, ENCODED, PRIOR
 
