@@ -34,10 +34,10 @@ chart_area, panel = (st.container(), st.container()) if presenting else st.colum
 standing_in = False
 lmap = maps.cached_map(ref, method)
 if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in the background)
-    from explorer import background
+    from explorer import tasks
 
     result = maps.latent_map(picker.require_model(), method)
-    if isinstance(result, background.BackgroundTask):
+    if isinstance(result, tasks.BackgroundTask):
         task = result
 
         @st.fragment(run_every=1.0)
