@@ -382,3 +382,16 @@ def test_the_status_reports_the_measured_speed_and_the_time_left(tmp_path):
     assert left == pytest.approx(remaining / rate)
     s = job.status()
     assert s.steps_per_s and s.steps_per_s > 0 and s.seconds_left == 0
+
+
+def test_the_registry_makes_its_runs_through_its_job_factory(tmp_path):
+    """The seam between the queue and how a run executes: the registry builds jobs only through make_job."""
+    made: list = []
+
+    def make(*args, **kwargs):
+        made.append(runs.TrainingJob(*args, **kwargs))
+        return made[-1]
+
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=make)
+    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    assert made == [job] and job.join(60) and job.status().state == "finished"

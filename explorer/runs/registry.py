@@ -44,12 +44,15 @@ class QueueFullError(AAEError):
 class JobRegistry:
     """The process's training jobs, one per owner; at most `max_running` train at once (default
     max_trainings()), the rest wait in a FIFO queue of at most `max_queued`. Each owner keeps at most
-    `max_runs` run folders, within `quota_mb` (default $AAE_RUNS_QUOTA_MB, else 500 MB)."""
+    `max_runs` run folders, within `quota_mb` (default $AAE_RUNS_QUOTA_MB, else 500 MB).
+
+    How a run executes is the job's (make_job, TrainingJob's signature); the registry asks of a job only
+    start(), stop(), done, status(), its board, out and extra."""
 
     def __init__(self, root: Callable[[], Path] = runs_dir, *, max_running: int | None = None,
                  max_queued: int = MAX_QUEUED, max_runs: int = MAX_RUNS_PER_USER,
-                 quota_mb: float | None = None) -> None:
-        self._root = root
+                 quota_mb: float | None = None, make_job: Callable[..., TrainingJob] = TrainingJob) -> None:
+        self._root, self._make_job = root, make_job
         self._max_running, self.max_queued, self.max_runs, self._quota_mb = max_running, max_queued, max_runs, quota_mb
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
@@ -90,11 +93,11 @@ class JobRegistry:
             out = self._root() / base
             while out.exists() or any(j.out == out for j in self._jobs.values()):
                 out = self._root() / f"{base}_{uuid.uuid4().hex[:4]}"
-            job = TrainingJob(model_config, train_config, out, data_dir=data_dir, device=device,
-                              extra={"app_user": user, "recipe": recipe}, callbacks=callbacks,
-                              snapshot_every_s=snapshot_every_s, threads=training_threads(max_running),
-                              before=lambda j: self._make_room(user, j, keep=self.max_runs - 1, quota=quota),
-                              after=self._ended)
+            job = self._make_job(model_config, train_config, out, data_dir=data_dir, device=device,
+                                 extra={"app_user": user, "recipe": recipe}, callbacks=callbacks,
+                                 snapshot_every_s=snapshot_every_s, threads=training_threads(max_running),
+                                 before=lambda j: self._make_room(user, j, keep=self.max_runs - 1, quota=quota),
+                                 after=self._ended)
             self._jobs[user] = job
             self._queue.append(job)
             ready = self._dispatch_locked()
