@@ -17,7 +17,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "checkpoint": ("load", "load_files", "load_metrics", "load_zip", "save"),
+    "checkpoint": ("load", "load_metrics", "save"),
     "config": ("ModelConfig", "TrainConfig"),
     "data": ("ImageSet", "label_split", "load_dataset"),
     "errors": ("AAEError", "CheckpointConfigError", "CheckpointError", "CheckpointNotFoundError",
@@ -27,6 +27,7 @@ _EXPORTS = {
     "recipes": ("RECIPES", "Recipe", "get_recipe"),
     "priors": ("PRIORS", "Prior", "build_prior"),
     "training": ("Callback", "Trainer", "device_name", "pick_device"),
+    "uploads": ("load_files", "load_zip"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

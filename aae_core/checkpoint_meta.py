@@ -15,6 +15,11 @@ from .errors import CheckpointConfigError, CheckpointNotFoundError, UnsupportedF
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
     "config.json", "model.safetensors", "optimizer.safetensors", "metrics.json")
+# What a checkpoint folder may hold: the files this package writes into one (metrics.json from evaluate,
+# cached latent-map projections) and the hidden temporary files of their atomic writes. A folder holding
+# anything else is not a checkpoint, and is never replaced.
+CHECKPOINT_FILE_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE, "projection_*.safetensors",
+                            f".{METRICS_FILE}.*", ".projection_*.safetensors.*")
 MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
 
 

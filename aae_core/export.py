@@ -9,9 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .checkpoint import check_replaceable, check_writable, is_checkpoint_folder, load, read_config, save
+from .checkpoint import load, read_config, save
 from .config import TrainConfig
 from .errors import AAEError, CheckpointSaveError, OutputPathError
+from .fsutil import check_replaceable, check_writable, is_checkpoint_folder
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:

@@ -26,10 +26,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .checkpoint import check_replaceable, check_writable, remove_leftovers, replace_folder, sibling_path
 from .data import ImageSet, load_dataset, random_shift
 from .errors import AAEError, CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
 from .families import AAEModel
+from .fsutil import check_replaceable, check_writable, remove_leftovers, replace_folder, sibling_path
 from .training import device_name, pick_device
 
 JUDGE_CONFIG = "judge.json"

@@ -19,7 +19,6 @@ import io
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
+
+from .fsutil import atomic_write
 
 if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
     from .data import ImageSet
@@ -305,15 +306,8 @@ def _write_atomic(file: Path, lmap: LatentMap) -> None:
     meta = {"version": CACHE_VERSION, "method": lmap.method, "fingerprint": lmap.fingerprint,
             "dataset": lmap.dataset, "n_test": str(lmap.n_test), "n_prior": str(lmap.prior_z.shape[0])}
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache shipped or shared with the server is read by others
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # mode: mkstemp makes the file private; a cache shipped or shared with the server is read by others
+    atomic_write(file, lambda tmp: save_file(arrays, str(tmp), metadata=meta), mode=0o644)
 
 
 def save_cached(lmap: LatentMap, folder: str | Path | None = None) -> Path:

@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .checkpoint import OPTIMIZER_FILE, CheckpointCallback, load, load_trainer_state, read_config
+from .callbacks import CheckpointCallback
+from .checkpoint import OPTIMIZER_FILE, load, read_config
 from .config import ModelConfig, TrainConfig
 from .data import label_split, load_dataset, validation_split
 from .errors import CheckpointNotFoundError
 from .families import build_model, get_family
+from .train_state import load_trainer_state
 from .training import Callback, Trainer
 
 ALL_LABELS = -1

@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .checkpoint import OPTIMIZER_FILE, check_replaceable, check_writable, is_checkpoint_folder, read_config
+from .checkpoint import OPTIMIZER_FILE, read_config
 from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
 from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
 from .families import FAMILIES, get_family
+from .fsutil import check_replaceable, check_writable, is_checkpoint_folder
 from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
 from .run_setup import ALL_LABELS, prepare_run, resolve_label_budget
 from .training import Callback, Trainer, device_name, pick_threads

@@ -23,6 +23,7 @@ from .config import TrainConfig
 from .data import ImageSet, random_shift
 from .errors import TrainingDivergedError
 from .families import AAEModel, Batch
+from .families.base import noisy
 
 NAN_CHECK_EVERY = 50  # steps between finite-loss checks (each check is one device sync)
 
@@ -234,20 +235,17 @@ class Trainer:
         y = None
         if self.labels is not None and self.labelled_idx is None:
             y = self.labels[idx]
-        batch = Batch(x=x, y=y, x_noisy=self._noisy(x) if self.config.input_noise else None)
+        std = self.config.input_noise   # denoising: the encoder sees x + N(0, std²), the target stays x
+        batch = Batch(x=x, y=y, x_noisy=noisy(x, std, self.generator) if std else None)
         if self.labelled_idx is not None:
             pick = torch.randint(self.labelled_idx.shape[0], (self.config.labelled_batch_size,),
                                  generator=self.generator, device=self.device)
             lab = self.labelled_idx[pick]
             batch.x_labelled = self._images(lab)
             if self.config.input_noise:
-                batch.x_labelled = self._noisy(batch.x_labelled)
+                batch.x_labelled = noisy(batch.x_labelled, self.config.input_noise, self.generator)
             batch.y_labelled = self.labels[lab]
         return batch
-
-    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
-        """x plus N(0, input_noise²) noise (the encoder's training input; the target stays x)."""
-        return x + self.config.input_noise * torch.randn(x.shape, generator=self.generator, device=x.device)
 
     def run_phase(self, phase: str, batch: Batch) -> torch.Tensor:
         """One optimizer step of `phase`: only the weights that phase owns receive gradients.

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from aae_core.fsutil import atomic_write_text
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -36,9 +38,7 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(), **data}
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n", mode=0o644)
     print(f"wrote {path}")
     return path
 

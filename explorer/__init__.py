@@ -3,10 +3,12 @@
     catalog   the model catalogue the picker lists (JSON only)
     state     per-user session state: its keys, the user key, this user's run, page explanations
     models    the device, cached models of checkpoint folders, cached test sets
-    uploads   checkpoints users upload: one parser (aae_core.checkpoint.read_upload), one cache by identity
+    uploads   checkpoints users upload: one parser (aae_core.uploads.read_upload), one cache by identity
     picker    the model picker every page shares, and the picked model (ModelRef / Current)
     maps      latent maps as the app uses them: cached, computed, or fitted in the background
-    background  training runs (the queue, per-session caps) and other long tasks in background threads
+    runs      training runs: the registry and queue, one run's thread, status, live callback, run folders
+    tasks     other long computations (a UMAP fit) in background threads, shared by key
+    settings  the environment's settings (trainings at once, threads, disk quota)
                 (imports torch: pages import it only when they train)
     figures   Plotly figures
     exports   what users take away: PNGs, the encoded test set (CSV / NPZ), a checkpoint as an uploadable .zip

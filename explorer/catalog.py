@@ -8,7 +8,6 @@ $AAE_CHECKPOINTS_DIR (default <repo>/checkpoints) and $AAE_RUNS_DIR (default <re
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -145,11 +144,6 @@ def list_checkpoints(shipped: str | Path | None = None, runs: str | Path | None 
 
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
 _FP_LOCK = threading.Lock()
-
-
-def fingerprint_bytes(data: bytes) -> str:
-    """sha256 hex digest of a weights file's bytes."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def weights_fingerprint(path: str | Path) -> str:

@@ -1,6 +1,6 @@
 """What users take away from the app: image grids and strips as PNG, tables as CSV, the encoded test set as
 CSV / NPZ, and a checkpoint folder as a .zip that the app's upload accepts back
-(aae_core.checkpoint.read_upload). Bytes are built here, buttons drawn by the pages (or by the two helpers
+(aae_core.uploads.read_upload). Bytes are built here, buttons drawn by the pages (or by the two helpers
 at the end). numpy, PIL (Streamlit's own dependency) and the standard library: nothing here imports torch."""
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ import numpy as np
 import pandas  # noqa: F401
 import plotly.graph_objects as go
 
-if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (background does)
+if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (explorer.runs does)
     from aae_core.projection import LatentMap
-    from explorer.background import Snapshot
+    from explorer.runs.status import Snapshot
 
 ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.

@@ -1,5 +1,5 @@
 """Latent maps as the app uses them: from the memory or disk cache (numpy only: no torch, no data), computed
-at once for 'latent' and 'pca', or fitted in the background for 'umap' (explorer.background.TASKS, shared by every
+at once for 'latent' and 'pca', or fitted in the background for 'umap' (explorer.tasks.TASKS, shared by every
 user who asks). The maps themselves are aae_core.projection's."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import streamlit as st
 
 from aae_core import projection
 from explorer.models import test_set
+from explorer.tasks import TASKS, BackgroundTask
 
 if TYPE_CHECKING:
-    from explorer.background import BackgroundTask
     from explorer.picker import Current, ModelRef
 
 
@@ -39,12 +39,10 @@ def _task_key(cur: ModelRef, method: str) -> str:
 def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTask | None:
     """The map of `method`: from the cache; computed here for 'latent' and 'pca' (instant); for 'umap'
     the background task that is fitting it (the page shows its progress). None when data is missing."""
-    from explorer import background
-
     found = cached_map(cur, method)
     if found is not None:
         return found
-    task = background.TASKS.get(_task_key(cur, method))
+    task = TASKS.get(_task_key(cur, method))
     if task is not None and task.status().state == "done":
         return task.status().result
     test = test_set(cur.config.dataset)
@@ -62,12 +60,10 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
     if method != "umap":
         with st.spinner(f"Encoding {len(test):,} test images..."):
             return compute()
-    return background.TASKS.get_or_start(_task_key(cur, method), compute,
-                                         message=f"UMAP stage 1 of 3, encoding the test images: 0 of {len(test):,}")
+    return TASKS.get_or_start(_task_key(cur, method), compute,
+                              message=f"UMAP stage 1 of 3, encoding the test images: 0 of {len(test):,}")
 
 
 def retry_map(cur: ModelRef, method: str) -> None:
     """Forget a failed background fit, so that the next latent_map call starts it again."""
-    from explorer import background
-
-    background.TASKS.discard(_task_key(cur, method))
+    TASKS.discard(_task_key(cur, method))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 if TYPE_CHECKING:
-    from explorer.background import TrainingJob
+    from explorer.runs import TrainingJob
 
 # Widget keys shared across modules and pages.
 MODEL_KEY, UPLOADER_KEY, MAP_CHART_KEY = "model_ref", "checkpoint_upload", "latent_map_chart"
@@ -108,11 +108,11 @@ def user_key() -> str:
 
 
 def user_job() -> TrainingJob | None:
-    """This user's training run in this server process, if any. (No run can exist before explorer.background has
+    """This user's training run in this server process, if any. (No run can exist before explorer.runs.registry has
     created its REGISTRY, so a page that trains nothing does not import it, nor torch. While another session is
     still importing it, the module is in sys.modules without a REGISTRY yet: then there is no run either; 20
     sessions arriving at once hit exactly that, benchmarks/lecture_hall.py.)"""
-    registry = getattr(sys.modules.get("explorer.background"), "REGISTRY", None)
+    registry = getattr(sys.modules.get("explorer.runs.registry"), "REGISTRY", None)
     return registry.get(user_key()) if registry is not None else None
 
 

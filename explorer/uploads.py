@@ -1,4 +1,4 @@
-"""Checkpoints users upload: parsed by aae_core.checkpoint.read_upload (the one parser), kept in memory under
+"""Checkpoints users upload: parsed by aae_core.uploads.read_upload (the one parser), kept in memory under
 their identity (sha256 of exactly the config.json and model.safetensors bytes that load), loaded through one
 cache keyed by that identity, and offered in the picker as 'upload:<identity>'.
 
@@ -26,8 +26,8 @@ from explorer.models import device
 from explorer.state import MODEL_KEY, UPLOADER_KEY
 
 if TYPE_CHECKING:
-    from aae_core.checkpoint import CheckpointFiles
     from aae_core.families import AAEModel
+    from aae_core.uploads import CheckpointFiles
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def load_upload(identity: str) -> AAEModel:
 
 
 def accept(files: CheckpointFiles) -> str:
-    """Keep and load a parsed upload (aae_core.checkpoint.read_upload); its identity. Raises whatever loading
+    """Keep and load a parsed upload (aae_core.uploads.read_upload); its identity. Raises whatever loading
     raised when it does not load, and then keeps nothing."""
     identity = files.identity
     with _LOCK:
@@ -99,7 +99,7 @@ def problem_text(exc: BaseException, parsed: bool) -> str:
 
 def _on_upload() -> None:
     """Callback of the uploader: load the upload once; select it, or keep one clear error message."""
-    from aae_core.checkpoint import read_upload
+    from aae_core.uploads import read_upload
 
     ss = st.session_state
     uploaded = ss.get(UPLOADER_KEY) or []
@@ -150,7 +150,7 @@ def upload_name(named: list[tuple[str, bytes]], files: CheckpointFiles) -> str:
 
 def upload_widget() -> None:
     """The uploader and, when an upload failed, one st.error line."""
-    from aae_core.checkpoint import MAX_UPLOAD_BYTES
+    from aae_core.uploads import MAX_UPLOAD_BYTES
 
     if not st.session_state.get(UPLOADER_KEY):
         st.session_state.upload_error = None  # the failed files are gone (cleared, or the page was left)

@@ -14,8 +14,8 @@ from explorer.state import user_job
 if TYPE_CHECKING:
     from aae_core.explore import LatentPoint
     from aae_core.projection import LatentMap
-    from explorer.background import TrainingJob
     from explorer.picker import Current, ModelRef
+    from explorer.runs import TrainingJob
 
 
 # --- points the user picks ------------------------------------------------------------------------

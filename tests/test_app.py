@@ -19,8 +19,9 @@ from streamlit.testing.v1 import AppTest
 
 import aae_core
 from aae_core import projection
-from aae_core.checkpoint import read_upload, save_metrics
-from explorer import background, catalog
+from aae_core.checkpoint import save_metrics
+from aae_core.uploads import read_upload
+from explorer import catalog, runs, tasks
 from explorer.figures import ENCODED, GRID, PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,7 +208,7 @@ def test_upload_errors_say_what_is_wrong_and_what_to_do_without_server_details(a
 
     for what, files in cases.items():
         if what == "could not build":                                         # torch's own words, with a path
-            monkeypatch.setattr(aae_core.checkpoint.CheckpointFiles, "load", allocator_failure)
+            monkeypatch.setattr(aae_core.uploads.CheckpointFiles, "load", allocator_failure)
         app.file_uploader(key="checkpoint_upload").set_value(files)
         app.run()
         assert not app.exception, (what, app.exception)
@@ -219,8 +220,8 @@ def test_upload_errors_say_what_is_wrong_and_what_to_do_without_server_details(a
 
 
 # --- Train ------------------------------------------------------------------------------------------
-def _user_job(at: AppTest) -> background.TrainingJob:
-    job = background.REGISTRY.get(at.session_state["user_key"])
+def _user_job(at: AppTest) -> runs.TrainingJob:
+    job = runs.REGISTRY.get(at.session_state["user_key"])
     assert job is not None
     return job
 
@@ -254,7 +255,7 @@ def test_train_page_starts_a_run_that_lands_in_the_picker(app, tmp_path):
     assert app.selectbox(key=MODEL).value == run_ref
     app.button(key="new_run").click()
     app.run()
-    assert background.REGISTRY.get(app.session_state["user_key"]) is None and app.button(key="start_run")
+    assert runs.REGISTRY.get(app.session_state["user_key"]) is None and app.button(key="start_run")
 
 
 def _start_long_run(app):
@@ -334,8 +335,8 @@ def test_train_page_stop_button_stops_the_run(app):
 def test_a_user_gets_one_run_at_a_time(app):
     job = _start_long_run(app)
     try:
-        with pytest.raises(background.JobBusyError):
-            background.REGISTRY.start(app.session_state["user_key"], tiny_config(), aae_core.TrainConfig(epochs=1))
+        with pytest.raises(runs.JobBusyError):
+            runs.REGISTRY.start(app.session_state["user_key"], tiny_config(), aae_core.TrainConfig(epochs=1))
         assert "start_run" not in [b.key for b in app.button]              # the form is hidden meanwhile
     finally:
         job.stop()
@@ -356,7 +357,7 @@ class _NaNFromEpoch(aae_core.Callback):
 
 def test_train_page_reports_a_diverged_run_and_keeps_its_last_good_checkpoint(app):
     open_page(app, "train")
-    job = background.REGISTRY.start(app.session_state["user_key"], tiny_config(),
+    job = runs.REGISTRY.start(app.session_state["user_key"], tiny_config(),
                               aae_core.TrainConfig(epochs=3, batch_size=20, eval_size=50),
                               callbacks=[_NaNFromEpoch(1)])
     assert job.join(60)
@@ -403,7 +404,7 @@ def test_a_token_no_session_was_given_opens_nothing(app):
             assert other.session_state["user_token"] not in (guess, token)        # ignored and replaced...
             assert other.query_params["user"] == other.session_state["user_token"]
             assert other.session_state["user_key"] != owner
-            assert background.REGISTRY.get(other.session_state["user_key"]) is None     # ...and it sees no run
+            assert runs.REGISTRY.get(other.session_state["user_key"]) is None     # ...and it sees no run
             assert other.button(key="start_run") and "stop_run" not in [b.key for b in other.button]
             assert not any(job.out.name in t for t in _texts(other))
         reload = _new_session(user=token)                                         # the owner's reload
@@ -427,12 +428,12 @@ def test_a_second_run_waits_in_the_queue_shows_its_place_and_can_leave(app, monk
         assert "start_run" not in [b.key for b in other.button]
         other.button(key="leave_queue").click().run()
         assert not other.exception
-        assert waiting.status().state == "left" and background.REGISTRY.get(other.session_state["user_key"]) is None
+        assert waiting.status().state == "left" and runs.REGISTRY.get(other.session_state["user_key"]) is None
         assert other.button(key="start_run") and not waiting.out.exists()
     finally:
         first.stop()
         first.join(30)
-        background.REGISTRY.stop(other.session_state["user_key"])
+        runs.REGISTRY.stop(other.session_state["user_key"])
 
 
 # --- Latent map -------------------------------------------------------------------------------------
@@ -494,7 +495,7 @@ def test_latent_map_fits_umap_in_the_background_and_shows_pca_meanwhile(app, shi
     assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "PC 1"   # PCA meanwhile
     release.set()
     fp = catalog.weights_fingerprint(shipped / "unsupervised_gaussian_20d")
-    task = background.TASKS.get(f"map:{fp}:umap")
+    task = tasks.TASKS.get(f"map:{fp}:umap")
     assert task.join(20) and task.status().state == "done"
     app.run()
     assert not app.progress

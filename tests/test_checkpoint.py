@@ -18,8 +18,8 @@ from conftest import synthetic_images
 from model_cases import CASE_IDS, MODEL_CASES, class_code
 
 import aae_core
-from aae_core import checkpoint
-from aae_core.checkpoint import load_trainer_state, read_config, save_metrics
+from aae_core import checkpoint, fsutil
+from aae_core.checkpoint import read_config, save_metrics
 from aae_core.config import TrainConfig
 from aae_core.errors import (
     AAEError,
@@ -31,6 +31,7 @@ from aae_core.errors import (
     UnsupportedFormatError,
 )
 from aae_core.families import build_model
+from aae_core.train_state import load_trainer_state
 from aae_core.training import Trainer
 
 N = 8
@@ -370,7 +371,7 @@ def test_the_checkpoint_folder_is_never_missing_while_it_is_replaced(tmp_path, m
         real_replace(src, dst)
         seen.append((path / "config.json").exists())
 
-    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    monkeypatch.setattr(fsutil.os, "replace", replace)
     aae_core.save(build_model(MODEL_CASES["unsupervised_gaussian"], seed=1), path)
     assert all(seen)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
@@ -379,7 +380,7 @@ def test_the_checkpoint_folder_is_never_missing_while_it_is_replaced(tmp_path, m
 
 
 def test_replace_folder_moves_the_new_folder_in_and_drops_the_old(tmp_path):
-    from aae_core.checkpoint import replace_folder
+    from aae_core.fsutil import replace_folder
 
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "f").write_text("new")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aae_core.checkpoint import MAX_UPLOAD_BYTES
+from aae_core.uploads import MAX_UPLOAD_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 UI_IMPORT = re.compile(r"^\s*(import|from)\s+(streamlit|plotly|explorer)\b", re.MULTILINE)
@@ -54,7 +54,7 @@ def test_a_session_asking_for_its_run_while_another_imports_the_runner_sees_none
 
     from explorer import state
 
-    half = types.ModuleType("explorer.background")            # what another thread's import leaves visible
-    monkeypatch.setitem(sys.modules, "explorer.background", half)
+    half = types.ModuleType("explorer.runs.registry")            # what another thread's import leaves visible
+    monkeypatch.setitem(sys.modules, "explorer.runs.registry", half)
     monkeypatch.setattr(state, "user_key", lambda: "someone")
     assert state.user_job() is None

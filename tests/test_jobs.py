@@ -1,4 +1,4 @@
-"""Training in a background thread (explorer.background): finish, stop, divergence, failures, one run per user,
+"""Training in a background thread (explorer.runs): finish, stop, divergence, failures, one run per user,
 the server-wide queue, the per-user caps on stored runs, memory released by ended runs, torch threads."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from conftest import tiny_config
 import aae_core
 from aae_core.config import TrainConfig
 from aae_core.training import Callback
-from explorer import background
+from explorer import runs, settings, tasks
+from explorer.runs import jobs
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +44,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> None:
 
 def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
     out = tmp_path / "run"
-    job = background.TrainingJob(tiny_config("supervised"), _train_config(epochs=2), out, snapshot_every_s=0.0).start()
+    job = runs.TrainingJob(tiny_config("supervised"), _train_config(epochs=2), out, snapshot_every_s=0.0).start()
     assert job.join(60)
     s = job.status()
     assert s.state == "finished" and s.done and s.progress == 1.0
@@ -61,7 +62,7 @@ def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
 
 
 def test_stop_ends_the_run_after_a_mini_batch_and_keeps_a_checkpoint(tmp_path):
-    job = background.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
+    job = runs.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
     _wait_for(lambda: job.status().step >= 3)
     job.stop()
     assert job.join(30)
@@ -74,14 +75,14 @@ def test_stop_ends_the_run_after_a_mini_batch_and_keeps_a_checkpoint(tmp_path):
 
 def test_a_stop_asked_for_before_training_starts_is_honoured(tmp_path, monkeypatch):
     stopped = threading.Event()
-    real_prepare = background.prepare_run
+    real_prepare = jobs.prepare_run
 
     def slow_prepare(*args, **kwargs):                                     # still loading data when stop() comes
         assert stopped.wait(10)
         return real_prepare(*args, **kwargs)
 
-    monkeypatch.setattr(background, "prepare_run", slow_prepare)
-    job = background.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
+    monkeypatch.setattr(jobs, "prepare_run", slow_prepare)
+    job = runs.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
     job.stop()
     stopped.set()
     assert job.join(30)
@@ -104,7 +105,7 @@ class _PoisonAt(Callback):
 
 def test_a_diverged_run_says_so_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
-    job = background.TrainingJob(tiny_config(), _train_config(epochs=4), out, callbacks=[_PoisonAt(1)]).start()
+    job = runs.TrainingJob(tiny_config(), _train_config(epochs=4), out, callbacks=[_PoisonAt(1)]).start()
     assert job.join(60)
     s = job.status()
     assert s.state == "diverged"
@@ -118,17 +119,17 @@ def test_a_run_that_cannot_start_fails_with_a_message(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise aae_core.DataError("no MNIST here")
 
-    monkeypatch.setattr(background, "prepare_run", broken)
-    job = background.TrainingJob(tiny_config(), _train_config(), tmp_path / "run").start()
+    monkeypatch.setattr(jobs, "prepare_run", broken)
+    job = runs.TrainingJob(tiny_config(), _train_config(), tmp_path / "run").start()
     assert job.join(10)
     s = job.status()
     assert s.state == "failed" and "no MNIST here" in s.message and not s.has_checkpoint
 
 
 def test_one_run_per_user_and_users_do_not_disturb_each_other(tmp_path):
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=2)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=2)
     long = registry.start("alice", tiny_config(), _train_config(epochs=500))
-    with pytest.raises(background.JobBusyError, match="already have a run"):
+    with pytest.raises(runs.JobBusyError, match="already have a run"):
         registry.start("alice", tiny_config(), _train_config(epochs=1))
     bob = registry.start("bob", tiny_config("vae", latent_dim=3), _train_config(epochs=1))
     assert registry.get("alice") is long and registry.get("bob") is bob and long.out != bob.out
@@ -147,7 +148,7 @@ def test_one_run_per_user_and_users_do_not_disturb_each_other(tmp_path):
 
 
 def test_background_tasks_are_shared_and_report_progress_and_errors():
-    tasks = background.TaskRegistry()
+    shared = tasks.TaskRegistry()
     calls = []
 
     def work(progress):
@@ -155,16 +156,16 @@ def test_background_tasks_are_shared_and_report_progress_and_errors():
         progress(0.5, "half way")
         return 42
 
-    task = tasks.get_or_start("k", work)
-    assert tasks.get_or_start("k", work) is task and task.join(5)
+    task = shared.get_or_start("k", work)
+    assert shared.get_or_start("k", work) is task and task.join(5)
     assert task.status().state == "done" and task.status().result == 42 and calls == [1]
 
-    failing = tasks.get_or_start("bad", lambda progress: 1 / 0)
+    failing = shared.get_or_start("bad", lambda progress: 1 / 0)
     assert failing.join(5)
     assert failing.status().state == "failed" and "ZeroDivisionError" in failing.status().error
-    assert tasks.get_or_start("bad", work) is failing                      # not retried behind the user's back
-    tasks.discard("bad")
-    assert tasks.get_or_start("bad", work).join(5)
+    assert shared.get_or_start("bad", work) is failing                      # not retried behind the user's back
+    shared.discard("bad")
+    assert shared.get_or_start("bad", work).join(5)
 
 
 # --- the queue, the caps, memory, threads -----------------------------------------------------------
@@ -179,33 +180,34 @@ class _Record(Callback):
 
 
 def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_path):
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
     started: list = []
-    runs = {}
+    by_user = {}
     for user in ("a", "b", "c", "d"):
-        runs[user] = registry.start(user, tiny_config(), _train_config(epochs=500), callbacks=[_Record(user, started)])
-    _wait_for(lambda: runs["a"].status().state == "running")
-    assert [runs[u].status().state for u in "bcd"] == ["queued"] * 3
-    assert [runs[u].status().queue_position for u in "bcd"] == [1, 2, 3]
-    assert runs["b"].status().queue_length == 3 and runs["a"].status().queue_position is None
-    assert registry.leave_queue("b") and runs["b"].status().state == "left" and registry.get("b") is None
-    assert [runs[u].status().queue_position for u in "cd"] == [1, 2]        # the others moved up
+        by_user[user] = registry.start(user, tiny_config(), _train_config(epochs=500),
+                                       callbacks=[_Record(user, started)])
+    _wait_for(lambda: by_user["a"].status().state == "running")
+    assert [by_user[u].status().state for u in "bcd"] == ["queued"] * 3
+    assert [by_user[u].status().queue_position for u in "bcd"] == [1, 2, 3]
+    assert by_user["b"].status().queue_length == 3 and by_user["a"].status().queue_position is None
+    assert registry.leave_queue("b") and by_user["b"].status().state == "left" and registry.get("b") is None
+    assert [by_user[u].status().queue_position for u in "cd"] == [1, 2]        # the others moved up
     assert not registry.leave_queue("a")                                   # a running run is stopped, not left
-    assert registry.stop("a") and runs["a"].join(30)
-    _wait_for(lambda: runs["c"].status().state == "running")
-    assert runs["d"].status().state == "queued" and runs["d"].status().queue_position == 1
-    assert registry.stop("d") and runs["d"].status().state == "left"      # stopping a waiting run leaves the queue
-    assert registry.stop("c") and runs["c"].join(30)
+    assert registry.stop("a") and by_user["a"].join(30)
+    _wait_for(lambda: by_user["c"].status().state == "running")
+    assert by_user["d"].status().state == "queued" and by_user["d"].status().queue_position == 1
+    assert registry.stop("d") and by_user["d"].status().state == "left"      # stopping a waiting run leaves the queue
+    assert registry.stop("c") and by_user["c"].join(30)
     assert [name for name, _ in started] == ["a", "c"]                    # first come, first served; b, d never ran
-    assert not runs["b"].out.exists() and not runs["d"].out.exists()
+    assert not by_user["b"].out.exists() and not by_user["d"].out.exists()
 
 
 def test_the_queue_has_a_length_limit(tmp_path):
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=1, max_queued=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_queued=1)
     first = registry.start("a", tiny_config(), _train_config(epochs=500))
     registry.start("b", tiny_config(), _train_config(epochs=500))
     try:
-        with pytest.raises(background.QueueFullError, match="queue is full"):
+        with pytest.raises(runs.QueueFullError, match="queue is full"):
             registry.start("c", tiny_config(), _train_config(epochs=1))
     finally:
         registry.stop("b")
@@ -217,25 +219,25 @@ def test_k_comes_from_the_cores_or_the_environment(monkeypatch):
     monkeypatch.delenv("AAE_MAX_TRAININGS", raising=False)
     for cores, k in ((None, 1), (1, 1), (2, 1), (3, 1), (16, 8)):
         monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
-        assert background.max_trainings() == k
+        assert settings.max_trainings() == k
     monkeypatch.setenv("AAE_MAX_TRAININGS", "3")
-    assert background.max_trainings() == 3
+    assert settings.max_trainings() == 3
     for bad in ("0", "-1", "two"):
         monkeypatch.setenv("AAE_MAX_TRAININGS", bad)
         with pytest.raises(ValueError, match="AAE_MAX_TRAININGS"):
-            background.max_trainings()
+            settings.max_trainings()
 
 
 def test_training_threads_share_the_cores_the_server_leaves_free(monkeypatch):
     monkeypatch.delenv("AAE_MAX_TRAININGS", raising=False)
     for cores, k, threads in ((2, 1, 1), (1, 1, 1), (16, 8, 1), (16, 1, 8), (16, 2, 4), (8, 2, 2)):
         monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
-        assert background.training_threads(k) == threads, (cores, k)
+        assert settings.training_threads(k) == threads, (cores, k)
 
 
 def test_a_cpu_run_sets_the_servers_torch_threads(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=4)          # 4 of 8 cores free: 1 thread each
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=4)          # 4 of 8 cores free: 1 thread each
     seen: list = []
     torch.set_num_threads(2)
     try:
@@ -275,12 +277,12 @@ def test_a_user_keeps_at_most_n_runs_oldest_removed_first_and_nothing_else_is_to
     outside = _app_run(tmp_path / "elsewhere", "linked", "alice", age_s=9000)
     (tmp_path / "link").symlink_to(outside, target_is_directory=True)              # a link is not the app's folder
 
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=5)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=5)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1))
     assert job.join(60) and job.status().state == "finished"
     assert not mine[0].exists() and all(m.exists() for m in mine[1:]) and job.out.is_dir()
     assert job.status().evicted == ("mine0",)
-    assert [p.name for p in background.stored_runs(tmp_path, "alice")] == \
+    assert [p.name for p in runs.stored_runs(tmp_path, "alice")] == \
         ["mine1", "mine2", "mine3", "mine4", job.out.name]
     for kept in (theirs, tmp_path / "not_a_run" / "notes.txt", tmp_path / "cli_run", tmp_path / "broken",
                  tmp_path / "loose_file", outside, tmp_path / "link"):
@@ -292,20 +294,20 @@ def test_a_users_runs_stay_within_the_disk_quota_oldest_removed_first(tmp_path, 
     mid = _app_run(tmp_path, "mid", "alice", age_s=200, pad_bytes=100_000)          # ~0.32 MB
     bob = _app_run(tmp_path, "bob_run", "bob", age_s=900, pad_bytes=900_000)
     monkeypatch.setenv("AAE_RUNS_QUOTA_MB", "1.3")          # the new run (~0.9 MB with its optimizer) tips it over
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1))
     assert job.join(60) and job.status().state == "finished"
     assert not old.exists() and mid.exists() and bob.exists() and job.out.exists()
     assert job.status().evicted == ("old",)
-    assert sum(background.folder_bytes(p) for p in background.stored_runs(tmp_path, "alice")) <= 1_300_000
+    assert sum(runs.folder_bytes(p) for p in runs.stored_runs(tmp_path, "alice")) <= 1_300_000
 
 
 def test_a_run_in_progress_is_never_evicted(tmp_path):
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=1)
     long = registry.start("alice", tiny_config(), _train_config(epochs=500))
     _wait_for(lambda: long.out.is_dir() or long.status().done)
     try:
-        assert background.evict_runs(tmp_path, "alice", keep=0, quota_bytes=0, protect=registry.protected()) == []
+        assert runs.evict_runs(tmp_path, "alice", keep=0, quota_bytes=0, protect=registry.protected()) == []
         assert long.out.is_dir()
     finally:
         registry.stop("alice")
@@ -319,7 +321,7 @@ def test_an_ended_run_releases_its_model_and_data(tmp_path):
         def on_train_start(self, trainer) -> None:
             refs.extend([weakref.ref(trainer), weakref.ref(trainer.model), weakref.ref(trainer.images)])
 
-    registry = background.JobRegistry(root=lambda: tmp_path, max_running=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1), callbacks=[Grab()])
     assert job.join(60) and job.status().state == "finished"
     stopped = registry.start("bob", tiny_config(), _train_config(epochs=500), callbacks=[Grab()])
@@ -337,7 +339,7 @@ def test_a_stopped_run_reports_whole_epochs_and_the_partial_one(tmp_path):
             if trainer.state.step == 33:                                   # 30 steps per epoch: 3 into epoch 2
                 job.stop()
 
-    job = background.TrainingJob(tiny_config(), _train_config(epochs=5), tmp_path / "run", callbacks=[StopAt()]).start()
+    job = runs.TrainingJob(tiny_config(), _train_config(epochs=5), tmp_path / "run", callbacks=[StopAt()]).start()
     assert job.join(60)
     s = job.status()
     assert s.state == "stopped" and s.epoch == 1 and s.step == 33 and s.steps_per_epoch == 30
@@ -354,7 +356,7 @@ def test_a_run_stopped_in_its_first_epoch_has_a_history_point(tmp_path):
             if trainer.state.step == 4:
                 job.stop()
 
-    job = background.TrainingJob(tiny_config(), _train_config(epochs=1), tmp_path / "run", callbacks=[StopAt()]).start()
+    job = runs.TrainingJob(tiny_config(), _train_config(epochs=1), tmp_path / "run", callbacks=[StopAt()]).start()
     assert job.join(60)
     s = job.status()
     assert s.state == "stopped" and s.epoch == 0 and s.epoch_steps == 4
@@ -368,15 +370,28 @@ def test_the_status_reports_the_measured_speed_and_the_time_left(tmp_path):
     class Watch(Callback):
         def on_step_end(self, trainer) -> None:
             if trainer.state.step == 45:                                 # the window must see wall time:
-                time.sleep(background.LiveCallback.RATE_MIN_S + 0.2)    # on a quiet machine 50 steps take less
+                time.sleep(runs.LiveCallback.RATE_MIN_S + 0.2)    # on a quiet machine 50 steps take less
             if trainer.state.step == 50:
                 s = job.status()
                 rates.append((s.steps_per_s, s.images_per_s, s.seconds_left, s.total_steps - s.step))
 
-    job = background.TrainingJob(tiny_config(), _train_config(epochs=3), tmp_path / "run", callbacks=[Watch()]).start()
+    job = runs.TrainingJob(tiny_config(), _train_config(epochs=3), tmp_path / "run", callbacks=[Watch()]).start()
     assert job.join(60)
     [(rate, images, left, remaining)] = rates
     assert rate > 0 and images == pytest.approx(rate * 20)
     assert left == pytest.approx(remaining / rate)
     s = job.status()
     assert s.steps_per_s and s.steps_per_s > 0 and s.seconds_left == 0
+
+
+def test_the_registry_makes_its_runs_through_its_job_factory(tmp_path):
+    """The seam between the queue and how a run executes: the registry builds jobs only through make_job."""
+    made: list = []
+
+    def make(*args, **kwargs):
+        made.append(runs.TrainingJob(*args, **kwargs))
+        return made[-1]
+
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=make)
+    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    assert made == [job] and job.join(60) and job.status().state == "finished"

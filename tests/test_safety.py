@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from test_cli import TINY_ARGS, assert_one_line_error, run
 
 import aae_core
-from aae_core import checkpoint, errors, run_setup
+from aae_core import checkpoint, errors, fsutil, run_setup, tensor_files
 from aae_core import evaluate as evaluate_cli
 from aae_core import export as export_cli
 from aae_core import judge as judge_mod
@@ -163,7 +163,7 @@ def test_save_refuses_to_replace_what_is_not_a_checkpoint(tmp_path):
 
 
 def test_replace_folder_refuses_a_folder_that_is_not_a_checkpoint(tmp_path):
-    from aae_core.checkpoint import replace_folder
+    from aae_core.fsutil import replace_folder
 
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "config.json").write_text("{}")
@@ -302,22 +302,22 @@ def test_train_into_an_unwritable_place_exits_2_before_training(where, tmp_path,
 
 
 def test_check_writable_asks_the_system_and_probes(tmp_path, monkeypatch):
-    checkpoint.check_writable(tmp_path / "run")          # fine, and leaves nothing behind
+    fsutil.check_writable(tmp_path / "run")          # fine, and leaves nothing behind
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(checkpoint.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(fsutil.os, "access", lambda *a, **k: False)
     with pytest.raises(errors.OutputPathError, match="cannot write"):
-        checkpoint.check_writable(tmp_path / "run")
+        fsutil.check_writable(tmp_path / "run")
     monkeypatch.undo()
-    real_mkstemp = checkpoint.tempfile.mkstemp
+    real_mkstemp = fsutil.tempfile.mkstemp
 
     def read_only(*args, **kwargs):
         if kwargs.get("dir") == str(tmp_path) or (args and args[0] == str(tmp_path)):
             raise OSError(errno.EROFS, "Read-only file system")
         return real_mkstemp(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(fsutil.tempfile, "mkstemp", read_only)
     with pytest.raises(errors.OutputPathError, match="Read-only file system"):
-        checkpoint.check_writable(tmp_path / "run")
+        fsutil.check_writable(tmp_path / "run")
 
 
 # --- 4. disk full ----------------------------------------------------------------------------------
@@ -437,7 +437,7 @@ def test_shapes_are_checked_from_the_header_before_any_real_model_is_built(tmp_p
 
 def test_a_weights_header_larger_than_the_cap_is_refused(tmp_path):
     path = saved(tmp_path)
-    big = checkpoint.MAX_HEADER_BYTES + 1
+    big = tensor_files.MAX_HEADER_BYTES + 1
     (path / "model.safetensors").write_bytes(big.to_bytes(8, "little") + b"{" + b" " * (big - 2) + b"}")
     with pytest.raises(errors.CorruptCheckpointError, match="header"):
         aae_core.load(path)
@@ -467,3 +467,20 @@ def test_resume_may_change_the_precision_but_nothing_it_learns_from(run_copy, fa
     args = train_cli.build_parser().parse_args(["--out", str(run_copy), "--resume", "--lr-gen", "0.1"])
     with pytest.raises(ValueError, match="--lr-gen 0.1"):
         train_cli.resumed_configs(args)
+
+
+def test_resume_with_an_optimizer_state_that_does_not_fit_exits_2(run_copy, fake_mnist_dir, capsys):
+    """A hand-edited (or another run's) optimizer.safetensors: one line naming the file and the entry,
+    before a step is taken (not a SIGSEGV in the fused Adam step, not training on with wrong moments)."""
+    from safetensors.torch import load_file
+    file = run_copy / "optimizer.safetensors"
+    with open(file, "rb") as fh:
+        metadata = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))["__metadata__"]
+    tensors = load_file(file)
+    tensors["generator.1.exp_avg"] = tensors["generator.1.exp_avg"].flatten()[:7].clone()
+    save_file(tensors, str(file), metadata=metadata)
+    before = snapshot(run_copy)
+    line = refused(capsys, lambda: train_cli.main(["--out", str(run_copy), "--resume", "--epochs", "2",
+                                                   "--data-dir", fake_mnist_dir]), "generator.1.exp_avg")
+    assert "optimizer.safetensors" in line and "[7]" in line
+    assert snapshot(run_copy) == before

@@ -18,8 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 import aae_core
 from aae_core import explore, projection
-from aae_core.checkpoint import read_upload, save_metrics
-from explorer import background, catalog, exports
+from aae_core.checkpoint import save_metrics
+from aae_core.uploads import read_upload
+from explorer import catalog, exports, tasks
 from explorer.figures import DIGIT_COLOURS, ENCODED, PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -361,7 +362,7 @@ def test_the_pca_standing_in_for_umap_says_so_beside_the_chart(app, shipped, mon
     finally:
         release.set()
     fp = catalog.weights_fingerprint(shipped / "unsupervised_gaussian_20d")
-    assert background.TASKS.get(f"map:{fp}:umap").join(20)
+    assert tasks.TASKS.get(f"map:{fp}:umap").join(20)
     app.run()
     assert not app.warning and "title" not in plotly_spec(app, MAP_CHART)["layout"]
     assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"

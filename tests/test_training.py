@@ -13,12 +13,13 @@ from model_cases import CASE_IDS, MODEL_CASES
 
 import aae_core
 from aae_core import metrics as M
-from aae_core.checkpoint import CheckpointCallback, load_trainer_state
+from aae_core.callbacks import CheckpointCallback
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import label_split
 from aae_core.errors import TrainingDivergedError
 from aae_core.families import Batch, build_model
 from aae_core.run_setup import prepare_run
+from aae_core.train_state import load_trainer_state
 from aae_core.training import Callback, Trainer
 
 

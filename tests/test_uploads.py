@@ -1,4 +1,4 @@
-"""Uploaded checkpoints: one parser (aae_core.checkpoint.read_upload), an identity over exactly the bytes that
+"""Uploaded checkpoints: one parser (aae_core.uploads.read_upload), an identity over exactly the bytes that
 load, and messages that say what is wrong without server paths or torch's own words."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 from conftest import tiny_config
 
 import aae_core
-from aae_core.checkpoint import MAX_UPLOAD_BYTES, read_upload
 from aae_core.errors import CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
+from aae_core.uploads import MAX_UPLOAD_BYTES, read_upload
 from explorer import uploads
 
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 from aae_core import projection
 from explorer import exports, figures, maps, models, picker, state, widgets
+from explorer.tasks import BackgroundTask
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
 STANDING_IN = "Showing PCA while UMAP fits"
@@ -34,10 +35,8 @@ chart_area, panel = (st.container(), st.container()) if presenting else st.colum
 standing_in = False
 lmap = maps.cached_map(ref, method)
 if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in the background)
-    from explorer import background
-
     result = maps.latent_map(picker.require_model(), method)
-    if isinstance(result, background.BackgroundTask):
+    if isinstance(result, BackgroundTask):
         task = result
 
         @st.fragment(run_every=1.0)

@@ -9,7 +9,7 @@ from aae_core import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
 from aae_core.families import FAMILIES, get_family
 from aae_core.recipes import N_TRAIN, Recipe, default_recipe, get_recipe, recipes_for
-from explorer import background, figures, models, state
+from explorer import figures, models, runs, settings, state
 
 PRIOR_NAMES = {"gaussian": "Gaussian", "mixture": "mixture of 10 Gaussians (2-D)",
                "swiss_roll": "swiss roll (2-D)", "categorical": "categorical (one-hot)"}
@@ -78,7 +78,7 @@ def ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def speed(s: background.JobStatus) -> str:
+def speed(s: runs.JobStatus) -> str:
     """The measured speed (the status's recent window) and, while running, the time left at that speed."""
     if s.steps_per_s is None:
         return "measuring the speed..." if not s.done else ""
@@ -88,7 +88,7 @@ def speed(s: background.JobStatus) -> str:
     return text
 
 
-def progress_text(s: background.JobStatus) -> str:
+def progress_text(s: runs.JobStatus) -> str:
     """One line that agrees with the state: whole epochs complete, and how far into the next one."""
     if not s.total_steps:
         return s.message
@@ -103,11 +103,11 @@ def progress_text(s: background.JobStatus) -> str:
     return " · ".join([*parts, speed(s)]).rstrip(" ·")
 
 
-def draw_queued(s: background.JobStatus) -> None:
-    k = background.REGISTRY.max_running
+def draw_queued(s: runs.JobStatus) -> None:
+    k = runs.REGISTRY.max_running
     head, leave_col = st.columns([5, 1])
     head.subheader(f"Run {s.out.name}: waiting for a trainer")
-    leave_col.button("Leave the queue", key="leave_queue", on_click=background.REGISTRY.leave_queue, args=(user,),
+    leave_col.button("Leave the queue", key="leave_queue", on_click=runs.REGISTRY.leave_queue, args=(user,),
                      icon=":material/logout:", type="primary")
     waited = duration(time.time() - s.queued_at)
     st.progress(0.0, text=f"{ordinal(s.queue_position or 1)} in the queue · waiting for {waited}")
@@ -117,7 +117,7 @@ def draw_queued(s: background.JobStatus) -> None:
             icon=":material/hourglass_top:")
 
 
-def draw(job: background.TrainingJob, s: background.JobStatus) -> None:
+def draw(job: runs.TrainingJob, s: runs.JobStatus) -> None:
     """The live (or final) view of a run."""
     if s.state == "queued":
         draw_queued(s)
@@ -138,8 +138,8 @@ def draw(job: background.TrainingJob, s: background.JobStatus) -> None:
     else:
         st.caption(s.message)
     if s.evicted:
-        st.info(f"Each user keeps at most {background.REGISTRY.max_runs} runs and "
-                f"{background.REGISTRY.quota_bytes / background.MB:,.0f} MB of them on this server, so your oldest "
+        st.info(f"Each user keeps at most {runs.REGISTRY.max_runs} runs and "
+                f"{runs.REGISTRY.quota_bytes / settings.MB:,.0f} MB of them on this server, so your oldest "
                 f"{'run was' if len(s.evicted) == 1 else 'runs were'} removed: {', '.join(s.evicted)}.",
                 icon=":material/delete_sweep:")
     if s.done:
@@ -147,7 +147,7 @@ def draw(job: background.TrainingJob, s: background.JobStatus) -> None:
         if s.has_checkpoint:
             c1.button("Use this model", key="use_run", on_click=use_model, args=(str(s.out.resolve()),),
                       icon=":material/check:")
-        c2.button("New run", key="new_run", on_click=background.REGISTRY.forget, args=(user,), icon=":material/add:")
+        c2.button("New run", key="new_run", on_click=runs.REGISTRY.forget, args=(user,), icon=":material/add:")
     left, right = st.columns(2)
     with left:
         st.markdown("**Losses** (smoothed per mini-batch)")
@@ -169,7 +169,7 @@ def draw(job: background.TrainingJob, s: background.JobStatus) -> None:
 
 
 @st.fragment(run_every=1.0)
-def live(job: background.TrainingJob) -> None:
+def live(job: runs.TrainingJob) -> None:
     """Polls the worker once a second (a waiting run too: its place and its start); the worker itself never
     calls Streamlit."""
     s = job.status()
@@ -276,7 +276,7 @@ if st.button("Start training", type="primary", icon=":material/play_arrow:", key
             lr_reconstruction=float(lr_rec), lr_discriminator=float(lr_disc), lr_generator=float(lr_gen),
             lr_supervised=float(lr_sup), seed=seed, input_noise=float(input_noise), lr_decay_epochs=decay,
             eval_size=1000)})
-        background.REGISTRY.start(user, model_config, train_config, device=dev,
+        runs.REGISTRY.start(user, model_config, train_config, device=dev,
                             recipe=recipe.name if recipe else None)
     except (ValueError, AAEError) as exc:
         st.error(f"Cannot start this run: {exc}")

@@ -1,0 +1,188 @@
+"""The process's training runs and their queue.
+
+REGISTRY holds the jobs of this process keyed by an owner (the app derives it from an unguessable
+per-browser token, see explorer.state), so a run outlives page switches and reloads; each owner has one
+run at a time. The server trains at most `max_trainings()` runs at once; the others wait in one FIFO
+queue (a waiting run can leave it). Each owner keeps at most MAX_RUNS_PER_USER run folders and
+$AAE_RUNS_QUOTA_MB of them on disk: the oldest of the owner's own app-made folders go first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.errors import AAEError
+from aae_core.training import Callback
+from explorer.catalog import runs_dir
+from explorer.runs.jobs import TrainingJob
+from explorer.runs.storage import evict_runs
+from explorer.settings import MB, max_trainings, runs_quota_bytes, training_threads
+
+log = logging.getLogger(__name__)
+
+MAX_RUNS_PER_USER = 5          # run folders one owner keeps; the oldest goes when a new run starts
+MAX_QUEUED = 50                # waiting runs, all owners together
+
+
+class JobBusyError(AAEError):
+    """The user already has a run in progress."""
+
+
+class QueueFullError(AAEError):
+    """The server's queue of waiting runs is full."""
+
+
+class JobRegistry:
+    """The process's training jobs, one per owner; at most `max_running` train at once (default
+    max_trainings()), the rest wait in a FIFO queue of at most `max_queued`. Each owner keeps at most
+    `max_runs` run folders, within `quota_mb` (default $AAE_RUNS_QUOTA_MB, else 500 MB).
+
+    How a run executes is the job's (make_job, TrainingJob's signature); the registry asks of a job only
+    start(), stop(), done, status(), its board, out and extra."""
+
+    def __init__(self, root: Callable[[], Path] = runs_dir, *, max_running: int | None = None,
+                 max_queued: int = MAX_QUEUED, max_runs: int = MAX_RUNS_PER_USER,
+                 quota_mb: float | None = None, make_job: Callable[..., TrainingJob] = TrainingJob) -> None:
+        self._root, self._make_job = root, make_job
+        self._max_running, self.max_queued, self.max_runs, self._quota_mb = max_running, max_queued, max_runs, quota_mb
+        self._lock = threading.Lock()
+        self._jobs: dict[str, TrainingJob] = {}
+        self._queue: deque[TrainingJob] = deque()
+        self._running: set[TrainingJob] = set()
+
+    @property
+    def max_running(self) -> int:
+        return self._max_running or max_trainings()
+
+    @property
+    def quota_bytes(self) -> int:
+        return int(self._quota_mb * MB) if self._quota_mb is not None else runs_quota_bytes()
+
+    def get(self, user: str) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(user)
+
+    def start(self, user: str, model_config: ModelConfig, train_config: TrainConfig, *, name: str | None = None,
+              data_dir: str | Path | None = None, device: str | torch.device | None = None,
+              callbacks: Sequence[Callback] = (), snapshot_every_s: float = 2.0,
+              recipe: str | None = None) -> TrainingJob:
+        """Queue a run for `user` into <runs dir>/<name>; it starts at once when fewer than max_running
+        train. JobBusyError if their previous run is still going or waiting; QueueFullError when max_queued
+        runs wait already."""
+        max_running = self.max_running
+        quota = self.quota_bytes            # a bad $AAE_RUNS_QUOTA_MB is said now, not in the thread
+        with self._lock:
+            current = self._jobs.get(user)
+            if current is not None and not current.done:
+                raise JobBusyError(f"you already have a run in progress ({current.out.name}); stop it or wait "
+                                   "for it to end before starting another")
+            if len(self._queue) >= self.max_queued:
+                raise QueueFullError(f"the queue is full ({len(self._queue)} runs waiting for "
+                                     f"{max_running} trainer{'s' if max_running > 1 else ''}); try again later")
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            base = name or f"{model_config.kind}_{model_config.latent_dim}d_{stamp}"
+            out = self._root() / base
+            while out.exists() or any(j.out == out for j in self._jobs.values()):
+                out = self._root() / f"{base}_{uuid.uuid4().hex[:4]}"
+            job = self._make_job(model_config, train_config, out, data_dir=data_dir, device=device,
+                                 extra={"app_user": user, "recipe": recipe}, callbacks=callbacks,
+                                 snapshot_every_s=snapshot_every_s, threads=training_threads(max_running),
+                                 before=lambda j: self._make_room(user, j, keep=self.max_runs - 1, quota=quota),
+                                 after=self._ended)
+            self._jobs[user] = job
+            self._queue.append(job)
+            ready = self._dispatch_locked()
+        for ready_job in ready:
+            ready_job.start()
+        return job
+
+    def stop(self, user: str) -> bool:
+        """Stop the user's run, or take it out of the queue; False when they have none in progress."""
+        job = self.get(user)
+        if job is None or job.done:
+            return False
+        if not self.leave_queue(user):
+            job.stop()
+        return True
+
+    def leave_queue(self, user: str) -> bool:
+        """Take the user's waiting run out of the queue (it ends as 'left', with nothing on disk); False
+        when they have no run waiting."""
+        with self._lock:
+            job = self._jobs.get(user)
+            if job is None or job not in self._queue:
+                return False
+            self._queue.remove(job)
+            del self._jobs[user]
+            job.board.finish("left", "left the queue")
+            self._renumber_locked()
+        return True
+
+    def forget(self, user: str) -> None:
+        """Drop the user's ended run from the registry (its checkpoint stays on disk)."""
+        with self._lock:
+            job = self._jobs.get(user)
+            if job is not None and job.done:
+                del self._jobs[user]
+
+    def queued(self) -> list[TrainingJob]:
+        """The waiting runs, next first."""
+        with self._lock:
+            return list(self._queue)
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def protected(self) -> set[Path]:
+        """Run folders no eviction may touch: those of every run this registry holds."""
+        with self._lock:
+            return {j.out for j in self._jobs.values()} | {j.out for j in self._running}
+
+    def _dispatch_locked(self) -> list[TrainingJob]:
+        """Move waiting runs to running while there is room (lock held); the caller starts them."""
+        ready = []
+        while self._queue and len(self._running) < self.max_running:
+            job = self._queue.popleft()
+            self._running.add(job)
+            job.board.update(queue_position=None, message="starting")
+            ready.append(job)
+        self._renumber_locked()
+        return ready
+
+    def _renumber_locked(self) -> None:
+        n, running = len(self._queue), len(self._running)
+        for i, job in enumerate(self._queue):
+            job.board.update(state="queued", queue_position=i + 1, queue_length=n,
+                             message=f"waiting: {running} run{'s' if running != 1 else ''} training, "
+                                     f"{i} ahead of this one")
+
+    def _make_room(self, user: str, job: TrainingJob, *, keep: int, quota: int) -> list[str]:
+        return evict_runs(self._root(), user, keep=keep, quota_bytes=quota, protect=self.protected())
+
+    def _ended(self, job: TrainingJob) -> list[str]:
+        """On the ended run's thread: keep its owner within the caps, then start the next waiting run."""
+        user = (job.extra or {}).get("app_user", "")
+        try:
+            removed = self._make_room(user, job, keep=self.max_runs, quota=self.quota_bytes)
+        except (OSError, ValueError):
+            log.exception("could not enforce the run caps after %s", job.out)
+            removed = []
+        with self._lock:
+            self._running.discard(job)
+            ready = self._dispatch_locked()
+        for ready_job in ready:
+            ready_job.start()
+        return removed
+
+
+REGISTRY = JobRegistry()
