@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import atomic_write_text
 from .checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, read_meta
 from .errors import AAEError
+from .fsutil import atomic_write_text
 from .recipes import RECIPES
 
 CARD_FILE = "README.md"
