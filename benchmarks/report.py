@@ -56,7 +56,8 @@ def _is_flat(d: Any) -> bool:
 
 
 def _table(columns: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *("| " + " | ".join(r) + " |" for r in rows)]
+    head = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return head + ["| " + " | ".join(r) + " |" for r in rows]
 
 
 def result_section(name: str, r: dict[str, Any]) -> list[str]:
