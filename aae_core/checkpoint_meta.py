@@ -18,16 +18,18 @@ CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
 MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
 MAX_JSON_DEPTH = 32           # a checkpoint's config.json nests 5 deep; json.loads recurses once per level
 
+_CONTAINERS = (dict, list)   # what json.loads makes of arrays and objects
+
 
 def json_depth(value: Any) -> int:
     """How deeply the arrays and objects of a parsed JSON value nest (a number or string: 0), walked with a
     stack of its own, so that no depth can exhaust Python's."""
-    depth, stack = 0, [(value, 1)] if isinstance(value, (dict, list)) else []
+    depth, stack = 0, [(value, 1)] if type(value) in _CONTAINERS else []
     while stack:
         node, level = stack.pop()
         depth = max(depth, level)
         children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+        stack += [(child, level + 1) for child in children if type(child) in _CONTAINERS]
     return depth
 
 
