@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import re
 import sys
@@ -251,19 +252,44 @@ def cache_file_name(method: str) -> str:
     return f"projection_{method}.safetensors"
 
 
-def user_cache_dir(fingerprint: str) -> Path:
-    """$AAE_CACHE_DIR/projections/<sha256>/ (default ~/.cache/aae_explorer/projections/<sha256>/)."""
+def config_key(model: dict) -> str:
+    """sha256 of a checkpoint's description of its model (config.json's "model"): with the weights' sha256, the
+    key of a map in the shared user cache, since the same weights under another config (another prior, say)
+    make another map."""
+    return hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def user_cache_dir(fingerprint: str, config: str | None = None) -> Path:
+    """$AAE_CACHE_DIR/projections/<sha256>/[<config key>/] (default ~/.cache/aae_explorer/projections/...)."""
     root = os.environ.get(CACHE_ENV)
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "aae_explorer"
-    return base / "projections" / fingerprint
+    return base / "projections" / fingerprint / (config or "")
 
 
-def _candidates(method: str, fingerprint: str, folder: str | Path | None) -> list[Path]:
+def _candidates(method: str, fingerprint: str, folder: str | Path | None, config: str | None = None) -> list[Path]:
     files = [Path(folder) / cache_file_name(method)] if folder is not None else []
-    return files + [user_cache_dir(fingerprint) / cache_file_name(method)]
+    return files + [user_cache_dir(fingerprint, config) / cache_file_name(method)]
 
 
-def _read(file: Path, method: str, fingerprint: str) -> LatentMap | None:
+def _describes_a_map(a: dict[str, np.ndarray], n_test: int | None, latent_dim: int | None) -> bool:
+    """Whether a cache's arrays are one map: N codes [N, d] with labels [N] and places [N, 2], M prior samples
+    [M, d] with places [M, 2] (and labels [M]), a PCA basis [d] and [d, 2], every number finite; N and d those
+    expected where known."""
+    z, prior_z = a["z"], a["prior_z"]
+    if z.ndim != 2 or prior_z.ndim != 2 or z.shape[0] == 0 or prior_z.shape[1] != z.shape[1]:
+        return False
+    (n, d), m = z.shape, prior_z.shape[0]
+    shapes = {"labels": (n,), "xy": (n, 2), "prior_xy": (m, 2), "prior_labels": (m,), "pca_mean": (d,),
+              "pca_components": (d, 2)}
+    if any(k in a and a[k].shape != shape for k, shape in shapes.items()):
+        return False
+    if n_test is not None and n != n_test or latent_dim is not None and d != latent_dim:
+        return False
+    return all(np.isfinite(v).all() for k, v in a.items() if v.dtype.kind == "f")
+
+
+def _read(file: Path, method: str, fingerprint: str, config: str | None = None, n_test: int | None = None,
+          latent_dim: int | None = None) -> LatentMap | None:
     if not file.is_file():
         return None
     try:
@@ -272,11 +298,13 @@ def _read(file: Path, method: str, fingerprint: str) -> LatentMap | None:
             if (meta.get("version"), meta.get("method"), meta.get("fingerprint")) != (CACHE_VERSION, method,
                                                                                      fingerprint):
                 return None
+            if config is not None and meta.get("config", config) != config:   # caches before the key: no "config"
+                return None
             arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
     except (SafetensorError, OSError, ValueError):
         return None  # a damaged cache is recomputed, never trusted
     need = {"z", "labels", "prior_z", "xy", "prior_xy"}
-    if not need <= set(arrays):
+    if not need <= set(arrays) or not _describes_a_map(arrays, n_test, latent_dim):
         return None
     return LatentMap(method=method, fingerprint=fingerprint, dataset=meta.get("dataset", "mnist"),
                      z=arrays["z"], labels=arrays["labels"], prior_z=arrays["prior_z"], xy=arrays["xy"],
@@ -284,18 +312,20 @@ def _read(file: Path, method: str, fingerprint: str) -> LatentMap | None:
                      pca_components=arrays.get("pca_components"), prior_labels=arrays.get("prior_labels"))
 
 
-def load_cached(method: str, fingerprint: str, folder: str | Path | None = None) -> LatentMap | None:
-    """The cached map of this method for the weights with this sha256, or None (missing, stale or damaged).
+def load_cached(method: str, fingerprint: str, folder: str | Path | None = None, *, config: str | None = None,
+                n_test: int | None = None, latent_dim: int | None = None) -> LatentMap | None:
+    """The cached map of this method for the weights with this sha256 (and the model description with this
+    config_key, where given), or None (missing, stale, damaged, or not a map of n_test codes of latent_dim).
 
     Looks in the checkpoint folder first, then in the user cache."""
-    for file in _candidates(method, fingerprint, folder):
-        found = _read(file, method, fingerprint)
+    for file in _candidates(method, fingerprint, folder, config):
+        found = _read(file, method, fingerprint, config, n_test, latent_dim)
         if found is not None:
             return found
     return None
 
 
-def _write_atomic(file: Path, lmap: LatentMap) -> None:
+def _write_atomic(file: Path, lmap: LatentMap, config: str | None = None) -> None:
     arrays = {"z": lmap.z, "labels": lmap.labels, "prior_z": lmap.prior_z, "xy": lmap.xy, "prior_xy": lmap.prior_xy}
     if lmap.pca_mean is not None:
         arrays.update(pca_mean=lmap.pca_mean, pca_components=lmap.pca_components)
@@ -304,6 +334,8 @@ def _write_atomic(file: Path, lmap: LatentMap) -> None:
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     meta = {"version": CACHE_VERSION, "method": lmap.method, "fingerprint": lmap.fingerprint,
             "dataset": lmap.dataset, "n_test": str(lmap.n_test), "n_prior": str(lmap.prior_z.shape[0])}
+    if config is not None:
+        meta["config"] = config
     file.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
     os.close(fd)
@@ -316,31 +348,32 @@ def _write_atomic(file: Path, lmap: LatentMap) -> None:
         raise
 
 
-def save_cached(lmap: LatentMap, folder: str | Path | None = None) -> Path:
+def save_cached(lmap: LatentMap, folder: str | Path | None = None, config: str | None = None) -> Path:
     """Write the map next to the weights (atomically); fall back to the user cache when that fails."""
     if folder is not None:
         file = Path(folder) / cache_file_name(lmap.method)
         try:
-            _write_atomic(file, lmap)
+            _write_atomic(file, lmap, config)
             return file
         except OSError:
             pass  # read-only install: use the per-user cache instead
-    file = user_cache_dir(lmap.fingerprint) / cache_file_name(lmap.method)
-    _write_atomic(file, lmap)
+    file = user_cache_dir(lmap.fingerprint, config) / cache_file_name(lmap.method)
+    _write_atomic(file, lmap, config)
     return file
 
 
 def get_map(model: AAEModel, method: str, *, fingerprint: str, load_test: Callable[[], ImageSet],
-            folder: str | Path | None = None, n_prior: int = DEFAULT_N_PRIOR, seed: int = 0,
-            progress: Progress = _no_progress) -> LatentMap:
-    """The cached map if there is one; else compute it (load_test is called only then) and cache it."""
+            folder: str | Path | None = None, config: str | None = None, n_test: int | None = None,
+            n_prior: int = DEFAULT_N_PRIOR, seed: int = 0, progress: Progress = _no_progress) -> LatentMap:
+    """The cached map if there is one (of n_test codes, where given); else compute it (load_test is called only
+    then) and cache it."""
     check_method(method, model.config.latent_dim)
-    cached = load_cached(method, fingerprint, folder)
+    cached = load_cached(method, fingerprint, folder, config=config, n_test=n_test, latent_dim=model.config.latent_dim)
     if cached is not None:
         return cached
     lmap = compute_map(model, load_test(), method, fingerprint=fingerprint, n_prior=n_prior, seed=seed,
                        progress=progress)
-    save_cached(lmap, folder)
+    save_cached(lmap, folder, config)
     return lmap
 
 
@@ -348,11 +381,12 @@ def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, da
                device=None, log: Callable[[str], None] = lambda s: None) -> list[Path]:
     """Compute and cache every map of the checkpoint in `folder` (for shipping it with its maps)."""
     from .checkpoint import load
+    from .checkpoint_meta import read_meta
     from .data import load_dataset
     from .training import pick_device
 
     model = load(folder, pick_device(device))
-    fingerprint = weights_fingerprint(folder)
+    fingerprint, config = weights_fingerprint(folder), config_key(read_meta(folder)["model"])
     methods = methods or methods_for(model.config.latent_dim)
     test: list[ImageSet] = []
 
@@ -364,9 +398,9 @@ def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, da
     written = []
     for method in methods:
         t0 = time.perf_counter()
-        get_map(model, method, fingerprint=fingerprint, load_test=load_test, folder=folder)
+        get_map(model, method, fingerprint=fingerprint, load_test=load_test, folder=folder, config=config)
         for file in _candidates(method, fingerprint, folder):
-            if _read(file, method, fingerprint) is not None:
+            if _read(file, method, fingerprint, config) is not None:
                 written.append(file)
                 log(f"{method}: {file} ({time.perf_counter() - t0:.1f} s)")
                 break

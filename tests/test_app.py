@@ -449,6 +449,34 @@ def test_latent_map_shows_codes_and_prior_and_a_click_decodes_a_test_image(app):
     assert app.session_state["selected"]["index"] == 7
 
 
+def test_a_cached_map_of_the_wrong_size_or_with_nan_places_is_not_drawn(app, shipped):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from explorer import maps
+
+    open_page(app, "latent_map")                                  # computes and caches the 200-point map
+    file = shipped / "unsupervised_gaussian_2d" / "projection_latent.safetensors"
+    with safe_open(str(file), framework="np") as fh:
+        meta, arrays = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    nan_xy = arrays["xy"].copy()
+    nan_xy[0] = np.nan
+    for bad in (dict(z=arrays["z"][:5], labels=arrays["labels"][:5], xy=arrays["xy"][:5]), dict(xy=nan_xy)):
+        save_file({**arrays, **bad}, str(file), metadata=meta)  # the same fingerprint, not the map it claims
+        maps._map_from_disk.clear()
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        encoded = [t for t in plotly_spec(app, MAP_CHART)["data"] if t.get("name") in {str(d) for d in range(10)}]
+        assert sum(_n_points(t["x"]) for t in encoded) == len(FAKE_TEST)
+
+
+def _n_points(x) -> int:
+    """How many values a plotly array holds (a list, or Plotly 6+'s {"bdata", "dtype"})."""
+    import base64
+
+    return len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])) if isinstance(x, dict) else len(x)
+
+
 def test_latent_map_decodes_prior_samples_and_empty_space_in_a_2d_latent(app):
     open_page(app, "latent_map")
     click(app, PRIOR, 3)
