@@ -166,6 +166,44 @@ def test_bad_uploads_get_one_clear_message_and_a_good_one_is_picked(app, shipped
     assert len(image_with(app, "Class codes 0-9")) == 1                       # the sweep: one strip of 10
 
 
+def test_uploads_are_kept_per_user_and_a_users_own_fifth_pushes_out_their_first_with_a_word(
+        app, shipped, fake_mnist_dir, tmp_path, monkeypatch):
+    from explorer import uploads
+
+    folder = shipped / "supervised_style_2d"
+    config, weights = (folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes()
+
+    def upload(at: AppTest, name: str, pad: int) -> AppTest:
+        at.file_uploader(key="checkpoint_upload").set_value(
+            [(f"{name}.zip", _zip({"config.json": config + b" " * pad, "model.safetensors": weights}),
+              "application/zip")])
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return at
+
+    def mine(at: AppTest) -> set[str]:
+        """The identities of the uploads the picker offers (the names are all 'ckpt', the zips' folder)."""
+        offered = [o for o in at.selectbox(key=MODEL).options if o.endswith("· uploaded")]
+        assert len(offered) == len(at.session_state["uploads"])
+        return set(at.session_state["uploads"])
+
+    def identity(pad: int) -> str:
+        return read_upload([("config.json", config + b" " * pad), ("model.safetensors", weights)]).identity
+
+    n = uploads.MAX_PER_USER
+    for i in range(n):
+        upload(app, f"mine{i}", i)
+    others = start_app(shipped, fake_mnist_dir, tmp_path / "others", monkeypatch)   # another browser session
+    for i in range(3 * n):
+        upload(others, f"theirs{i}", 100 + i)
+    app.run()
+    assert mine(app) == {identity(i) for i in range(n)}                 # other users never push a user's out
+    upload(app, "mine_new", 50)
+    assert mine(app) == {identity(i) for i in range(1, n)} | {identity(50)}
+    assert [w.value for w in app.warning] == [f"ckpt left your uploads: the server keeps your {n} latest. "
+                                              "Upload it again to use it."]
+
+
 @pytest.mark.parametrize("broken, message", [("truncated", "truncated"), ("do not fit", "do not fit")])
 def test_each_kind_of_broken_upload_names_its_problem(app, shipped, tmp_path, broken, message):
     folder = shipped / "supervised_style_2d"
