@@ -467,3 +467,11 @@ def test_resume_may_change_the_precision_but_nothing_it_learns_from(run_copy, fa
     args = train_cli.build_parser().parse_args(["--out", str(run_copy), "--resume", "--lr-gen", "0.1"])
     with pytest.raises(ValueError, match="--lr-gen 0.1"):
         train_cli.resumed_configs(args)
+
+
+@pytest.mark.parametrize("out", [".", "", "./", "runs/.."])
+def test_train_refuses_an_out_that_names_no_folder_before_loading_data(tmp_path, no_data, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)                               # an empty current folder: every check passed before
+    line = refused(capsys, lambda: train_main(out), "--out")
+    assert "names no folder" in line                          # before: the whole run trained, then the save crashed
+    assert not list(tmp_path.iterdir())
