@@ -21,6 +21,21 @@ CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
 CHECKPOINT_FILE_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE, "projection_*.safetensors",
                             f".{METRICS_FILE}.*", ".projection_*.safetensors.*")
 MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
+MAX_JSON_DEPTH = 32           # a checkpoint's config.json nests 5 deep; json.loads recurses once per level
+
+_CONTAINERS = (dict, list)   # what json.loads makes of arrays and objects
+
+
+def json_depth(value: Any) -> int:
+    """How deeply the arrays and objects of a parsed JSON value nest (a number or string: 0), walked with a
+    stack of its own, so that no depth can exhaust Python's."""
+    depth, stack = 0, [(value, 1)] if type(value) in _CONTAINERS else []
+    while stack:
+        node, level = stack.pop()
+        depth = max(depth, level)
+        children = node.values() if isinstance(node, dict) else node
+        stack += [(child, level + 1) for child in children if type(child) in _CONTAINERS]
+    return depth
 
 
 def is_checkpoint(path: str | Path) -> bool:
@@ -36,10 +51,16 @@ def parse_meta(text: bytes | str, where: str) -> dict[str, Any]:
     if len(text) > MAX_CONFIG_BYTES:
         raise CheckpointConfigError(f"{where} is larger than {MAX_CONFIG_BYTES // 2**20} MB; it is not a "
                                     "checkpoint's config.json")
+    nested_too_deeply = CheckpointConfigError(f"{where} is nested too deeply (more than {MAX_JSON_DEPTH} levels of "
+                                              "arrays and objects); it is not a checkpoint's config.json")
     try:
         meta = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointConfigError(f"{where} is not valid JSON ({exc})") from None
+    except RecursionError:   # json.loads recurses once per level: Python's limit ends a deeper text
+        raise nested_too_deeply from None
+    if json_depth(meta) > MAX_JSON_DEPTH:   # nothing downstream (repr, dumps, the app's thread) meets a deep one
+        raise nested_too_deeply
     if not isinstance(meta, dict):
         raise CheckpointConfigError(f"{where} must hold a JSON object")
     version = meta.get("format_version")

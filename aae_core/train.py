@@ -153,6 +153,8 @@ def check_out(args: argparse.Namespace) -> None:
     """Refuse an --out that would lose data or cannot be written, before any data is loaded:
     only a missing or empty folder starts a run; a checkpoint needs --resume or --overwrite."""
     out = args.out
+    if Path(out).name in ("", ".", ".."):   # '.', '', './', 'x/..': a checkpoint is saved beside its folder's name
+        raise OutputPathError(f"--out {out!r} names no folder: give the run's own folder, e.g. --out runs/my_run")
     check_replaceable(out)          # a file, a link or a folder of other files: never replaced
     if args.resume:
         if not is_checkpoint_folder(out):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from aae_core import projection
+from aae_core.idx import default_data_dir, test_set_size
 from explorer.models import test_set
 from explorer.tasks import TASKS, BackgroundTask
 
@@ -17,17 +18,26 @@ if TYPE_CHECKING:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _map_from_disk(fingerprint: str, method: str, folder: str | None) -> projection.LatentMap:
-    found = projection.load_cached(method, fingerprint, folder)
+def _map_from_disk(fingerprint: str, method: str, folder: str | None, config: str | None, n_test: int | None,
+                   latent_dim: int) -> projection.LatentMap:
+    found = projection.load_cached(method, fingerprint, folder, config=config, n_test=n_test, latent_dim=latent_dim)
     if found is None:
         raise LookupError("no cached map")  # exceptions are not cached: the next call looks again
     return found
 
 
+def _config_key(cur: ModelRef) -> str | None:
+    """The key of the pick's config.json for the map cache; None for uploads, whose identity covers it."""
+    return projection.config_key(cur.stored_model) if cur.folder is not None else None
+
+
 def cached_map(cur: ModelRef, method: str) -> projection.LatentMap | None:
-    """The map if it is cached (memory or disk), else None. Never loads data, the model or torch."""
+    """The map if it is cached (memory or disk) and is a map of this model's codes of the test set (its size read
+    from the data's header), else None. Never loads data, the model or torch."""
+    n_test = test_set_size(cur.stored_model.get("dataset", "mnist"), default_data_dir())
     try:
-        return _map_from_disk(cur.fingerprint, method, str(cur.folder) if cur.folder else None)
+        return _map_from_disk(cur.fingerprint, method, str(cur.folder) if cur.folder else None, _config_key(cur),
+                              n_test, cur.latent_dim)
     except LookupError:
         return None
 
@@ -49,12 +59,12 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
     if test is None:
         return None
     folder = str(cur.folder) if cur.folder else None
-    model, fingerprint = cur.model, cur.fingerprint
+    model, fingerprint, config = cur.model, cur.fingerprint, _config_key(cur)
 
     def compute(progress=projection._no_progress) -> projection.LatentMap:
         # cached_map has just looked in the memory and disk caches: compute and store, without a second look
         lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress)
-        projection.save_cached(lmap, folder)
+        projection.save_cached(lmap, folder, config)
         return lmap
 
     if method != "umap":

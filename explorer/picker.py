@@ -84,7 +84,11 @@ def _options() -> tuple[list[str], dict[str, str], dict[str, catalog.CheckpointI
         where = "your run" if i.source == "run" and i.owner == me else ("run" if i.source == "run" else "shipped")
         labels[i.ref] = f"{i.name} · {where}"
     refs = [i.ref for i in infos]
-    held = uploads.available()
+    held = uploads.available(me)
+    gone = uploads.forget_gone(st.session_state.uploads, held)
+    if gone:   # pushed out by the server's bound on all uploads together
+        st.sidebar.warning(f"{', '.join(gone)} is no longer on the server (it holds a bounded number of uploads "
+                           "for everyone, oldest first): upload it again to use it.", icon=":material/info:")
     for identity, name in st.session_state.uploads.items():
         if identity in held:
             refs.append(uploads.PREFIX + identity)

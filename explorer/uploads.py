@@ -23,7 +23,7 @@ from aae_core.errors import (
     UnsupportedFormatError,
 )
 from explorer.models import device
-from explorer.state import MODEL_KEY, UPLOADER_KEY
+from explorer.state import MODEL_KEY, UPLOADER_KEY, user_key
 
 if TYPE_CHECKING:
     from aae_core.families import AAEModel
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "upload:"
-MAX_UPLOADS = 8
 WHAT_TO_DO = ("Upload a .zip of one checkpoint folder (as saved by the Train page or `python -m aae_core.train`), "
               "or its config.json and model.safetensors together.")
 # What a model that does not load says to the user, by the kind of failure (the library's own text may name
@@ -48,43 +47,104 @@ LOAD_PROBLEMS: dict[type[Exception], str] = {
     CheckpointNotFoundError: "a file of the checkpoint is missing",
 }
 
-# Uploaded checkpoints, process-wide so that the one cached loader finds their bytes: identity -> files.
-_FILES: OrderedDict[str, CheckpointFiles] = OrderedDict()
-_LOCK = threading.Lock()
+MAX_PER_USER = 4                 # a user's uploads kept at once: their own oldest goes first, with a word
+MAX_HELD_BYTES = 512 * 2**20     # all uploads' bytes together (8 of the largest, hundreds of typical ones)
 
 
-def available() -> set[str]:
-    """The identities whose bytes this process still holds."""
-    with _LOCK:
-        return set(_FILES)
+class UploadStore:
+    """Uploaded checkpoints' bytes, process-wide so that the one cached loader finds them, kept per user:
+    identity -> files, and for each user the identities they uploaded, oldest first. A user's uploads are
+    pushed out only by their own (past MAX_PER_USER), or, when all uploads together pass max_bytes, the least
+    recently uploaded anyone's; bytes that two users uploaded are held once, until both let go.
+    Plain Python (no Streamlit calls), shared by all sessions."""
+
+    def __init__(self, max_per_user: int = MAX_PER_USER, max_bytes: int = MAX_HELD_BYTES) -> None:
+        self.max_per_user, self.max_bytes = max_per_user, max_bytes
+        self._lock = threading.Lock()
+        self._files: OrderedDict[str, CheckpointFiles] = OrderedDict()   # least recently uploaded first
+        self._users: dict[str, OrderedDict[str, None]] = {}
+
+    def accept(self, files: CheckpointFiles, user: str) -> tuple[str, list[str]]:
+        """Keep `files` for `user`: (its identity, the user's own uploads this pushed out)."""
+        identity = files.identity
+        with self._lock:
+            self._files[identity] = files
+            self._files.move_to_end(identity)
+            mine = self._users.setdefault(user, OrderedDict())
+            mine[identity] = None
+            mine.move_to_end(identity)
+            dropped = []
+            while len(mine) > self.max_per_user:
+                dropped.append(mine.popitem(last=False)[0])
+            for old in dropped:
+                self._free_if_unheld(old)
+            while self._bytes() > self.max_bytes and len(self._files) > 1:
+                old = next(iter(self._files))
+                for ids in self._users.values():
+                    ids.pop(old, None)
+                self._files.pop(old)
+            return identity, dropped
+
+    def release(self, identity: str, user: str) -> None:
+        """`user` lets go of an upload (it did not load); its bytes go when no one else holds them."""
+        with self._lock:
+            self._users.get(user, {}).pop(identity, None)
+            self._free_if_unheld(identity)
+
+    def held(self, user: str) -> set[str]:
+        with self._lock:
+            return set(self._users.get(user, ()))
+
+    def get(self, identity: str) -> CheckpointFiles:
+        """The bytes of an upload; KeyError when no user holds it any more."""
+        with self._lock:
+            return self._files[identity]
+
+    def held_bytes(self) -> int:
+        with self._lock:
+            return self._bytes()
+
+    def _bytes(self) -> int:
+        return sum(len(f.config) + len(f.weights) + len(f.metrics or b"") for f in self._files.values())
+
+    def _free_if_unheld(self, identity: str) -> None:
+        if not any(identity in ids for ids in self._users.values()):
+            self._files.pop(identity, None)
 
 
-@st.cache_resource(max_entries=MAX_UPLOADS, show_spinner="Loading the model...")
+STORE = UploadStore()
+
+
+def available(user: str) -> set[str]:
+    """The identities of this user's uploads that this process still holds."""
+    return STORE.held(user)
+
+
+def forget_gone(names: dict[str, str], held: set[str]) -> list[str]:
+    """Drop from a user's uploads (identity -> name) those the server no longer holds; their names."""
+    gone = [identity for identity in names if identity not in held]
+    return [names.pop(identity) for identity in gone]
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
 def load_upload(identity: str) -> AAEModel:
     """The model of the upload with this identity, on the app's device, in eval mode. The identity covers
-    every byte that is loaded, so a cache entry can only ever be that upload's model. KeyError when the
-    bytes are gone (more than MAX_UPLOADS uploads since)."""
-    with _LOCK:
-        files = _FILES[identity]
-    return files.load(device())
+    every byte that is loaded, so a cache entry can only ever be that upload's model. KeyError when no user
+    holds its bytes any more."""
+    return STORE.get(identity).load(device())
 
 
-def accept(files: CheckpointFiles) -> str:
-    """Keep and load a parsed upload (aae_core.uploads.read_upload); its identity. Raises whatever loading
-    raised when it does not load, and then keeps nothing."""
-    identity = files.identity
-    with _LOCK:
-        _FILES[identity] = files
-        _FILES.move_to_end(identity)
-        while len(_FILES) > MAX_UPLOADS:
-            _FILES.popitem(last=False)
+def accept(files: CheckpointFiles, user: str) -> tuple[str, list[str]]:
+    """Keep and load a parsed upload (aae_core.uploads.read_upload) for `user`: its identity, and the user's
+    own earlier uploads that this pushed out. Raises whatever loading raised when it does not load, and then
+    keeps nothing for the user."""
+    identity, dropped = STORE.accept(files, user)
     try:
         load_upload(identity)
     except BaseException:
-        with _LOCK:
-            _FILES.pop(identity, None)
+        STORE.release(identity, user)
         raise
-    return identity
+    return identity, dropped
 
 
 def problem_text(exc: BaseException, parsed: bool) -> str:
@@ -116,11 +176,15 @@ def _on_upload() -> None:
         ss.upload_error = problem_text(exc, parsed=False)
         return
     try:
-        identity = accept(files)
+        identity, dropped = accept(files, user_key())
     except (CheckpointError, ValueError, RuntimeError, MemoryError, OSError) as exc:
         log.warning("upload %s did not load", [n for n, _ in named], exc_info=True)
         ss.upload_error = problem_text(exc, parsed=True)
         return
+    gone = [ss.uploads.pop(old) for old in dropped if old in ss.uploads]
+    if gone:
+        ss.upload_notice = (f"{', '.join(gone)} left your uploads: the server keeps your {MAX_PER_USER} latest. "
+                            "Upload it again to use it.")
     ss.uploads[identity] = upload_name(named, files)
     ss[MODEL_KEY] = PREFIX + identity
 
@@ -159,3 +223,5 @@ def upload_widget() -> None:
                      on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     if st.session_state.upload_error:
         st.error(st.session_state.upload_error)
+    if st.session_state.get("upload_notice"):
+        st.warning(st.session_state.pop("upload_notice"), icon=":material/info:")

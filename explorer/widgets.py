@@ -3,6 +3,7 @@ images, and the sidebar's training badge."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,22 +20,47 @@ if TYPE_CHECKING:
 
 
 # --- points the user picks ------------------------------------------------------------------------
+def clicked_point(event: object) -> dict | None:
+    """The first clicked point of a plotly chart's selection event, or None: the event comes from the browser,
+    and a modified one can send any shape."""
+    selection = event.get("selection") if isinstance(event, dict) else None
+    points = selection.get("points") if isinstance(selection, dict) else None
+    return points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else None
+
+
+def _whole(value: object) -> int | None:
+    """value as an int if it is a whole number (plotly may send 7 or 7.0), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if isinstance(value, int) or (math.isfinite(value) and value.is_integer()) else None
+
+
+def _finite(value: object) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
 def remember_click(cur: ModelRef, lmap: LatentMap, point: dict) -> None:
-    """Store a clicked map point (a plotly selection point with customdata [source, index, label])."""
+    """Store a clicked map point (a plotly selection point with customdata [source, index, label]). What no chart
+    sends (an index past the map, a string, a wrong shape) is ignored."""
     from explorer.figures import ENCODED, GRID, PRIOR
 
     data = point.get("customdata")
     if isinstance(data, dict):  # a row of a typed array reaches Python as {"0": ..., "1": ..., "2": ...}
-        data = [data[k] for k in sorted(data, key=int)]
-    if not data or len(data) < 2:
+        keys = sorted((k for k in data if isinstance(k, str) and k.isdigit()), key=int)
+        data = [data[k] for k in keys] if keys == [str(i) for i in range(len(data))] else None
+    if not isinstance(data, list) or len(data) < 2:
         return
-    source, index = (int(v) for v in data[:2])
-    if source == ENCODED:
+    source, index = _whole(data[0]), _whole(data[1])
+    if source == ENCODED and index is not None and 0 <= index < len(lmap.z):
         z = lmap.z[index]
-    elif source == PRIOR:
+    elif source == PRIOR and index is not None and 0 <= index < len(lmap.prior_z):
         z = lmap.prior_z[index]
     elif source == GRID and lmap.method == "latent":
-        z = np.array([point["x"], point["y"]], dtype=np.float32)
+        x, y = _finite(point.get("x")), _finite(point.get("y"))
+        if x is None or y is None:
+            return
+        z = np.array([x, y], dtype=np.float32)
     else:
         return
     st.session_state.selected = {"ref": cur.ref, "fingerprint": cur.fingerprint,

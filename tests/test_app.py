@@ -167,6 +167,44 @@ def test_bad_uploads_get_one_clear_message_and_a_good_one_is_picked(app, shipped
     assert len(image_with(app, "Class codes 0-9")) == 1                       # the sweep: one strip of 10
 
 
+def test_uploads_are_kept_per_user_and_a_users_own_fifth_pushes_out_their_first_with_a_word(
+        app, shipped, fake_mnist_dir, tmp_path, monkeypatch):
+    from explorer import uploads
+
+    folder = shipped / "supervised_style_2d"
+    config, weights = (folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes()
+
+    def upload(at: AppTest, name: str, pad: int) -> AppTest:
+        at.file_uploader(key="checkpoint_upload").set_value(
+            [(f"{name}.zip", _zip({"config.json": config + b" " * pad, "model.safetensors": weights}),
+              "application/zip")])
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return at
+
+    def mine(at: AppTest) -> set[str]:
+        """The identities of the uploads the picker offers (the names are all 'ckpt', the zips' folder)."""
+        offered = [o for o in at.selectbox(key=MODEL).options if o.endswith("· uploaded")]
+        assert len(offered) == len(at.session_state["uploads"])
+        return set(at.session_state["uploads"])
+
+    def identity(pad: int) -> str:
+        return read_upload([("config.json", config + b" " * pad), ("model.safetensors", weights)]).identity
+
+    n = uploads.MAX_PER_USER
+    for i in range(n):
+        upload(app, f"mine{i}", i)
+    others = start_app(shipped, fake_mnist_dir, tmp_path / "others", monkeypatch)   # another browser session
+    for i in range(3 * n):
+        upload(others, f"theirs{i}", 100 + i)
+    app.run()
+    assert mine(app) == {identity(i) for i in range(n)}                 # other users never push a user's out
+    upload(app, "mine_new", 50)
+    assert mine(app) == {identity(i) for i in range(1, n)} | {identity(50)}
+    assert [w.value for w in app.warning] == [f"ckpt left your uploads: the server keeps your {n} latest. "
+                                              "Upload it again to use it."]
+
+
 @pytest.mark.parametrize("broken, message", [("truncated", "truncated"), ("do not fit", "do not fit")])
 def test_each_kind_of_broken_upload_names_its_problem(app, shipped, tmp_path, broken, message):
     folder = shipped / "supervised_style_2d"
@@ -448,6 +486,34 @@ def test_latent_map_shows_codes_and_prior_and_a_click_decodes_a_test_image(app):
     captions = next(c for u, c in images(app) if u == urls)
     assert captions == [f"Original (label {int(FAKE_TEST.labels[7])})", "Reconstruction"] and len(urls) == 2
     assert app.session_state["selected"]["index"] == 7
+
+
+def test_a_cached_map_of_the_wrong_size_or_with_nan_places_is_not_drawn(app, shipped):
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from explorer import maps
+
+    open_page(app, "latent_map")                                  # computes and caches the 200-point map
+    file = shipped / "unsupervised_gaussian_2d" / "projection_latent.safetensors"
+    with safe_open(str(file), framework="np") as fh:
+        meta, arrays = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    nan_xy = arrays["xy"].copy()
+    nan_xy[0] = np.nan
+    for bad in (dict(z=arrays["z"][:5], labels=arrays["labels"][:5], xy=arrays["xy"][:5]), dict(xy=nan_xy)):
+        save_file({**arrays, **bad}, str(file), metadata=meta)  # the same fingerprint, not the map it claims
+        maps._map_from_disk.clear()
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        encoded = [t for t in plotly_spec(app, MAP_CHART)["data"] if t.get("name") in {str(d) for d in range(10)}]
+        assert sum(_n_points(t["x"]) for t in encoded) == len(FAKE_TEST)
+
+
+def _n_points(x) -> int:
+    """How many values a plotly array holds (a list, or Plotly 6+'s {"bdata", "dtype"})."""
+    import base64
+
+    return len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"])) if isinstance(x, dict) else len(x)
 
 
 def test_latent_map_decodes_prior_samples_and_empty_space_in_a_2d_latent(app):

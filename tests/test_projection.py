@@ -13,7 +13,7 @@ import torch
 from conftest import synthetic_images, tiny_config
 
 import aae_core
-from aae_core import projection
+from aae_core import map_cache, projection
 from explorer import catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,14 +95,14 @@ def test_retrained_weights_invalidate_the_cache(tmp_path, test_set):
 def test_unwritable_folder_and_uploads_use_the_user_cache(tmp_path, test_set, user_cache, monkeypatch):
     folder = _checkpoint(tmp_path, "ro", latent_dim=4)
     fp = catalog.weights_fingerprint(folder)
-    real_write = projection._write_atomic
+    real_write = map_cache._write_atomic
 
-    def write(file, lmap):
+    def write(file, lmap, *config):
         if Path(file).parent == folder:
             raise PermissionError(f"{folder} is read-only")
-        real_write(file, lmap)
+        real_write(file, lmap, *config)
 
-    monkeypatch.setattr(projection, "_write_atomic", write)
+    monkeypatch.setattr(map_cache, "_write_atomic", write)
     model = aae_core.load(folder)
     projection.get_map(model, "pca", fingerprint=fp, folder=folder, load_test=lambda: test_set)
     assert not (folder / "projection_pca.safetensors").exists()
@@ -194,3 +194,79 @@ def test_precompute_cli_writes_the_maps_a_checkpoint_needs(tmp_path, fake_mnist_
     with pytest.raises(SystemExit) as exc:
         projection.main([str(two), "--method", "umap", "--data-dir", fake_mnist_dir])
     assert exc.value.code == 2                                              # a 2-D latent has nothing to project
+
+
+# --- a cache is checked against what it describes ---------------------------------------------------------
+def _rewrite(file: Path, **changes) -> None:
+    """Rewrite a cache file with some arrays changed, its metadata (and so its fingerprint) kept."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(file), framework="np") as fh:
+        meta, arrays = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    arrays.update(changes)
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(file), metadata=meta)
+
+
+@pytest.mark.parametrize("damage", ["5 rows", "nan positions", "inf codes", "3 columns", "labels short",
+                                    "prior columns", "codes of another size"])
+def test_a_cache_with_the_right_fingerprint_but_not_of_its_map_is_recomputed(tmp_path, test_set, damage):
+    folder = _checkpoint(tmp_path, "m4", latent_dim=4)
+    fp = catalog.weights_fingerprint(folder)
+    lmap = projection.get_map(aae_core.load(folder), "pca", fingerprint=fp, folder=folder, load_test=lambda: test_set,
+                              n_prior=40)
+    file = folder / "projection_pca.safetensors"
+    n = len(test_set)
+    assert projection.load_cached("pca", fp, folder, n_test=n, latent_dim=4) is not None
+    xy = lmap.xy.copy()
+    xy[3, 1] = np.nan
+    z = lmap.z.copy()
+    z[0, 0] = np.inf
+    _rewrite(file, **{
+        "5 rows": dict(z=lmap.z[:5], labels=lmap.labels[:5], xy=lmap.xy[:5]),
+        "nan positions": dict(xy=xy),
+        "inf codes": dict(z=z),
+        "3 columns": dict(xy=np.concatenate([lmap.xy, lmap.xy[:, :1]], 1)),
+        "labels short": dict(labels=lmap.labels[:-1]),
+        "prior columns": dict(prior_xy=lmap.prior_xy[:, :1]),
+        "codes of another size": dict(z=lmap.z[:, :3], prior_z=lmap.prior_z[:, :3], pca_mean=lmap.pca_mean[:3],
+                                      pca_components=lmap.pca_components[:3]),
+    }[damage])
+    assert projection.load_cached("pca", fp, folder, n_test=n, latent_dim=4) is None
+    again = projection.get_map(aae_core.load(folder), "pca", fingerprint=fp, folder=folder, n_test=n,
+                               load_test=lambda: test_set, n_prior=40)
+    assert again.n_test == n and np.isfinite(again.xy).all()
+
+
+def test_read_only_folders_with_the_same_weights_and_other_configs_do_not_share_a_map(tmp_path, test_set,
+                                                                                      user_cache, monkeypatch):
+    import json
+    import shutil
+
+    a = _checkpoint(tmp_path, "a", latent_dim=2)
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    meta = json.loads((b / "config.json").read_text())
+    meta["model"]["prior_std"] = 5.0                                         # the same weights, another prior
+    (b / "config.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(map_cache, "_write_atomic", _read_only_except_user_cache(map_cache._write_atomic, tmp_path))
+    fp = catalog.weights_fingerprint(a)
+    assert fp == catalog.weights_fingerprint(b)
+    key_a, key_b = (projection.config_key(json.loads((f / "config.json").read_text())["model"]) for f in (a, b))
+    assert key_a != key_b
+    first = projection.get_map(aae_core.load(a), "latent", fingerprint=fp, folder=a, config=key_a,
+                               load_test=lambda: test_set, n_prior=40)
+    assert projection.load_cached("latent", fp, a, config=key_a) is not None
+    assert projection.load_cached("latent", fp, b, config=key_b) is None   # b's prior samples are not a's
+    second = projection.get_map(aae_core.load(b), "latent", fingerprint=fp, folder=b, config=key_b,
+                                load_test=lambda: test_set, n_prior=40)
+    assert np.abs(second.prior_z).max() > 2 * np.abs(first.prior_z).max()
+    assert projection.load_cached("latent", fp, a, config=key_a).prior_z.tolist() == first.prior_z.tolist()
+
+
+def _read_only_except_user_cache(real_write, folders_root: Path):
+    def write(file, lmap, *config):
+        if Path(file).is_relative_to(folders_root) and "user_cache" not in Path(file).parts:
+            raise PermissionError(f"{Path(file).parent} is read-only")
+        real_write(file, lmap, *config)
+    return write

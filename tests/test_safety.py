@@ -484,3 +484,11 @@ def test_resume_with_an_optimizer_state_that_does_not_fit_exits_2(run_copy, fake
                                                    "--data-dir", fake_mnist_dir]), "generator.1.exp_avg")
     assert "optimizer.safetensors" in line and "[7]" in line
     assert snapshot(run_copy) == before
+
+
+@pytest.mark.parametrize("out", [".", "", "./", "runs/.."])
+def test_train_refuses_an_out_that_names_no_folder_before_loading_data(tmp_path, no_data, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)                               # an empty current folder: every check passed before
+    line = refused(capsys, lambda: train_main(out), "--out")
+    assert "names no folder" in line                          # before: the whole run trained, then the save crashed
+    assert not list(tmp_path.iterdir())

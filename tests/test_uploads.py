@@ -82,8 +82,10 @@ def test_same_weights_with_different_configs_get_different_identities_and_their_
     narrow = _folder(tmp_path, "narrow", prior_std=1.0)
     wide = _folder(tmp_path, "wide", prior_std=5.0)                   # same architecture, same weights bytes
     (wide / "model.safetensors").write_bytes((narrow / "model.safetensors").read_bytes())
-    a = uploads.accept(read_upload([("config.json", _files(narrow)[0]), ("model.safetensors", _files(narrow)[1])]))
-    b = uploads.accept(read_upload([("config.json", _files(wide)[0]), ("model.safetensors", _files(wide)[1])]))
+    a = uploads.accept(read_upload([("config.json", _files(narrow)[0]), ("model.safetensors", _files(narrow)[1])]),
+                       "u")[0]
+    b = uploads.accept(read_upload([("config.json", _files(wide)[0]), ("model.safetensors", _files(wide)[1])]),
+                       "u")[0]
     assert a != b
     assert uploads.load_upload(a).config.prior_std == 1.0
     assert uploads.load_upload(b).config.prior_std == 5.0
@@ -99,9 +101,9 @@ def test_a_crafted_zip_cannot_plant_the_model_a_later_genuine_upload_gets(tmp_pa
                                         "model.safetensors": _files(planted)[1]}))])
     # The planted weights under the genuine config load under their own identity, never the genuine one's.
     crafted = uploads.accept(read_upload([("evil.zip", _zip({"config.json": config,
-                                                              "model.safetensors": _files(planted)[1]}))]))
+                                                              "model.safetensors": _files(planted)[1]}))]), "u")[0]
     real = uploads.accept(read_upload([("good.zip", _zip({"ckpt/config.json": config,
-                                                           "ckpt/model.safetensors": weights}))]))
+                                                           "ckpt/model.safetensors": weights}))]), "u")[0]
     assert crafted != real
     assert _same_weights(uploads.load_upload(real), aae_core.load(genuine))
     assert not _same_weights(uploads.load_upload(real), aae_core.load(planted))
@@ -114,3 +116,51 @@ def test_load_errors_name_the_uploaded_files_not_the_temporary_folder(tmp_path):
     with pytest.raises(aae_core.ShapeMismatchError) as info:
         read_upload([("config.json", config), ("model.safetensors", other)]).load()
     assert "/tmp" not in str(info.value) and "model.safetensors" in str(info.value)
+
+
+# --- who keeps an upload ------------------------------------------------------------------------------
+def _variants(tmp_path: Path, n: int) -> list:
+    """n uploads with distinct identities (the same model, config.json padded differently)."""
+    config, weights = _files(_folder(tmp_path, "v"))
+    return [read_upload([("config.json", config + b" " * i), ("model.safetensors", weights)]) for i in range(n)]
+
+
+def test_other_users_uploads_never_push_a_users_upload_out(tmp_path):
+    store = uploads.UploadStore()
+    first, *others = _variants(tmp_path, 1 + 10 * uploads.MAX_PER_USER)
+    mine = store.accept(first, "student")[0]
+    for i, files in enumerate(others):                                 # ten other users, each at their cap
+        store.accept(files, f"user{i // uploads.MAX_PER_USER}")
+    assert mine in store.held("student") and store.get(mine) is first
+
+
+def test_a_user_over_their_cap_loses_their_oldest_upload_and_is_told(tmp_path):
+    store = uploads.UploadStore()
+    files = _variants(tmp_path, uploads.MAX_PER_USER + 1)
+    ids = [store.accept(f, "student")[0] for f in files[:-1]]
+    identity, dropped = store.accept(files[-1], "student")
+    assert dropped == [ids[0]] and store.held("student") == set(ids[1:]) | {identity}
+    with pytest.raises(KeyError):
+        store.get(ids[0])                                                 # no one else held it: its bytes are freed
+    assert store.accept(files[1], "student")[1] == []                     # uploading one again drops nothing
+
+
+def test_the_server_holds_a_bounded_number_of_bytes_and_says_whose_went(tmp_path):
+    files = _variants(tmp_path, 6)
+    size = len(files[-1].config) + len(files[-1].weights)                # the largest
+    store = uploads.UploadStore(max_bytes=3 * size)
+    ids = [store.accept(f, f"user{i}")[0] for i, f in enumerate(files)]
+    assert store.held_bytes() <= 3 * size
+    assert [store.held(f"user{i}") for i in range(6)] == [set(), set(), set(), {ids[3]}, {ids[4]}, {ids[5]}]
+    gone = uploads.forget_gone({ids[0]: "my model.zip"}, store.held("user0"))
+    assert gone == ["my model.zip"]
+
+
+def test_two_users_uploading_the_same_bytes_share_them_until_both_let_go(tmp_path):
+    store = uploads.UploadStore()
+    same, *more = _variants(tmp_path, 1 + uploads.MAX_PER_USER)
+    identity = store.accept(same, "a")[0]
+    assert store.accept(same, "b")[0] == identity and store.held_bytes() == len(same.config) + len(same.weights)
+    for f in more:
+        store.accept(f, "a")                                             # a's cap pushes it out of a's uploads
+    assert identity not in store.held("a") and identity in store.held("b") and store.get(identity) is same

@@ -67,9 +67,9 @@ with chart_area:
                                     note=f"{STANDING_IN} (PCA view)" if standing_in else None)
     event = st.plotly_chart(fig, key=state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
                             config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
-    points = ((event or {}).get("selection") or {}).get("points") or []
-    if points:
-        widgets.remember_click(ref, lmap, points[0])
+    point = widgets.clicked_point(event)
+    if point is not None:
+        widgets.remember_click(ref, lmap, point)
     own = ref.metrics.get("own_component_fraction")
     facts = [f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples."]
     if own is not None:
