@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from model_cases import MODEL_CASES
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from test_cli import TINY_ARGS, assert_one_line_error, run
 
@@ -326,23 +327,36 @@ def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_save_on_a_full_disk_raises_one_clear_project_error(tmp_path, monkeypatch):
+def _disk_full_in_safetensors(*args, **kwargs):
+    """What safetensors' save_file raises on a full disk: not an OSError (seen with RLIMIT_FSIZE: 'I/O error:
+    File too large (os error 27)'; issue 19 #8)."""
+    raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+
+FULL_DISKS = pytest.mark.parametrize("full_disk", [_disk_full, _disk_full_in_safetensors],
+                                     ids=["OSError", "SafetensorError"])
+
+
+@FULL_DISKS
+def test_save_on_a_full_disk_raises_one_clear_project_error(tmp_path, monkeypatch, full_disk):
     path = saved(tmp_path)
     before = snapshot(path)
-    monkeypatch.setattr(checkpoint, "st_save_file", _disk_full)
+    monkeypatch.setattr(checkpoint, "st_save_file", full_disk)
     with pytest.raises(errors.CheckpointSaveError) as info:
         aae_core.save(build_model(MODEL_CASES["unsupervised_gaussian"], seed=1), path)
     message = str(info.value)
     assert isinstance(info.value, errors.AAEError) and isinstance(info.value, OSError)
     assert "No space left on device" in message and "intact" in message and "MB free" in message
+    assert info.value.errno == errno.ENOSPC
     assert snapshot(path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+@FULL_DISKS
 def test_train_on_a_full_disk_exits_1_with_one_line_and_keeps_the_checkpoint(run_copy, fake_mnist_dir,
-                                                                          monkeypatch, capsys):
+                                                                          monkeypatch, capsys, full_disk):
     before = snapshot(run_copy)
     monkeypatch.setattr(signal, "signal", lambda *a: None)
-    monkeypatch.setattr(checkpoint, "st_save_file", _disk_full)
+    monkeypatch.setattr(checkpoint, "st_save_file", full_disk)
     code = train_cli.main(["--out", str(run_copy), "--resume", "--epochs", "2", "--data-dir", fake_mnist_dir,
                            "--device", "cpu"])
     assert code == 1
