@@ -9,6 +9,7 @@ only the temporary folders named as sibling_path names them are ever cleaned up.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import fnmatch
 import json
 import os
@@ -174,3 +175,43 @@ def replace_folder(new: Path, path: Path, *, is_ours: Callable[[Path], bool] = i
     os.replace(new, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def lock_folder(path: str | Path) -> Callable[[], None]:
+    """Hold the folder `path` for this process, so that two runs never write one folder: an exclusive
+    flock on the hidden file `.<name>.lock` beside it (inside, it would be swapped away with the folder at
+    each save). Raises OutputPathError at once when another live process holds it; a killed process's
+    lock dies with it (the file it leaves blocks nothing). Returns the function that releases it (and
+    removes the file); exiting releases it too."""
+    target = Path(os.path.abspath(path))
+    file = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise OutputPathError(f"{path} is in use by another training run (process {holder}); wait for "
+                                      "it to end, or choose another folder") from None
+            try:   # the holder before us may have removed the file after we opened it: lock the one there now
+                if os.stat(file).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def release() -> None:
+        try:
+            if os.stat(file).st_ino == os.fstat(fd).st_ino:
+                os.unlink(file)
+        except OSError:
+            pass
+        os.close(fd)
+    return release

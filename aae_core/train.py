@@ -23,7 +23,7 @@ from .checkpoint import OPTIMIZER_FILE, read_config
 from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
 from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
 from .families import FAMILIES, get_family
-from .fsutil import check_replaceable, check_writable, is_checkpoint_folder
+from .fsutil import check_replaceable, check_writable, is_checkpoint_folder, lock_folder
 from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
 from .run_setup import ALL_LABELS, prepare_run, resolve_label_budget
 from .training import Callback, Trainer, device_name, pick_threads
@@ -149,6 +149,14 @@ def configs_from_args(args: argparse.Namespace, n_train: int = N_TRAIN) -> tuple
     return recipe, ModelConfig(**model), TrainConfig(**train)
 
 
+def check_out_names_a_folder(out: str) -> None:
+    """Refuse an --out that is the current folder or one above it (".", "", ".."): a run's folder is
+    replaced at each save, and the folder the command runs in cannot be."""
+    if Path(out).name in ("", ".", "..") or Path.cwd().is_relative_to(Path(out).resolve()):
+        raise OutputPathError(f"--out {out!r} is the current folder or one above it; name a new folder for "
+                              "the run, e.g. --out runs/my_run")
+
+
 def check_out(args: argparse.Namespace) -> None:
     """Refuse an --out that would lose data or cannot be written, before any data is loaded:
     only a missing or empty folder starts a run; a checkpoint needs --resume or --overwrite."""
@@ -226,6 +234,19 @@ class TqdmCallback(Callback):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    release = None
+    try:
+        check_out_names_a_folder(args.out)
+        release = lock_folder(args.out)   # one run per folder, until this process ends
+        return _train(parser, args, argv)
+    except (ValueError, AAEError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    finally:
+        if release is not None:
+            release()
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> int:
     try:
         check_out(args)
         if args.resume:
