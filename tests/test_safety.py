@@ -498,3 +498,18 @@ def test_resume_with_an_optimizer_state_that_does_not_fit_exits_2(run_copy, fake
                                                    "--data-dir", fake_mnist_dir]), "generator.1.exp_avg")
     assert "optimizer.safetensors" in line and "[7]" in line
     assert snapshot(run_copy) == before
+
+
+# --- exporting onto its own run (issue 19 #16) ------------------------------------------------------
+
+@pytest.mark.parametrize("dst", ["{src}", "{src}/../ssl", "{src}/shipped", "{link}"])
+def test_export_onto_its_own_run_is_refused(run_copy, capsys, dst):
+    link = run_copy.parent / "link"
+    link.symlink_to(run_copy)
+    before = snapshot(run_copy)
+    (run_copy / "projection_x.safetensors").write_bytes(before["model.safetensors"])  # a map cache of the run
+    before = snapshot(run_copy)
+    target = dst.format(src=run_copy, link=link)
+    refused(capsys, lambda: export_cli.main([str(run_copy), target, "--overwrite"]), "is the run it exports",
+            prog="aae_core.export")
+    assert snapshot(run_copy) == before            # optimizer state, metrics and map caches all kept
