@@ -141,7 +141,13 @@ def sibling_path(path: Path, role: str) -> Path:
     return path.parent / f".{path.name}.{role}-{uuid.uuid4().hex[:8]}"
 
 
-def remove_leftovers(path: str | Path, patterns: tuple[str, ...] = CHECKPOINT_FILE_PATTERNS) -> None:
+# safetensors (0.8) writes each file through a hidden temporary sibling (".tmp" and 6 characters, Rust's
+# tempfile crate) renamed into place: a save killed inside a weights write leaves one in its temporary folder.
+SAFETENSORS_TEMP_PATTERN = ".tmp??????"
+
+
+def remove_leftovers(path: str | Path,
+                     patterns: tuple[str, ...] = (*CHECKPOINT_FILE_PATTERNS, SAFETENSORS_TEMP_PATTERN)) -> None:
     """Delete the temporary folders a killed save of `path` left next to it: only folders named exactly
     as this module names them for `path`, holding nothing but files matching `patterns`."""
     path = Path(path)
