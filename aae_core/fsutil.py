@@ -64,14 +64,20 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def holds_only(folder: Path, patterns: tuple[str, ...]) -> bool:
-    """True when every entry of `folder` is a plain file whose name matches one of `patterns`."""
+def others_in(folder: Path, patterns: tuple[str, ...]) -> list[str] | None:
+    """The sorted names of the entries of `folder` that are not plain files matching one of `patterns`
+    (None when the folder cannot be read)."""
     try:
         entries = list(folder.iterdir())
     except OSError:
-        return False
-    return all(e.is_file() and not e.is_symlink() and any(fnmatch.fnmatchcase(e.name, p) for p in patterns)
-               for e in entries)
+        return None
+    return sorted(e.name for e in entries
+                  if not (e.is_file() and not e.is_symlink() and any(fnmatch.fnmatchcase(e.name, p) for p in patterns)))
+
+
+def holds_only(folder: Path, patterns: tuple[str, ...]) -> bool:
+    """True when every entry of `folder` is a plain file whose name matches one of `patterns`."""
+    return others_in(folder, patterns) == []
 
 
 def is_checkpoint_folder(path: str | Path) -> bool:

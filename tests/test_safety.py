@@ -513,3 +513,31 @@ def test_export_onto_its_own_run_is_refused(run_copy, capsys, dst):
     refused(capsys, lambda: export_cli.main([str(run_copy), target, "--overwrite"]), "is the run it exports",
             prog="aae_core.export")
     assert snapshot(run_copy) == before            # optimizer state, metrics and map caches all kept
+
+
+# --- a file dropped into the run folder while it trains (issue 19 #12) -----------------------------
+
+def test_a_file_dropped_into_the_run_folder_stops_the_run_in_one_line_and_is_kept(tmp_path, fake_mnist_dir,
+                                                                                 monkeypatch, capsys):
+    from aae_core import callbacks
+
+    out = tmp_path / "run"
+    real_save = callbacks.save
+
+    def save_then_drop(model, path, **kwargs):
+        result = real_save(model, path, **kwargs)
+        if not (out / "notes.txt").exists():
+            (out / "notes.txt").write_text("my notes")            # the user, between two saves
+        return result
+
+    monkeypatch.setattr(callbacks, "save", save_then_drop)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    code = train_cli.main(["--out", str(out), "--data-dir", fake_mnist_dir, *TINY_ARGS, "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    [last] = [line for line in err.splitlines() if "error:" in line]
+    assert last.startswith("python -m aae_core.train: error: could not save") and "notes.txt" in last, last
+    assert "--resume" in last
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert aae_core.load(out).checkpoint_meta["progress"]["epoch"] == 1   # the last save is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
