@@ -460,6 +460,43 @@ def test_a_weights_header_larger_than_the_cap_is_refused(tmp_path):
         aae_core.load(path)
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KB on Linux
+
+
+@pytest.mark.parametrize("what", ["model", "optimizer"])
+def test_a_huge_weights_file_with_a_good_header_is_refused_without_reading_it(run_copy, what):
+    """Issue 19 #15: a 2 GB file whose header fits the config was read whole (+1.9 GB) before it was refused.
+    The file here is sparse (truncate): 2 GB long, nothing written."""
+    file = run_copy / f"{what}.safetensors"
+    with open(file, "r+b") as fh:
+        fh.truncate(2 * 2**30)
+    before = _peak_rss_mb()
+    with pytest.raises(errors.CorruptCheckpointError, match=r"2048\.0 MB.*header describes"):
+        if what == "model":
+            aae_core.load(run_copy)
+        else:
+            tensor_files.read_safetensors(file)
+    assert _peak_rss_mb() - before < 200
+
+
+def test_a_header_whose_offsets_do_not_fit_its_shapes_is_refused(tmp_path):
+    path = saved(tmp_path)
+    file = path / "model.safetensors"
+    blob = file.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    name = next(k for k in header if k != "__metadata__")
+    begin, end = header[name]["data_offsets"]
+    header[name]["data_offsets"] = [begin, end - 4]                        # one float short of its shape
+    text = json.dumps(header).encode()
+    file.write_bytes(len(text).to_bytes(8, "little") + text + blob[8 + n:])
+    with pytest.raises(errors.CorruptCheckpointError, match=f"{name}.*offsets"):
+        aae_core.load(path)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
     path = saved(tmp_path)
