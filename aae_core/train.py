@@ -26,6 +26,7 @@ from .families import FAMILIES, get_family
 from .fsutil import check_replaceable, check_writable, is_checkpoint_folder, lock_folder
 from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
 from .run_setup import ALL_LABELS, prepare_run, resolve_label_budget
+from .train_state import saved_training
 from .training import Callback, Trainer, device_name, pick_threads
 
 
@@ -185,9 +186,7 @@ def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, 
     extending it. ValueError naming every option given that differs from the saved run."""
     given, meta = vars(args), read_config(args.out)
     model: ModelConfig = meta["model"]
-    if not isinstance(meta.get("training"), dict):
-        raise ValueError(f"--resume: {args.out}'s config.json has no training config to resume")
-    training = TrainConfig.from_dict(meta["training"])
+    training = saved_training(meta, Path(args.out) / "config.json")
     flag = {a.dest: a.option_strings[0] for a in build_parser()._actions if a.option_strings}
     differ = [f"{flag[dest]} {given[dest]} (saved: {getattr(model, field)})"
               for dest, field in MODEL_FLAGS.items() if dest in given and given[dest] != getattr(model, field)]

@@ -578,3 +578,46 @@ def test_a_file_dropped_into_the_run_folder_stops_the_run_in_one_line_and_is_kep
     assert (out / "notes.txt").read_text() == "my notes"
     assert aae_core.load(out).checkpoint_meta["progress"]["epoch"] == 1   # the last save is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+# --- hand-edited or damaged resume files (issue 19 #13) --------------------------------------------
+
+def _edit_meta(path: Path, edit) -> None:
+    meta = json.loads((path / "config.json").read_text())
+    edit(meta)
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+def _edit_groups(path: Path, edit) -> None:
+    tensors, metadata = tensor_files.read_safetensors(path / "optimizer.safetensors")
+    groups = json.loads(metadata["param_groups"])
+    edit(groups)
+    save_file(tensors, str(path / "optimizer.safetensors"), metadata={"param_groups": json.dumps(groups)})
+
+
+RESUME_DAMAGE = {
+    "seed is a string": (lambda p: _edit_meta(p, lambda m: m["training"].update(seed="x")), "seed"),
+    "epochs is a fraction": (lambda p: _edit_meta(p, lambda m: m["training"].update(epochs=2.5)), "epochs"),
+    "lr is a string": (lambda p: _edit_meta(p, lambda m: m["training"].update(lr_generator="fast")), "lr_generator"),
+    "precision is a number": (lambda p: _edit_meta(p, lambda m: m["training"].update(precision=16)), "precision"),
+    "label_conditioned is a string": (lambda p: _edit_meta(p, lambda m: m["model"].update(label_conditioned="no")),
+                                      "label_conditioned"),
+    "training is a list": (lambda p: _edit_meta(p, lambda m: m.update(training=[1])), "training"),
+    "progress epoch is a string": (lambda p: _edit_meta(p, lambda m: m["progress"].update(epoch="x")), "progress"),
+    "progress is a list": (lambda p: _edit_meta(p, lambda m: m.update(progress=[1, 2])), "progress"),
+    "history is a string": (lambda p: _edit_meta(p, lambda m: m.update(history="x")), "history"),
+    "empty param groups": (lambda p: _edit_groups(p, lambda g: g.update({k: [] for k in g})), "param groups"),
+    "an unknown phase": (lambda p: _edit_groups(p, lambda g: g.update(dream=g[next(iter(g))])), "dream"),
+}
+
+
+@pytest.mark.parametrize("damage", list(RESUME_DAMAGE))
+def test_a_damaged_resume_file_is_one_line(run_copy, fake_mnist_dir, monkeypatch, capsys, damage):
+    edit, named = RESUME_DAMAGE[damage]
+    edit(run_copy)
+    before = snapshot(run_copy)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    line = refused(capsys, lambda: train_cli.main(["--out", str(run_copy), "--resume", "--epochs", "2",
+                                                   "--data-dir", fake_mnist_dir, "--device", "cpu"]), named)
+    assert str(run_copy) in line
+    assert snapshot(run_copy) == before
