@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import read_config, save
-from .checkpoint_meta import CONFIG_FILE
+from .checkpoint_meta import CHECKPOINT_FILE_PATTERNS, CONFIG_FILE
+from .errors import CheckpointSaveError, OutputPathError
+from .fsutil import others_in
 from .training import Callback, Trainer
 
 
@@ -25,7 +27,7 @@ class CheckpointCallback(Callback):
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if trainer.state.epoch % self.every == 0:
-            save(trainer.model, self.path, trainer=trainer, extra=self.extra)
+            self._save(trainer)
             self._saved_step = trainer.state.step
 
     def on_train_end(self, trainer: Trainer, reason: str) -> None:
@@ -36,4 +38,19 @@ class CheckpointCallback(Callback):
             self._start_step == step and (self.path / CONFIG_FILE).is_file()
             and (read_config(self.path).get("progress") or {}).get("step") == step)
         if not saved:
+            self._save(trainer)
+
+    def _save(self, trainer: Trainer) -> None:
+        try:
             save(trainer.model, self.path, trainer=trainer, extra=self.extra)
+        except OutputPathError:
+            added = others_in(self.path, CHECKPOINT_FILE_PATTERNS)
+            if not added or not (self.path / CONFIG_FILE).is_file():
+                raise
+            # Someone put files into the run's folder while it trained: they are never replaced or deleted,
+            # so the run cannot save there; it stops with the last checkpoint intact.
+            raise CheckpointSaveError(
+                f"could not save the checkpoint to {self.path}: files were put into it while the run trained "
+                f"({', '.join(added[:3])}{' and more' if len(added) > 3 else ''}); a run's folder holds only its "
+                "checkpoint, and other files are never replaced or deleted. The last saved checkpoint there is "
+                "intact: move those files out and continue with --resume") from None

@@ -11,11 +11,13 @@ train_state's; uploaded checkpoints are parsed by uploads.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file as st_save_file
 
 from .checkpoint_meta import CONFIG_FILE, FORMAT_VERSION, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, read_meta
@@ -50,6 +52,15 @@ def _versions() -> dict[str, str]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _io_failure(exc: OSError | SafetensorError) -> tuple[str, int | None]:
+    """(the system's words, errno) of a failed write. safetensors reports a full disk not as an OSError but
+    as SafetensorError('Error while serializing: I/O error: No space left on device (os error 28)')."""
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc), exc.errno
+    found = re.search(r"I/O error: (.*?) \(os error (\d+)\)", str(exc))
+    return (found.group(1), int(found.group(2))) if found else (str(exc), None)
 
 
 def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None = None,
@@ -94,13 +105,14 @@ def save(model: AAEModel, path: str | Path, *, train_config: TrainConfig | None 
             st_save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups)})
         _write_json(tmp / CONFIG_FILE, meta)
         replace_folder(tmp, path)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         kept = "the previous checkpoint there is intact" if had_previous else "nothing was written there"
+        reason, err_no = _io_failure(exc)
         # The old checkpoint stays until the new one is complete, so a save needs room for a whole new one.
-        err = CheckpointSaveError(f"could not save the checkpoint to {path}: {exc.strerror or exc}; {kept}. "
+        err = CheckpointSaveError(f"could not save the checkpoint to {path}: {reason}; {kept}. "
                                   f"Saving needs about {needed / 2**20:.1f} MB free in {path.parent.absolute()}")
-        err.errno = exc.errno
+        err.errno = err_no
         raise err from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

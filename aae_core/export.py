@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already at DST")
     args = p.parse_args(argv)
     try:
+        src, dst = Path(args.src).resolve(), Path(args.dst).resolve()
+        if dst.is_relative_to(src) or src.is_relative_to(dst):
+            raise OutputPathError(f"{args.dst} is the run it exports ({args.src}), or inside it or around it; "
+                                  "exporting there would lose the run's optimizer state, metrics and map "
+                                  "caches. Choose a DST outside SRC")
         check_replaceable(args.dst)  # a folder that is not a checkpoint is never replaced
         if is_checkpoint_folder(args.dst) and not args.overwrite:
             raise OutputPathError(f"{args.dst} already holds a checkpoint; pass --overwrite to replace it")

@@ -9,6 +9,7 @@ only the temporary folders named as sibling_path names them are ever cleaned up.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import fnmatch
 import json
 import os
@@ -63,14 +64,20 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def holds_only(folder: Path, patterns: tuple[str, ...]) -> bool:
-    """True when every entry of `folder` is a plain file whose name matches one of `patterns`."""
+def others_in(folder: Path, patterns: tuple[str, ...]) -> list[str] | None:
+    """The sorted names of the entries of `folder` that are not plain files matching one of `patterns`
+    (None when the folder cannot be read)."""
     try:
         entries = list(folder.iterdir())
     except OSError:
-        return False
-    return all(e.is_file() and not e.is_symlink() and any(fnmatch.fnmatchcase(e.name, p) for p in patterns)
-               for e in entries)
+        return None
+    return sorted(e.name for e in entries
+                  if not (e.is_file() and not e.is_symlink() and any(fnmatch.fnmatchcase(e.name, p) for p in patterns)))
+
+
+def holds_only(folder: Path, patterns: tuple[str, ...]) -> bool:
+    """True when every entry of `folder` is a plain file whose name matches one of `patterns`."""
+    return others_in(folder, patterns) == []
 
 
 def is_checkpoint_folder(path: str | Path) -> bool:
@@ -140,7 +147,13 @@ def sibling_path(path: Path, role: str) -> Path:
     return path.parent / f".{path.name}.{role}-{uuid.uuid4().hex[:8]}"
 
 
-def remove_leftovers(path: str | Path, patterns: tuple[str, ...] = CHECKPOINT_FILE_PATTERNS) -> None:
+# safetensors (0.8) writes each file through a hidden temporary sibling (".tmp" and 6 characters, Rust's
+# tempfile crate) renamed into place: a save killed inside a weights write leaves one in its temporary folder.
+SAFETENSORS_TEMP_PATTERN = ".tmp??????"
+
+
+def remove_leftovers(path: str | Path,
+                     patterns: tuple[str, ...] = (*CHECKPOINT_FILE_PATTERNS, SAFETENSORS_TEMP_PATTERN)) -> None:
     """Delete the temporary folders a killed save of `path` left next to it: only folders named exactly
     as this module names them for `path`, holding nothing but files matching `patterns`."""
     path = Path(path)
@@ -174,3 +187,43 @@ def replace_folder(new: Path, path: Path, *, is_ours: Callable[[Path], bool] = i
     os.replace(new, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def lock_folder(path: str | Path) -> Callable[[], None]:
+    """Hold the folder `path` for this process, so that two runs never write one folder: an exclusive
+    flock on the hidden file `.<name>.lock` beside it (inside, it would be swapped away with the folder at
+    each save). Raises OutputPathError at once when another live process holds it; a killed process's
+    lock dies with it (the file it leaves blocks nothing). Returns the function that releases it (and
+    removes the file); exiting releases it too."""
+    target = Path(os.path.abspath(path))
+    file = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise OutputPathError(f"{path} is in use by another training run (process {holder}); wait for "
+                                      "it to end, or choose another folder") from None
+            try:   # the holder before us may have removed the file after we opened it: lock the one there now
+                if os.stat(file).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def release() -> None:
+        try:
+            if os.stat(file).st_ino == os.fstat(fd).st_ino:
+                os.unlink(file)
+        except OSError:
+            pass
+        os.close(fd)
+    return release

@@ -15,7 +15,7 @@ from .config import ModelConfig, TrainConfig
 from .data import label_split, load_dataset, validation_split
 from .errors import CheckpointNotFoundError
 from .families import build_model, get_family
-from .train_state import load_trainer_state
+from .train_state import load_trainer_state, saved_progress, saved_training
 from .training import Callback, Trainer
 
 ALL_LABELS = -1
@@ -51,10 +51,11 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     if resumed:
         meta = read_config(out)
         model_config = meta["model"]
-        saved = TrainConfig.from_dict(meta["training"])
+        saved = saved_training(meta, Path(out) / "config.json")
+        epoch, _, _ = saved_progress(meta, Path(out) / "config.json")
         train_config = replace(saved, epochs=max(train_config.epochs, saved.epochs))
         model = load(out).train()
-        log(f"resuming {out} at epoch {(meta.get('progress') or {}).get('epoch', 0)}")
+        log(f"resuming {out} at epoch {epoch}")
     else:
         model = None
     train, test = load_dataset(model_config.dataset, data_dir=data_dir, log=log)

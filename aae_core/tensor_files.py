@@ -16,9 +16,49 @@ from .errors import CheckpointNotFoundError, CorruptCheckpointError
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 
 
+# Bytes per element of the dtypes safetensors writes.
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2,
+               "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+
+
+def _check_layout(header: dict, data_bytes: int) -> None:
+    """Raise ValueError unless every tensor's data_offsets span exactly its dtype x shape and the tensors
+    tile the data section, which is exactly `data_bytes` long: so a file's size is known to fit its
+    header before any of its data is read."""
+    spans = []
+    for name, info in header.items():
+        dtype, offsets = info.get("dtype"), info.get("data_offsets")
+        if dtype not in DTYPE_BYTES:
+            raise ValueError(f"tensor {name!r} has an unknown dtype {dtype!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            raise ValueError(f"tensor {name!r} has no valid data_offsets")
+        numel = 1
+        for d in info["shape"]:
+            numel *= d
+        if offsets[1] - offsets[0] != numel * DTYPE_BYTES[dtype]:
+            raise ValueError(f"tensor {name!r}: its data_offsets span {offsets[1] - offsets[0]} bytes, "
+                             f"its shape {info['shape']} of {dtype} {numel * DTYPE_BYTES[dtype]}")
+        spans.append((offsets[0], offsets[1]))
+    end = 0
+    for begin, stop in sorted(spans):
+        if begin != end:
+            raise ValueError("its tensors' data_offsets overlap or leave gaps")
+        end = stop
+    if end != data_bytes:
+        raise _SizeMismatch(end)
+
+
+class _SizeMismatch(ValueError):
+    def __init__(self, described: int) -> None:
+        super().__init__(described)
+        self.described = described
+
+
 def read_header(file: Path) -> tuple[dict[str, tuple[str, list[int]]], dict[str, str]]:
     """({tensor name: (dtype, shape)}, metadata) from a safetensors file's header alone: its 8-byte
-    length (capped at MAX_HEADER_BYTES) and the JSON after it. Reads no tensor data."""
+    length (capped at MAX_HEADER_BYTES) and the JSON after it, with every tensor's offsets checked
+    against its dtype and shape and the file's size against the header. Reads no tensor data."""
     if not file.is_file():
         raise CheckpointNotFoundError(f"{file.parent} has no {file.name}")
     try:
@@ -40,10 +80,15 @@ def read_header(file: Path) -> tuple[dict[str, tuple[str, list[int]]], dict[str,
         entries = {}
         for name, info in header.items():
             shape = info.get("shape") if isinstance(info, dict) else None
-            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
                 raise ValueError(f"tensor {name!r} has no valid shape")
             entries[name] = (info.get("dtype"), shape)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        _check_layout(header, size - 8 - n)
+    except _SizeMismatch as exc:
+        raise CorruptCheckpointError(
+            f"{file} is truncated or not a safetensors file (it is {size / 2**20:.1f} MB; its header describes "
+            f"{(8 + n + exc.described) / 2**20:.1f} MB)") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CorruptCheckpointError(f"{file} is truncated or not a safetensors file ({exc})") from None
     return entries, metadata
 

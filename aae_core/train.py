@@ -23,9 +23,10 @@ from .checkpoint import OPTIMIZER_FILE, read_config
 from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
 from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
 from .families import FAMILIES, get_family
-from .fsutil import check_replaceable, check_writable, is_checkpoint_folder
+from .fsutil import check_replaceable, check_writable, is_checkpoint_folder, lock_folder
 from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
 from .run_setup import ALL_LABELS, prepare_run, resolve_label_budget
+from .train_state import saved_training
 from .training import Callback, Trainer, device_name, pick_threads
 
 
@@ -149,12 +150,19 @@ def configs_from_args(args: argparse.Namespace, n_train: int = N_TRAIN) -> tuple
     return recipe, ModelConfig(**model), TrainConfig(**train)
 
 
+def check_out_names_a_folder(out: str) -> None:
+    """Refuse an --out that is the current folder or one above it (".", "", ".."): a run's folder is
+    replaced at each save, and the folder the command runs in cannot be."""
+    if Path(out).name in ("", ".", "..") or Path.cwd().is_relative_to(Path(out).resolve()):
+        raise OutputPathError(f"--out {out!r} names no folder of its own (it is the current folder or one above "
+                              "it); name a new folder for the run, e.g. --out runs/my_run")
+
+
 def check_out(args: argparse.Namespace) -> None:
     """Refuse an --out that would lose data or cannot be written, before any data is loaded:
     only a missing or empty folder starts a run; a checkpoint needs --resume or --overwrite."""
     out = args.out
-    if Path(out).name in ("", ".", ".."):   # '.', '', './', 'x/..': a checkpoint is saved beside its folder's name
-        raise OutputPathError(f"--out {out!r} names no folder: give the run's own folder, e.g. --out runs/my_run")
+    check_out_names_a_folder(out)
     check_replaceable(out)          # a file, a link or a folder of other files: never replaced
     if args.resume:
         if not is_checkpoint_folder(out):
@@ -179,9 +187,7 @@ def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, 
     extending it. ValueError naming every option given that differs from the saved run."""
     given, meta = vars(args), read_config(args.out)
     model: ModelConfig = meta["model"]
-    if not isinstance(meta.get("training"), dict):
-        raise ValueError(f"--resume: {args.out}'s config.json has no training config to resume")
-    training = TrainConfig.from_dict(meta["training"])
+    training = saved_training(meta, Path(args.out) / "config.json")
     flag = {a.dest: a.option_strings[0] for a in build_parser()._actions if a.option_strings}
     differ = [f"{flag[dest]} {given[dest]} (saved: {getattr(model, field)})"
               for dest, field in MODEL_FLAGS.items() if dest in given and given[dest] != getattr(model, field)]
@@ -228,6 +234,19 @@ class TqdmCallback(Callback):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    release = None
+    try:
+        check_out_names_a_folder(args.out)
+        release = lock_folder(args.out)   # one run per folder, until this process ends
+        return _train(parser, args, argv)
+    except (ValueError, AAEError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    finally:
+        if release is not None:
+            release()
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> int:
     try:
         check_out(args)
         if args.resume:

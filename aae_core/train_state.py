@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import math
+import types
+import typing
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from .checkpoint_meta import OPTIMIZER_FILE, read_meta
-from .errors import CorruptCheckpointError, ShapeMismatchError
+from .checkpoint_meta import CONFIG_FILE, OPTIMIZER_FILE, read_meta
+from .config import TrainConfig
+from .errors import CheckpointConfigError, CorruptCheckpointError, ShapeMismatchError
 from .tensor_files import read_safetensors
 
 RNG_KEY = "__rng__"
@@ -178,11 +181,57 @@ def check_state_fits(tensors: dict[str, torch.Tensor], groups: Any, optimizers: 
                 raise ValueError(f"the state of {phase}.{idx} (of {len(params[phase])} parameters) {what}")
 
 
+def _json_types(hint: Any) -> tuple[type, ...]:
+    """The JSON value types a field annotated `hint` takes (int for float too; bool never for a number)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return tuple({type(a) for a in typing.get_args(hint)})
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(t for a in typing.get_args(hint) for t in _json_types(a))
+    return {int: (int,), float: (int, float), bool: (bool,), str: (str,), type(None): (type(None),)}.get(hint, ())
+
+
+def saved_training(meta: dict[str, Any], where: str | Path) -> TrainConfig:
+    """The TrainConfig of a run's config.json (`meta`, read from the file `where`), each field of the type
+    it is declared with: a hand-edited `"seed": "x"` is one CheckpointConfigError naming the file and the
+    field, not a crash once training starts."""
+    data = meta.get("training")
+    if not isinstance(data, dict):
+        raise CheckpointConfigError(f"{where} has no training config to resume (\"training\" is "
+                                    f"{type(data).__name__}); train into a new folder")
+    hints = typing.get_type_hints(TrainConfig)
+    try:
+        for name, value in data.items():
+            allowed = _json_types(hints.get(name))
+            if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+                names = ("null" if t is type(None) else t.__name__ for t in allowed)
+                raise ValueError(f"training.{name} is {value!r}, not {' or '.join(names)}")
+        return TrainConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointConfigError(f"{where}: its training config cannot be resumed: {exc}; restore that "
+                                    "field or train into a new folder") from None
+
+
+def saved_progress(meta: dict[str, Any], where: Path) -> tuple[int, int, list[dict[str, Any]]]:
+    """(epoch, step, history) of a run's config.json, checked: whole numbers >= 0 and a list of objects."""
+    progress = meta.get("progress") or {}
+    history = meta.get("history", [])
+    if not isinstance(progress, dict):
+        raise CheckpointConfigError(f"{where}: \"progress\" is {progress!r}, not an object with epoch and step")
+    counts = [progress.get("epoch", 0), progress.get("step", 0)]
+    if not all(type(c) is int and c >= 0 for c in counts):
+        raise CheckpointConfigError(f"{where}: \"progress\" is {progress!r}; epoch and step must be whole "
+                                    "numbers >= 0")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise CheckpointConfigError(f"{where}: \"history\" is not a list of per-epoch records")
+    return counts[0], counts[1], history
+
+
 def load_trainer_state(path: str | Path, trainer: ResumableRun) -> None:
     """Restore optimizer state, RNG and progress saved next to a model, for resuming training; a state
     that does not fit the trainer's optimizers raises ShapeMismatchError before anything is loaded."""
     path = Path(path)
     meta = read_meta(path)
+    epoch, step, history = saved_progress(meta, path / CONFIG_FILE)
     file = path / OPTIMIZER_FILE
     tensors, metadata = read_safetensors(file)
     try:
@@ -194,10 +243,8 @@ def load_trainer_state(path: str | Path, trainer: ResumableRun) -> None:
     except ValueError as exc:
         raise ShapeMismatchError(f"the optimizer state in {file} does not fit this model: {exc}; resume only "
                                  "from the run that saved it (or train anew with --overwrite)") from None
-    progress = meta.get("progress") or {}
     trainer.load_state_dict({
-        "epoch": progress.get("epoch", 0), "step": progress.get("step", 0),
-        "history": meta.get("history", []),
+        "epoch": epoch, "step": step, "history": history,
         "optimizers": _unflatten_optimizers(tensors, groups),
         "generator": tensors.get(RNG_KEY),
     })

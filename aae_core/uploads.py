@@ -9,6 +9,7 @@ import io
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,18 @@ def _too_large(what: str) -> CorruptCheckpointError:
         "`python -m aae_core.export SRC DST`)")
 
 
+# What zipfile raises on a damaged archive: a bad central directory or name encoding (ValueError,
+# UnicodeDecodeError), an unknown compression method (NotImplementedError), a bad deflate stream
+# (zlib.error), a CRC or length mismatch (BadZipFile, EOFError), an encrypted member (RuntimeError).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError)
+
+
 def _read_zip(data: bytes) -> CheckpointFiles:
     if len(data) > MAX_UPLOAD_BYTES:
         raise _too_large("the archive")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except _ZIP_ERRORS:
         raise CorruptCheckpointError("the upload is not a zip archive of a checkpoint folder") from None
     wanted = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
     folders: dict[str, dict[str, zipfile.ZipInfo]] = {}
@@ -95,7 +102,7 @@ def _read_zip(data: bytes) -> CheckpointFiles:
     try:
         # a member inflates to at most its declared size (zipfile stops there and checks the CRC)
         blobs = {name: zf.read(info) for name, info in members.items()}
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+    except _ZIP_ERRORS as exc:
         raise CorruptCheckpointError(f"the archive is damaged ({type(exc).__name__})") from None
     return CheckpointFiles(blobs[CONFIG_FILE], blobs[WEIGHTS_FILE], blobs.get(METRICS_FILE))
 

@@ -171,13 +171,13 @@ def _on_upload() -> None:
     named = [(f.name, f.getvalue()) for f in uploaded]
     try:
         files = read_upload(named)  # bytes only; its errors are written for the user
-    except CheckpointError as exc:
-        log.info("refused upload %s: %s", [n for n, _ in named], exc)
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug, told in one line here and in full in the log
+        log.info("refused upload %s: %s", [n for n, _ in named], exc, exc_info=not isinstance(exc, CheckpointError))
         ss.upload_error = problem_text(exc, parsed=False)
         return
     try:
         identity, dropped = accept(files, user_key())
-    except (CheckpointError, ValueError, RuntimeError, MemoryError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the user reads one line; the log has the traceback
         log.warning("upload %s did not load", [n for n, _ in named], exc_info=True)
         ss.upload_error = problem_text(exc, parsed=True)
         return

@@ -220,6 +220,19 @@ def test_each_kind_of_broken_upload_names_its_problem(app, shipped, tmp_path, br
     assert [e.value for e in app.error] and message in app.error[0].value
 
 
+def _bad_deflate_zip(files: dict[str, bytes]) -> bytes:
+    """A deflated zip whose last member's stream starts with a reserved block type: zlib fails on it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    data = bytearray(buf.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()[-1]
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start] = 0b111   # BFINAL=1, BTYPE=11 (reserved): "invalid block type"
+    return bytes(data)
+
+
 def test_upload_errors_say_what_is_wrong_and_what_to_do_without_server_details(app, shipped, tmp_path, monkeypatch):
     import tempfile
 
@@ -235,6 +248,8 @@ def test_upload_errors_say_what_is_wrong_and_what_to_do_without_server_details(a
                       ("model.safetensors", weights[:-100], "application/octet-stream")],
         "more than one checkpoint folder": [("two.zip", _zip({"config.json": config, "model.safetensors": weights,
                                                               "x/model.safetensors": weights}), "application/zip")],
+        "archive is damaged": [("bad.zip", _bad_deflate_zip({"config.json": config, "model.safetensors": weights}),
+                                "application/zip")],                     # zlib.error inside zipfile (issue 19 #7)
         "could not build": [("config.json", (fresh / "config.json").read_bytes(), "application/json"),
                             ("model.safetensors", (fresh / "model.safetensors").read_bytes(),
                              "application/octet-stream")],

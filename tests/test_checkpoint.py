@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -113,6 +114,49 @@ def test_saving_over_a_checkpoint_replaces_it_and_leaves_no_temp_folders(tmp_pat
     aae_core.save(other, path)
     assert torch.equal(outputs(aae_core.load(path))["encode"], outputs(other)["encode"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+KILL_INSIDE_THE_WEIGHTS_WRITE = """
+import os, signal, sys, threading, time
+import torch
+import aae_core
+from aae_core import checkpoint
+from aae_core.config import ModelConfig
+
+real = checkpoint.st_save_file
+
+def killed_while_writing(tensors, filename, metadata=None):
+    folder = os.path.dirname(filename)
+    def watch():   # SIGKILL the moment the file being written shows up in the folder
+        while True:
+            if os.listdir(folder):
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.0001)
+    threading.Thread(target=watch, daemon=True).start()
+    real({**tensors, "padding": torch.zeros(2**24)}, filename, metadata=metadata)  # 64 MB: time to be killed
+    time.sleep(5)
+
+model = aae_core.build_model(ModelConfig(hidden_dim=16, disc_hidden_dim=16))
+checkpoint.st_save_file = killed_while_writing
+aae_core.save(model, sys.argv[1])
+"""
+
+
+def test_a_later_save_removes_what_a_kill_inside_the_weights_write_left(tmp_path):
+    """Issue 19 #18: safetensors writes through its own hidden temporary file (.tmpXXXXXX) and renames it;
+    a kill inside that write left a temporary folder holding it, which later saves did not remove."""
+    path = saved(tmp_path, "vae")
+    proc = subprocess.run([sys.executable, "-c", KILL_INSIDE_THE_WEIGHTS_WRITE, str(path)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert proc.returncode == -9, proc.stderr
+    [left] = [p for p in tmp_path.iterdir() if p.name != "ckpt"]
+    assert left.name.startswith(".ckpt.tmp-") and any(p.name.startswith(".tmp") for p in left.iterdir())
+    user_file = tmp_path / ".ckpt.tmp-notours"          # not of the program's own pattern: kept
+    user_file.mkdir()
+    aae_core.save(build_model(MODEL_CASES["vae"], seed=9), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ckpt.tmp-notours", "ckpt"]
+    aae_core.load(path)
 
 
 def test_error_classes_share_one_base():

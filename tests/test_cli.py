@@ -144,3 +144,61 @@ def test_evaluate_main_on_a_corrupt_checkpoint(trained, tmp_path, capsys):
         evaluate_cli.main([str(bad), "--device", "cpu"])
     assert info.value.code == 2
     assert "truncated or not a safetensors file" in capsys.readouterr().err
+
+
+# --- one run per --out (issue 19 #9) and --out naming a folder (#11) --------------------------------
+def test_a_second_training_on_the_same_out_exits_2_at_once_naming_the_folder(tmp_path, fake_mnist_dir):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), AAE_DATA_DIR=fake_mnist_dir)
+    first = subprocess.Popen([sys.executable, "-m", "aae_core.train", "--out", str(out), "--data-dir",
+                              fake_mnist_dir, *TINY_ARGS, "--epochs", "500"], cwd=REPO, env=env,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / "config.json").is_file():   # the first run has trained and saved an epoch
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.poll() else ""
+            time.sleep(0.2)
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            second = run("aae_core.train", "--out", str(out), "--data-dir", fake_mnist_dir, *TINY_ARGS, *extra,
+                         data_dir=fake_mnist_dir)
+            assert_one_line_error(second, "aae_core.train", f"{out} is in use by another training run")
+            assert str(first.pid) in second.stderr
+        assert first.poll() is None                    # the first run trains on
+    finally:
+        first.send_signal(signal.SIGINT)               # stops after this mini-batch, saves, exits 130
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    assert "Traceback" not in err
+    aae_core.load(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]   # the lock went with its run
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
+    from aae_core import fsutil
+
+    out = tmp_path / "run"
+    code = ("import os, signal, sys; from aae_core import fsutil; fsutil.lock_folder(sys.argv[1]); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode == -9
+    assert [p.name for p in tmp_path.iterdir()] == [".run.lock"]   # left behind, and no longer held
+    release = fsutil.lock_folder(out)
+    release()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("out", [".", "", "..", "./"])
+def test_an_out_that_names_the_current_folder_is_refused_before_training(out, tmp_path, fake_mnist_dir,
+                                                                         monkeypatch, capsys):
+    work = tmp_path / "empty" / "here"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    with pytest.raises(SystemExit) as info:
+        train_cli.main(["--out", out, "--data-dir", fake_mnist_dir, *TINY_ARGS])
+    assert info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("python -m aae_core.train: error: --out") and "new folder" in last, last
+    assert list(work.iterdir()) == [] and sorted(p.name for p in work.parent.iterdir()) == ["here"]

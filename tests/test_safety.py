@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from model_cases import MODEL_CASES
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from test_cli import TINY_ARGS, assert_one_line_error, run
 
@@ -326,23 +327,36 @@ def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_save_on_a_full_disk_raises_one_clear_project_error(tmp_path, monkeypatch):
+def _disk_full_in_safetensors(*args, **kwargs):
+    """What safetensors' save_file raises on a full disk: not an OSError (seen with RLIMIT_FSIZE: 'I/O error:
+    File too large (os error 27)'; issue 19 #8)."""
+    raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+
+FULL_DISKS = pytest.mark.parametrize("full_disk", [_disk_full, _disk_full_in_safetensors],
+                                     ids=["OSError", "SafetensorError"])
+
+
+@FULL_DISKS
+def test_save_on_a_full_disk_raises_one_clear_project_error(tmp_path, monkeypatch, full_disk):
     path = saved(tmp_path)
     before = snapshot(path)
-    monkeypatch.setattr(checkpoint, "st_save_file", _disk_full)
+    monkeypatch.setattr(checkpoint, "st_save_file", full_disk)
     with pytest.raises(errors.CheckpointSaveError) as info:
         aae_core.save(build_model(MODEL_CASES["unsupervised_gaussian"], seed=1), path)
     message = str(info.value)
     assert isinstance(info.value, errors.AAEError) and isinstance(info.value, OSError)
     assert "No space left on device" in message and "intact" in message and "MB free" in message
+    assert info.value.errno == errno.ENOSPC
     assert snapshot(path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+@FULL_DISKS
 def test_train_on_a_full_disk_exits_1_with_one_line_and_keeps_the_checkpoint(run_copy, fake_mnist_dir,
-                                                                          monkeypatch, capsys):
+                                                                          monkeypatch, capsys, full_disk):
     before = snapshot(run_copy)
     monkeypatch.setattr(signal, "signal", lambda *a: None)
-    monkeypatch.setattr(checkpoint, "st_save_file", _disk_full)
+    monkeypatch.setattr(checkpoint, "st_save_file", full_disk)
     code = train_cli.main(["--out", str(run_copy), "--resume", "--epochs", "2", "--data-dir", fake_mnist_dir,
                            "--device", "cpu"])
     assert code == 1
@@ -446,6 +460,43 @@ def test_a_weights_header_larger_than_the_cap_is_refused(tmp_path):
         aae_core.load(path)
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KB on Linux
+
+
+@pytest.mark.parametrize("what", ["model", "optimizer"])
+def test_a_huge_weights_file_with_a_good_header_is_refused_without_reading_it(run_copy, what):
+    """Issue 19 #15: a 2 GB file whose header fits the config was read whole (+1.9 GB) before it was refused.
+    The file here is sparse (truncate): 2 GB long, nothing written."""
+    file = run_copy / f"{what}.safetensors"
+    with open(file, "r+b") as fh:
+        fh.truncate(2 * 2**30)
+    before = _peak_rss_mb()
+    with pytest.raises(errors.CorruptCheckpointError, match=r"2048\.0 MB.*header describes"):
+        if what == "model":
+            aae_core.load(run_copy)
+        else:
+            tensor_files.read_safetensors(file)
+    assert _peak_rss_mb() - before < 200
+
+
+def test_a_header_whose_offsets_do_not_fit_its_shapes_is_refused(tmp_path):
+    path = saved(tmp_path)
+    file = path / "model.safetensors"
+    blob = file.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    name = next(k for k in header if k != "__metadata__")
+    begin, end = header[name]["data_offsets"]
+    header[name]["data_offsets"] = [begin, end - 4]                        # one float short of its shape
+    text = json.dumps(header).encode()
+    file.write_bytes(len(text).to_bytes(8, "little") + text + blob[8 + n:])
+    with pytest.raises(errors.CorruptCheckpointError, match=f"{name}.*offsets"):
+        aae_core.load(path)
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
     path = saved(tmp_path)
@@ -492,3 +543,89 @@ def test_train_refuses_an_out_that_names_no_folder_before_loading_data(tmp_path,
     line = refused(capsys, lambda: train_main(out), "--out")
     assert "names no folder" in line                          # before: the whole run trained, then the save crashed
     assert not list(tmp_path.iterdir())
+
+
+# --- exporting onto its own run (issue 19 #16) ------------------------------------------------------
+
+@pytest.mark.parametrize("dst", ["{src}", "{src}/../ssl", "{src}/shipped", "{link}"])
+def test_export_onto_its_own_run_is_refused(run_copy, capsys, dst):
+    link = run_copy.parent / "link"
+    link.symlink_to(run_copy)
+    before = snapshot(run_copy)
+    (run_copy / "projection_x.safetensors").write_bytes(before["model.safetensors"])  # a map cache of the run
+    before = snapshot(run_copy)
+    target = dst.format(src=run_copy, link=link)
+    refused(capsys, lambda: export_cli.main([str(run_copy), target, "--overwrite"]), "is the run it exports",
+            prog="aae_core.export")
+    assert snapshot(run_copy) == before            # optimizer state, metrics and map caches all kept
+
+
+# --- a file dropped into the run folder while it trains (issue 19 #12) -----------------------------
+
+def test_a_file_dropped_into_the_run_folder_stops_the_run_in_one_line_and_is_kept(tmp_path, fake_mnist_dir,
+                                                                                 monkeypatch, capsys):
+    from aae_core import callbacks
+
+    out = tmp_path / "run"
+    real_save = callbacks.save
+
+    def save_then_drop(model, path, **kwargs):
+        result = real_save(model, path, **kwargs)
+        if not (out / "notes.txt").exists():
+            (out / "notes.txt").write_text("my notes")            # the user, between two saves
+        return result
+
+    monkeypatch.setattr(callbacks, "save", save_then_drop)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    code = train_cli.main(["--out", str(out), "--data-dir", fake_mnist_dir, *TINY_ARGS, "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    [last] = [line for line in err.splitlines() if "error:" in line]
+    assert last.startswith("python -m aae_core.train: error: could not save") and "notes.txt" in last, last
+    assert "--resume" in last
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert aae_core.load(out).checkpoint_meta["progress"]["epoch"] == 1   # the last save is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+# --- hand-edited or damaged resume files (issue 19 #13) --------------------------------------------
+
+def _edit_meta(path: Path, edit) -> None:
+    meta = json.loads((path / "config.json").read_text())
+    edit(meta)
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+def _edit_groups(path: Path, edit) -> None:
+    tensors, metadata = tensor_files.read_safetensors(path / "optimizer.safetensors")
+    groups = json.loads(metadata["param_groups"])
+    edit(groups)
+    save_file(tensors, str(path / "optimizer.safetensors"), metadata={"param_groups": json.dumps(groups)})
+
+
+RESUME_DAMAGE = {
+    "seed is a string": (lambda p: _edit_meta(p, lambda m: m["training"].update(seed="x")), "seed"),
+    "epochs is a fraction": (lambda p: _edit_meta(p, lambda m: m["training"].update(epochs=2.5)), "epochs"),
+    "lr is a string": (lambda p: _edit_meta(p, lambda m: m["training"].update(lr_generator="fast")), "lr_generator"),
+    "precision is a number": (lambda p: _edit_meta(p, lambda m: m["training"].update(precision=16)), "precision"),
+    "label_conditioned is a string": (lambda p: _edit_meta(p, lambda m: m["model"].update(label_conditioned="no")),
+                                      "label_conditioned"),
+    "training is a list": (lambda p: _edit_meta(p, lambda m: m.update(training=[1])), "training"),
+    "progress epoch is a string": (lambda p: _edit_meta(p, lambda m: m["progress"].update(epoch="x")), "progress"),
+    "progress is a list": (lambda p: _edit_meta(p, lambda m: m.update(progress=[1, 2])), "progress"),
+    "history is a string": (lambda p: _edit_meta(p, lambda m: m.update(history="x")), "history"),
+    "empty param groups": (lambda p: _edit_groups(p, lambda g: g.update({k: [] for k in g})), "param groups"),
+    "an unknown phase": (lambda p: _edit_groups(p, lambda g: g.update(dream=g[next(iter(g))])), "dream"),
+}
+
+
+@pytest.mark.parametrize("damage", list(RESUME_DAMAGE))
+def test_a_damaged_resume_file_is_one_line(run_copy, fake_mnist_dir, monkeypatch, capsys, damage):
+    edit, named = RESUME_DAMAGE[damage]
+    edit(run_copy)
+    before = snapshot(run_copy)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    line = refused(capsys, lambda: train_cli.main(["--out", str(run_copy), "--resume", "--epochs", "2",
+                                                   "--data-dir", fake_mnist_dir, "--device", "cpu"]), named)
+    assert str(run_copy) in line
+    assert snapshot(run_copy) == before

@@ -4,6 +4,7 @@ load, and messages that say what is wrong without server paths or torch's own wo
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import torch
 from conftest import tiny_config
 
 import aae_core
-from aae_core.errors import CheckpointConfigError, CheckpointNotFoundError, CorruptCheckpointError
+import aae_core.uploads
+from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
 from aae_core.uploads import MAX_UPLOAD_BYTES, read_upload
 from explorer import uploads
 
@@ -164,3 +166,38 @@ def test_two_users_uploading_the_same_bytes_share_them_until_both_let_go(tmp_pat
     for f in more:
         store.accept(f, "a")                                             # a's cap pushes it out of a's uploads
     assert identity not in store.held("a") and identity in store.held("b") and store.get(identity) is same
+
+
+def _flipped(data: bytes, n: int, seed: int):
+    """n copies of data with one byte each set to another value, at seeded positions."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        i = rng.randrange(len(data))
+        yield i, data[:i] + bytes([data[i] ^ rng.randrange(1, 256)]) + data[i + 1:]
+
+
+def test_byte_flipped_uploads_fail_only_with_checkpoint_errors(tmp_path):
+    """Issue 19 #7: of 3,000 one-byte changes of a valid zip, 110 raised NotImplementedError, zlib.error,
+    ValueError or UnicodeDecodeError past the parser. Every failure must be a CheckpointError."""
+    folder = _folder(tmp_path, "a", hidden_dim=8, disc_hidden_dim=8)
+    config, weights = _files(folder)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ckpt/config.json", config)
+        zf.writestr("ckpt/model.safetensors", weights)
+    escaped = []
+    for i, damaged in _flipped(buf.getvalue(), 500, seed=19):
+        try:
+            read_upload([("ckpt.zip", damaged)]).load()
+        except CheckpointError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - what escapes is the finding
+            escaped.append(f"byte {i}: {type(exc).__name__}: {exc}")
+    for i, damaged in _flipped(config, 300, seed=20):
+        try:
+            aae_core.uploads.load_files({"config.json": damaged, "model.safetensors": weights})
+        except CheckpointError:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            escaped.append(f"config byte {i}: {type(exc).__name__}: {exc}")
+    assert not escaped, f"{len(escaped)} escaped: " + "; ".join(escaped[:5])
