@@ -183,11 +183,17 @@ MMD_NOISE_FLOOR = 3e-4
 MATCH_FACTOR, CLOSE_FACTOR = 3.0, 10.0
 
 
+def fit_reference(mmd_same_prior: float) -> float:
+    """The same-prior reference an MMD is judged against: the MMD of the prior against itself, floored at
+    MMD_NOISE_FLOOR (the unbiased estimate scatters around 0 and can be slightly negative)."""
+    return max(abs(mmd_same_prior), MMD_NOISE_FLOOR)
+
+
 def fit_verdict(mmd: float, mmd_same_prior: float) -> tuple[str, str]:
     """(level, sentence) in plain words for an MMD against its same-prior reference: level "match" when the
     MMD is within MATCH_FACTOR times the reference (floored at MMD_NOISE_FLOOR), "close" within CLOSE_FACTOR
     times, else "mismatch"."""
-    scale = max(abs(mmd_same_prior), MMD_NOISE_FLOOR)
+    scale = fit_reference(mmd_same_prior)
     ratio = mmd / scale
     if ratio <= MATCH_FACTOR:
         return "match", (f"The codes match the prior: MMD {mmd:.4f} is within {MATCH_FACTOR:g}x the same-prior "

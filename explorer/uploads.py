@@ -7,7 +7,10 @@ torch's own messages) go to the server log only. Importing this module does not 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import tempfile
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -69,6 +72,21 @@ def load_upload(identity: str) -> AAEModel:
     return files.load(device())
 
 
+def metrics_of(identity: str) -> dict:
+    """The metrics.json that came with the upload of this identity ({} when none came, it is not a JSON
+    object, or the bytes are gone)."""
+    with _LOCK:
+        files = _FILES.get(identity)
+    if files is None or not files.metrics:
+        return {}
+    try:
+        metrics = json.loads(files.metrics)
+    except ValueError:
+        log.info("upload %s: its metrics.json is not JSON; shown without metrics", identity[:8])
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def accept(files: CheckpointFiles) -> str:
     """Keep and load a parsed upload (aae_core.checkpoint.read_upload); its identity. Raises whatever loading
     raised when it does not load, and then keeps nothing."""
@@ -89,12 +107,21 @@ def accept(files: CheckpointFiles) -> str:
 
 def problem_text(exc: BaseException, parsed: bool) -> str:
     """What the user reads: what is wrong with the file, then what to do. Never a path or a traceback."""
-    if not parsed and isinstance(exc, CheckpointError):
-        what = str(exc)  # read_upload's messages are written for the user and name no server path
+    said = str(exc)
+    if isinstance(exc, CheckpointError) and (not parsed or isinstance(exc, CheckpointConfigError)) \
+            and tempfile.gettempdir() not in said:
+        # read_upload's messages, and a config's own faults ("hidden_dim must be <= 8192; got 100000000", with
+        # CheckpointFiles.load's temporary folder already replaced), are written for the user
+        what = said
     else:
         what = next((text for cls, text in LOAD_PROBLEMS.items() if isinstance(exc, cls)),
                     "the server could not build a model from it (is it far larger than a checkpoint of this app?)")
     return f"That upload is not a usable checkpoint: {what}. {WHAT_TO_DO}"
+
+
+def _file_key(file) -> str:
+    """A file in the uploader, by its name and content."""
+    return f"{file.name}:{hashlib.sha256(file.getvalue()).hexdigest()}"
 
 
 def _on_upload() -> None:
@@ -106,14 +133,26 @@ def _on_upload() -> None:
     if not isinstance(uploaded, list):
         uploaded = [uploaded]
     ss.upload_error = None
-    if not uploaded:
+    # The box keeps every file until it is removed by hand: a file refused before must not make every later
+    # upload fail too. The files added now are read first; all of them together only when those alone are no
+    # checkpoint (config.json now, model.safetensors next).
+    seen = ss.upload_seen
+    new = [f for f in uploaded if _file_key(f) not in seen]
+    seen.update(_file_key(f) for f in uploaded)
+    if not new:
         return
-    named = [(f.name, f.getvalue()) for f in uploaded]
-    try:
-        files = read_upload(named)  # bytes only; its errors are written for the user
-    except CheckpointError as exc:
-        log.info("refused upload %s: %s", [n for n, _ in named], exc)
-        ss.upload_error = problem_text(exc, parsed=False)
+    tries = [new] + ([uploaded] if len(new) < len(uploaded) else [])
+    for i, chosen in enumerate(tries):
+        named = [(f.name, f.getvalue()) for f in chosen]
+        try:
+            files = read_upload(named)  # bytes only; its errors are written for the user
+            break
+        except CheckpointError as exc:
+            log.info("refused upload %s: %s", [n for n, _ in named], exc)
+            if i == 0:
+                first_problem = problem_text(exc, parsed=False)
+    else:
+        ss.upload_error = first_problem
         return
     try:
         identity = accept(files)
@@ -129,7 +168,6 @@ def upload_name(named: list[tuple[str, bytes]], files: CheckpointFiles) -> str:
     """What the picker calls an upload: the checkpoint folder's name inside a .zip (else the .zip's own name);
     for loose files, the model's kind and the first digits of its identity ('supervised 3f2a9c1b')."""
     import io
-    import json
     import zipfile
     from pathlib import PurePosixPath
 
@@ -154,6 +192,7 @@ def upload_widget() -> None:
 
     if not st.session_state.get(UPLOADER_KEY):
         st.session_state.upload_error = None  # the failed files are gone (cleared, or the page was left)
+        st.session_state.upload_seen = set()
     st.file_uploader("A .zip of a checkpoint folder, or its config.json and model.safetensors together",
                      type=["zip", "json", "safetensors"], accept_multiple_files=True, key=UPLOADER_KEY,
                      on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20)

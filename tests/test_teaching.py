@@ -3,6 +3,7 @@ through AppTest from app.py against tiny checkpoints of every family and fake MN
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -147,7 +148,20 @@ def test_the_map_colours_a_label_conditioned_prior_by_label_and_shows_the_own_co
 
 # --- 2. a large map, σ rings, presentation mode ---------------------------------------------------------
 def _circles(spec: dict) -> list[dict]:
-    return [s for s in spec["layout"].get("shapes", []) if s["type"] == "circle"]
+    """The σ rings: traces drawn after the points (a layout shape lies under WebGL points), as their boxes."""
+    def values(arr):
+        if isinstance(arr, dict) and "bdata" in arr:
+            return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+        return np.asarray(arr, dtype=float)
+
+    rings = [t for t in spec["data"] if re.fullmatch(r"prior \dσ", str(t.get("name")))]
+    assert all(spec["data"].index(t) > i for t in rings for i, u in enumerate(spec["data"]) if "customdata" in u)
+    boxes = []
+    for t in rings:
+        x, y = values(t["x"]), values(t["y"])
+        boxes.append({"x0": round(float(x.min()), 4), "x1": round(float(x.max()), 4),
+                      "y0": round(float(y.min()), 4), "y1": round(float(y.max()), 4), "type": t["type"]})
+    return boxes
 
 
 def test_gaussian_priors_get_sigma_rings_on_latent_and_pca_maps(app, shipped):
@@ -155,6 +169,7 @@ def test_gaussian_priors_get_sigma_rings_on_latent_and_pca_maps(app, shipped):
     spec = plotly_spec(app, MAP_CHART)
     rings = _circles(spec)
     assert [(r["x0"], r["x1"], r["y0"], r["y1"]) for r in rings] == [(-2 * k, 2 * k, -2 * k, 2 * k) for k in (1, 2, 3)]
+    assert {r["type"] for r in rings} == {"scattergl"}                    # drawn over the WebGL points
     assert [a["text"] for a in spec["layout"]["annotations"]] == ["1σ", "2σ", "3σ"]
     assert "1σ, 2σ and 3σ of the Gaussian prior (σ = 2)" in app.info[0].value
     x0, x1 = spec["layout"]["xaxis"]["range"]
@@ -468,7 +483,7 @@ def test_what_the_map_page_imports_before_its_chart_does_not_import_torch():
     import subprocess
 
     code = ("import sys, explorer.picker, explorer.maps, explorer.figures, explorer.widgets, explorer.exports, "
-            "explorer.state; print('torch' in sys.modules)")
+            "explorer.state, explorer.share, explorer.evaluation; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"

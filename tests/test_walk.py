@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def shipped(tmp_path_factory) -> Path:
         aae_core.save(aae_core.build_model(config, seed=seed), root / name)
     save_metrics(root / "unsupervised_gaussian_2d", {"n_test": 200, "prior_fit": FIT, "sample_quality": QUALITY,
                                                      "reconstruction": {"mse": 0.0512}})
+    save_metrics(root / "semi_supervised_100", {"n_test": 200, "prior_class_sweep": {
+        "accuracy": 0.87, "per_class": [0.9, 0.95, 0.8, 0.85, 0.9, 0.62, 0.9, 0.93, 0.95, 0.9], "n_styles": 100,
+        "n_images": 1000, "judge_test_accuracy": 0.99}})
+    config = json.loads((root / "vae_2d" / "config.json").read_text())
+    config["progress"] = {"epoch": 1, "step": 1}                          # a run stopped after one epoch
+    (root / "vae_2d" / "config.json").write_text(json.dumps(config))
     return root
 
 
@@ -286,3 +293,146 @@ def test_counts_of_one_are_singular():
     finally:
         torch.set_num_threads(threads)
     assert catalog.plural(1, "epoch") == "1 epoch" and catalog.plural(1200, "step") == "1,200 steps"
+
+
+# --- 3. what is drawn over WebGL points shows -----------------------------------------------------------
+def test_the_drawn_digits_star_is_a_webgl_trace_drawn_after_the_points(app, shipped):
+    open_page(app, "draw", "unsupervised_gaussian_2d", shipped)
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[60:220, 120:150, :3] = 255
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, format="PNG")
+    app.session_state["draw_canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}]},
+                                                    "data": "data:image/png;base64," +
+                                                            base64.b64encode(buf.getvalue()).decode()},
+                                        "backgroundFit": None}
+    ok(app.run())
+    spec = json.loads([e for e in app.get("plotly_chart") if e.key == "draw_map"][0].proto.spec)
+    star = spec["data"][-1]
+    assert star["name"] == "your digit" and star["type"] == "scattergl" and star["marker"]["symbol"] == "star"
+    assert "your digit" in [a["text"].replace("<b>", "").replace("</b>", "") for a in spec["layout"]["annotations"]]
+
+    open_page(app, "latent_map")                                              # the σ rings of N(0, 5² I)
+    spec = json.loads([e for e in app.get("plotly_chart") if e.key == "latent_map_chart"][0].proto.spec)
+    rings = [t for t in spec["data"] if str(t.get("name")).startswith("prior ") and "σ" in t["name"]]
+    assert len(rings) == 3 and all(t["type"] == "scattergl" for t in rings)
+    last_points = max(i for i, t in enumerate(spec["data"]) if "customdata" in t)
+    assert all(spec["data"].index(t) > last_points for t in rings)
+
+
+# --- 4. presentation mode ------------------------------------------------------------------------------------
+def test_presentation_mode_fits_a_projector_keeps_the_click_beside_the_map_and_survives_a_reload(app, shipped,
+                                                                                                 monkeypatch):
+    import streamlit as st
+
+    shown: list[tuple[object, int]] = []            # (caption, displayed width: the width asked, else pixels)
+    real = st.image
+
+    def spy(image, caption=None, width="content", **kwargs):
+        first = image[0] if isinstance(image, list) else image
+        if isinstance(first, np.ndarray):
+            shown.append((str(caption), width if isinstance(width, int) else first.shape[-1]))
+        return real(image, caption=caption, width=width, **kwargs)
+
+    monkeypatch.setattr(st, "image", spy)
+    open_page(app, "style_class", "supervised_style_2d", shipped)
+    normal, shown[:] = dict(shown), []
+    app.toggle(key="presentation").set_value(True).run()
+    assert app.query_params["present"] == "1"                                 # in the URL: a reload keeps it
+    large = dict(shown)
+    both = [c for c in normal if c in large]
+    assert both and all(large[c] > normal[c] for c in both), (normal, large)  # images and strips grow
+
+    open_page(app, "latent_map", "unsupervised_gaussian_2d", shipped)
+    spec = json.loads([e for e in app.get("plotly_chart") if e.key == "latent_map_chart"][0].proto.spec)
+    assert 560 <= spec["layout"]["height"] <= 640                             # under the header of 1080 pixels
+    assert [round(c.weight, 2) for c in app.columns if round(c.weight, 2) in (0.7, 0.3)] == [0.7, 0.3]
+
+    reload = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    reload.query_params.update(app.query_params.to_dict() if hasattr(app.query_params, "to_dict")
+                               else dict(app.query_params))
+    ok(reload.run())
+    assert reload.toggle(key="presentation").value is True
+    assert any("font-size: 20px" in m.value for m in reload.markdown)
+
+
+# --- §6 the URL holds the view ----------------------------------------------------------------------------
+def _click(at: AppTest, index: int) -> AppTest:
+    point = {"curve_number": 1, "point_number": 0, "point_index": 0, "x": 0.0, "y": 0.0,
+             "customdata": {"0": 0, "1": index, "2": -1}}
+    at.session_state["latent_map_chart"] = {"selection": {"points": [point], "point_indices": [0], "box": [],
+                                                          "lasso": []}}
+    return ok(at.run())
+
+
+def test_a_link_opens_the_same_model_point_and_mode_and_the_share_link_has_no_token(app, shipped):
+    from urllib.parse import parse_qs, urlsplit
+
+    open_page(app, "latent_map", "supervised_style_2d", shipped)
+    _click(app, 5)
+    params = dict(app.query_params)
+    assert params["model"] == "supervised_style_2d" and params["point"] == "encoded:5" and "present" not in params
+    assert params["user"] == app.session_state["user_token"]
+    [link] = [c.value for c in app.code if "model=" in c.value]
+    shared = urlsplit(link)
+    assert shared.path.endswith("/latent_map")
+    assert parse_qs(shared.query) == {"model": ["supervised_style_2d"], "point": ["encoded:5"]}   # no user=
+
+    student = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    student.query_params.update({"model": "supervised_style_2d", "point": "encoded:5", "present": "1"})
+    ok(student.run())
+    assert student.selectbox(key=MODEL).value == ref(shipped, "supervised_style_2d")
+    assert student.toggle(key="presentation").value is True
+    assert student.session_state["user_token"] != app.session_state["user_token"]
+    open_page(student, "latent_map")
+    selected = student.session_state["selected"]
+    assert (selected["source"], selected["index"]) == ("encoded", 5)
+    assert any(m.value == "#### Test image #5" for m in student.markdown)
+
+
+@pytest.mark.parametrize("text", ["encoded:-1", "prior:x", "space:1,2,3", "../../etc", "encoded:99999999"])
+def test_a_malformed_or_out_of_range_point_in_a_link_is_ignored(app, shipped, text):
+    student = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    student.query_params.update({"model": "unsupervised_gaussian_2d", "point": text})
+    ok(student.run())
+    open_page(student, "latent_map")
+    assert student.session_state["selected"] is None
+
+
+# --- 7. Style x class for a semi-supervised model -----------------------------------------------------------
+def test_style_by_class_for_a_semi_supervised_model_shows_the_judge_and_promises_no_more(app, shipped):
+    open_page(app, "style_class", "semi_supervised_100", shipped)
+    explanation = app.info[0].value
+    assert "100 labelled images" in explanation and "written the same way" not in explanation
+    spec = json.loads([e for e in app.get("plotly_chart") if e.key == "sweep_judge_chart"][0].proto.spec)
+    assert len(spec["data"][0]["y"]) == 10 if isinstance(spec["data"][0]["y"], list) else spec["data"][0]["y"]
+    assert "87.0 %" in texts(app) and "lowest: 5, 62.0 %" in texts(app)
+
+
+# --- 12. the small ones, on their pages -------------------------------------------------------------------
+def test_one_epoch_is_singular_on_home(app, shipped):
+    open_page(app, "home", "vae_2d", shipped)
+    assert table_rows(app.table[0])["trained"] == ["1 epoch (1 step)"]
+
+
+def test_a_clicked_image_names_its_cluster_with_its_majority_digit(app, shipped):
+    app.session_state["map_method"] = "pca"
+    open_page(app, "latent_map", "clustering_16", shipped)
+    _click(app, 3)
+    [line] = [m.value for m in app.markdown if m.value.startswith("**The model's cluster probabilities**")]
+    assert re.search(r"predicted: cluster \d+ \(mostly \d+s\)|no test image", line), line
+
+
+def test_loss_ticks_never_go_below_zero_and_a_1d_snapshot_has_no_second_axis():
+    from explorer import figures
+    from explorer.background import Snapshot
+
+    fig = figures.loss_figure([{"step": i, "epoch": i / 10, "reconstruction": 200.0 - i, "discriminator": 0.01,
+                                "generator": 0.02 + i / 1000} for i in range(10)])
+    assert fig.layout.yaxis2.range[0] >= 0
+    xy = np.stack([np.linspace(-1, 1, 20), np.zeros(20)], 1).astype(np.float32)
+    snap = Snapshot(step=5, epoch=0.5, xy=xy, labels=np.arange(20) % 10, prior_xy=xy.copy())
+    fig = figures.snapshot_figure(snap, axis_range=figures.snapshot_range(snap))
+    assert fig.layout.yaxis.type == "category" and "z₂" not in str(fig.layout.yaxis.title.text)
+    assert fig.layout.xaxis.title.text.startswith("z (the code's one dimension)")
