@@ -203,8 +203,9 @@ def test_the_map_takes_most_of_the_width_and_presentation_mode_makes_it_large(ap
     app.toggle(key="presentation").set_value(True).run()
     assert app.session_state["presentation"] is True
     spec = plotly_spec(app, MAP_CHART)
-    assert spec["layout"]["height"] >= 800 and spec["layout"]["font"]["size"] >= 20
-    assert 0.7 not in [round(c.weight, 2) for c in app.columns]         # the map alone across the page
+    # under the header of a 1080-pixel projector, with the decoded point beside it (tests/test_browser_walk.py)
+    assert 560 <= spec["layout"]["height"] <= 640 and spec["layout"]["font"]["size"] >= 20
+    assert 0.7 in [round(c.weight, 2) for c in app.columns]
     codes = [t for t in spec["data"] if t["name"] == "0"][0]
     assert codes["marker"]["opacity"] == 1.0 and codes["marker"]["size"] >= 7
     assert any("font-size: 20px" in m.value for m in app.markdown)      # larger text everywhere
@@ -256,7 +257,7 @@ def test_clustering_models_speak_of_their_clusters(app, shipped):
     open_page(app, "latent_map")
     click(app, ENCODED, 4)
     assert plotly_spec(app, "probs_chart")["layout"]["xaxis"]["title"]["text"] == "cluster"
-    assert any("cluster probabilities" in m.value and "predicted cluster" in m.value for m in app.markdown)
+    assert any("cluster probabilities" in m.value and "predicted: cluster" in m.value for m in app.markdown)
     click(app, PRIOR, 2)
     assert any(c == ["Decoded z with cluster 0"] for c in image_captions(app))
     assert ["Cluster codes 0-15, left to right"] in image_captions(app)
@@ -276,7 +277,8 @@ def test_a_model_without_a_class_code_is_named_with_the_right_article(app):
 # --- 5. Home: every model's headline metric, the whole table on the page ----------------------------------
 def test_home_lists_every_model_with_its_family_headline_and_no_empty_cells(app):
     df = app.table[-1].value
-    assert list(df.columns) == ["name", "source", "model", "headline metric", "reconstruction MSE / pixel"]
+    assert list(df.columns) == ["name", "source", "model", "headline metric", "samples the judge is sure of",
+                                "reconstruction MSE / pixel"]
     assert len(df) == len(MODELS)
     cells = [str(v) for v in df.to_numpy().ravel()]
     assert not [c for c in cells if c in ("None", "nan", "")]
