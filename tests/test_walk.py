@@ -190,6 +190,11 @@ def test_alae_codes_are_compared_with_its_learned_f_of_z_on_every_page(app, ship
     assert "samples of F(z)" in texts(app)
     open_page(app, "interpolate")
     assert "F(z)" in app.info[0].value
+    open_page(app, "sliders")
+    assert "F(z)" in app.info[0].value
+    app.session_state["compare_a"] = ref(shipped, "alae_mnist")
+    open_page(app, "compare")
+    assert any("codes matched to: the learned distribution F(z)" in c.value for c in app.caption)
 
 
 # --- 11. a re-uploaded zip keeps its metrics -----------------------------------------------------------------
