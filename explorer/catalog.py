@@ -21,6 +21,7 @@ from aae_core import projection
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, is_checkpoint, read_meta
 from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
+from aae_core.fit_verdict import fit_reference
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,9 @@ def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, str]:
     if "clustering_error" in metrics:
         out["test clustering error"] = f"{100 * metrics['clustering_error']:.2f} %"
     fit = metrics.get("prior_fit") or {}
-    if "mmd" in fit:
-        same = fit.get("mmd_same_prior", 0.0)
-        out["MMD codes vs prior (lower is closer)"] = f"{fit['mmd']:.4f} (prior vs itself {same:.4f})"
+    if "mmd" in fit:  # beside the reference the verdict uses (never a negative "prior vs itself")
+        reference = fit_reference(fit.get("mmd_same_prior", 0.0))
+        out["MMD codes vs prior (lower is closer)"] = f"{fit['mmd']:.4f} (same-prior reference {reference:.4f})"
     if "own_component_fraction" in metrics:
         out["codes in their label's component"] = f"{100 * metrics['own_component_fraction']:.1f} %"
     quality = sample_quality_line(metrics)
