@@ -9,12 +9,13 @@ Read once, when a browser session starts (a reload, or a link followed); written
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from explorer import catalog
+from explorer import catalog, uploads
 from explorer.state import MODEL_KEY, PRESENTATION_KEY
 
 if TYPE_CHECKING:
@@ -46,10 +47,29 @@ def point_text(sel: dict) -> str | None:
     return None
 
 
+def _roots() -> list[Path]:
+    return [catalog.checkpoints_dir().resolve(), catalog.runs_dir().resolve()]
+
+
 def _ref_named(name: str) -> str | None:
-    """The checkpoint a link names: a shipped one first, else a run of that name."""
-    infos = sorted(catalog.list_checkpoints(), key=lambda i: i.source != "shipped")
-    return next((i.ref for i in infos if i.name == name), None)
+    """The checkpoint folder a link names (its path under the shipped checkpoints, else under the runs); None
+    for a name that leaves those folders or is no checkpoint."""
+    refs = {i.ref for i in catalog.list_checkpoints()}
+    for root in _roots():
+        folder = (root / name).resolve()
+        if folder.is_relative_to(root) and str(folder) in refs:
+            return str(folder)
+    return None
+
+
+def _name_of(ref: str | None) -> str | None:
+    """What a link calls a checkpoint folder: its path under its root (None for uploads: this session's own)."""
+    if not ref or ref.startswith(uploads.PREFIX):
+        return None
+    for root in _roots():
+        if Path(ref).is_relative_to(root):
+            return Path(ref).relative_to(root).as_posix()
+    return None
 
 
 def restore() -> None:
@@ -71,9 +91,9 @@ def view_params() -> dict[str, str]:
     ss = st.session_state
     out: dict[str, str] = {}
     ref = ss.get(MODEL_KEY)
-    info = _info(ref)
-    if info is not None:
-        out[MODEL] = info.name
+    name = _name_of(ref)
+    if name is not None:
+        out[MODEL] = name
         sel = ss.get("selected") or ss.get(PENDING_POINT)
         text = point_text(sel) if sel and sel.get("ref") == ref else None
         if text:
@@ -83,13 +103,9 @@ def view_params() -> dict[str, str]:
     return out
 
 
-def _info(ref: str | None) -> catalog.CheckpointInfo | None:
-    return next((i for i in catalog.list_checkpoints() if i.ref == ref), None) if ref else None
-
-
-def write() -> None:
-    """Bring the URL's view parameters up to date (the session token is state.user_key's)."""
-    params, wanted = st.query_params, view_params()
+def write(wanted: dict[str, str]) -> None:
+    """Bring the URL's view parameters up to `wanted` (view_params(); the session token is state.user_key's)."""
+    params = st.query_params
     for key in (MODEL, POINT, PRESENT):
         if key in wanted and params.get(key) != wanted[key]:
             params[key] = wanted[key]
@@ -119,12 +135,12 @@ def place_pending(ref: ModelRef, lmap: LatentMap) -> None:
     del st.session_state[PENDING_POINT]
 
 
-def share_box(page_path: str) -> None:
+def share_box(page_path: str, params: dict[str, str]) -> None:
     """The sidebar's "Share this view": a link to this page and view that anyone can open (no ?user=)."""
     parts = urlsplit(st.context.url or "")
     root = "/" + st.get_option("server.baseUrlPath").strip("/") if st.get_option("server.baseUrlPath") else ""
     page = f"{root}/{page_path}" if page_path else root + "/"
-    link = share_link(urlunsplit((parts.scheme, parts.netloc, page, "", "")), view_params())
+    link = share_link(urlunsplit((parts.scheme, parts.netloc, page, "", "")), params)
     with st.expander("Share this view", icon=":material/share:"):
         st.code(link, language=None, wrap_lines=True)
         st.caption("This page, model, clicked point and presentation mode, for a slide or a chat. It leaves out "
