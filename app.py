@@ -5,12 +5,13 @@
 
 import streamlit as st
 
-from explorer import picker, state, widgets
+from explorer import picker, share, state, widgets
 
 # The favicon is an emoji, drawn by the browser: a ":material/...:" page icon makes the browser fetch the
 # favicon from Google's font CDN (the sidebar's material icons come from the font bundled with Streamlit).
 st.set_page_config(page_title="AAE Explorer", page_icon="🧭", layout="wide")
-state.init_session()
+if state.init_session():
+    share.restore()  # a reload or a shared link: its model, clicked point and presentation mode
 
 # The pages live in explorer/pages/, not in a top-level pages/: with a folder named pages/ next to the
 # entrypoint, Streamlit (1.67) falls back to its v1 multipage mode on a fresh server whose first request is a
@@ -35,8 +36,13 @@ with st.sidebar:
     description = st.empty()
     widgets.training_badge()
     state.presentation_toggle()
+    share_slot = st.container()
 
 try:
     page.run()
 finally:  # after the page: a cached first map is drawn before the family's description imports torch
     picker.describe_pick(description)
+    view = share.view_params()
+    share.write(view)   # the view after this run (a click, a pick) in the URL, beside ?user=
+    with share_slot:
+        share.share_box(page.url_path, view)

@@ -14,16 +14,18 @@ from typing import Any
 
 import torch
 
-from .checkpoint import METRICS_FILE, load, save_metrics
+from .checkpoint import METRICS_FILE, load, load_metrics, save_metrics
 from .data import load_dataset
 from .errors import AAEError
 from .judge import (
     JUDGE_CONFIG,
+    QUALITY_SAMPLES,
     class_sweep_accuracy,
     default_judge_path,
     has_prior_class_sweep,
     load_judge,
     prior_class_sweep,
+    sample_quality,
 )
 from .metrics import evaluate_model
 from .training import device_name, pick_device
@@ -37,14 +39,46 @@ def _shown_path(path: Path) -> str:
         return str(path.resolve())
 
 
+def _judge(judge: str | Path | None, dataset: str, dev) -> tuple[torch.nn.Module, dict[str, Any]] | None:
+    """The digit judge on `dev` and what metrics.json says about it, for an MNIST model: the one at `judge`
+    (an error when missing), else the shipped one when it exists; None otherwise."""
+    if dataset != "mnist":
+        return None
+    judge_path = Path(judge) if judge is not None else default_judge_path()
+    if judge is None and not (judge_path / JUDGE_CONFIG).is_file():
+        return None
+    digit_judge, info = load_judge(judge_path)        # once, for every reading
+    return digit_judge.to(dev), {"judge": _shown_path(judge_path), "judge_test_accuracy": info.get("test_accuracy")}
+
+
+def add_sample_quality(path: str | Path, *, device=None, judge: str | Path | None = None) -> dict[str, Any]:
+    """Add the sample_quality reading to the checkpoint's existing metrics.json, leaving every other number as
+    it is (no test-set pass); the updated metrics. Raises ValueError without a metrics.json or a judge."""
+    metrics = load_metrics(path)
+    if metrics is None:
+        raise ValueError(f"{Path(path) / METRICS_FILE} does not exist: evaluate the checkpoint first")
+    dev = pick_device(device)
+    model = load(path, dev)
+    found = _judge(judge, model.config.dataset, dev)
+    if found is None:
+        raise ValueError("sample quality needs the digit judge (an MNIST model and checkpoints/judge_mnist, "
+                         "or --judge)")
+    digit_judge, about = found
+    metrics["sample_quality"] = {**sample_quality(model, digit_judge), **about}
+    save_metrics(path, metrics)
+    return metrics
+
+
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None, device=None,
                         n_test: int | None = None, write: bool = True,
                         judge: str | Path | None = None, sweep_styles: int = 1000,
-                        prior_styles: int = 100) -> dict[str, Any]:
+                        prior_styles: int = 100, quality_samples: int = QUALITY_SAMPLES) -> dict[str, Any]:
     """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write.
 
-    MNIST models whose family asks for it are also read by the digit judge at `judge` (default:
-    default_judge_path()): the class sweep of the first `sweep_styles` test images' styles (supervised), the
+    Every MNIST model is also read by the digit judge at `judge` (default: default_judge_path()): its
+    sample_quality (of `quality_samples` decoded prior samples, the share the judge is sure of: the same
+    measure for every family) and, where
+    the family asks for it, the class sweep of the first `sweep_styles` test images' styles (supervised), the
     sweep of `prior_styles` prior styles, the family's own judge_report (ALAE); a missing default judge skips
     them, a missing judge that was asked for is an error."""
     dev = pick_device(device)
@@ -55,17 +89,16 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     t0 = time.perf_counter()
     metrics = evaluate_model(model, test.to_float(), test.labels)
     sweeps = model.class_sweep_check, has_prior_class_sweep(model)
-    if (any(sweeps) or model.reads_with_judge) and model.config.dataset == "mnist":
-        judge_path = Path(judge) if judge is not None else default_judge_path()
-        if judge is not None or (judge_path / JUDGE_CONFIG).is_file():
-            digit_judge, info = load_judge(judge_path)        # once, for every reading below
-            digit_judge = digit_judge.to(dev)
-            about = {"judge": _shown_path(judge_path), "judge_test_accuracy": info.get("test_accuracy")}
-            if sweeps[0]:
-                sweep = class_sweep_accuracy(model, digit_judge, test.to_float()[:sweep_styles])
-                metrics["class_sweep"] = {**sweep, **about}
-            if sweeps[1]:
-                metrics["prior_class_sweep"] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
+    found = _judge(judge, model.config.dataset, dev)
+    if found is not None:
+        digit_judge, about = found
+        metrics["sample_quality"] = {**sample_quality(model, digit_judge, quality_samples), **about}
+        if sweeps[0]:
+            sweep = class_sweep_accuracy(model, digit_judge, test.to_float()[:sweep_styles])
+            metrics["class_sweep"] = {**sweep, **about}
+        if sweeps[1]:
+            metrics["prior_class_sweep"] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
+        if model.reads_with_judge:
             for name, read in model.judge_report(digit_judge, test.to_float(), test.labels).items():
                 metrics[name] = {**read, **about}
     metrics.update({"kind": model.config.kind, "prior": model.config.prior,
@@ -87,7 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--judge", default=None,
                    help="digit judge for the class-sweep check of supervised models (default: the shipped one)")
     p.add_argument("--no-write", action="store_true", help="print only; leave metrics.json alone")
+    p.add_argument("--add-sample-quality", action="store_true",
+                   help="only add the sample-quality reading to the existing metrics.json (other numbers kept)")
     args = p.parse_args(argv)
+    if args.add_sample_quality:
+        try:
+            with torch.no_grad():
+                metrics = add_sample_quality(args.checkpoint, device=args.device, judge=args.judge)
+        except (ValueError, AAEError) as exc:
+            p.exit(2, f"{p.prog}: error: {exc}\n")
+        print(json.dumps(metrics["sample_quality"], indent=2))
+        return 0
     try:
         with torch.no_grad():
             metrics = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,

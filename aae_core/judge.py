@@ -221,6 +221,43 @@ def prior_class_sweep(model: AAEModel, judge: DigitJudge, n_styles: int = 100, *
     return _sweep(model, judge, z)
 
 
+SURE = 0.9                # the judge is "sure" of a decoded digit when its top probability is at least this
+QUALITY_SAMPLES = 10_000
+
+
+@torch.no_grad()
+def sample_quality(model: AAEModel, judge: DigitJudge, n_samples: int = QUALITY_SAMPLES, *,
+                   seed: int = 0) -> dict[str, Any]:
+    """One sample-quality number measured the same way for every family: draw n_samples codes from the
+    model's prior (an ALAE's learned F(z); a class code drawn uniformly where the decoder takes one; seeded),
+    decode them, and let the digit judge read each image.
+
+    Returns sure_fraction (the share the judge is sure of, top probability >= SURE), digit_shares [10]
+    (the share read as each digit: a model that draws only some digits shows it here), min_digit_share,
+    n_samples, sure_threshold."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1; got {n_samples}")
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    judge_dev = next((w.device for w in judge.parameters()), dev)
+    g = torch.Generator().manual_seed(seed)
+    try:
+        z = model.prior.sample(n_samples, generator=g).to(dev)
+        y = (torch.randint(0, model.config.n_classes, (n_samples,), generator=g).to(dev)
+             if model.needs_class_code else None)
+        probs = torch.cat([
+            torch.softmax(judge(model.decode(z[i:i + 2000], None if y is None else y[i:i + 2000])
+                                .reshape(-1, 784).to(judge_dev)), 1).cpu()
+            for i in range(0, n_samples, 2000)])
+    finally:
+        model.train(was_training)
+    top, digit = probs.max(1)
+    shares = torch.bincount(digit, minlength=probs.shape[1]).float() / n_samples
+    return {"sure_fraction": float((top >= SURE).float().mean()), "digit_shares": shares.tolist(),
+            "min_digit_share": float(shares.min()), "n_samples": n_samples, "sure_threshold": SURE}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m aae_core.judge", description="Train the digit judge (a CNN).")
     p.add_argument("--out", required=True, help="folder to write (judge.json + judge.safetensors)")

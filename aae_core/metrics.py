@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .data import flatten_images
+from .fit_verdict import CLOSE_FACTOR, MATCH_FACTOR, MMD_NOISE_FLOOR, fit_reference, fit_verdict  # noqa: F401
 
 if TYPE_CHECKING:
     from .families import AAEModel
@@ -175,28 +176,8 @@ def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: i
 
 
 # --- what the teaching pages show (the app's Prior fit and Classes pages) ---------------------------
-# MMD of two independent 2,000-sample draws of one Gaussian prior (the app's and `evaluate`'s sample size)
-# spreads with a standard deviation of about 0.0002 (2-D) and 0.0001 (10-D), measured over 8 seeds: below
-# that, a difference is sampling noise. The verdict compares a model's MMD with its same-prior reference,
-# floored at this noise.
-MMD_NOISE_FLOOR = 3e-4
-MATCH_FACTOR, CLOSE_FACTOR = 3.0, 10.0
-
-
-def fit_verdict(mmd: float, mmd_same_prior: float) -> tuple[str, str]:
-    """(level, sentence) in plain words for an MMD against its same-prior reference: level "match" when the
-    MMD is within MATCH_FACTOR times the reference (floored at MMD_NOISE_FLOOR), "close" within CLOSE_FACTOR
-    times, else "mismatch"."""
-    scale = max(abs(mmd_same_prior), MMD_NOISE_FLOOR)
-    ratio = mmd / scale
-    if ratio <= MATCH_FACTOR:
-        return "match", (f"The codes match the prior: MMD {mmd:.4f} is within {MATCH_FACTOR:g}x the same-prior "
-                         f"reference ({scale:.4f}), i.e. about what two samples of the prior itself differ by.")
-    if ratio <= CLOSE_FACTOR:
-        return "close", (f"The codes are close to the prior but not the same: MMD {mmd:.4f} is {ratio:.1f}x the "
-                         f"same-prior reference ({scale:.4f}); a match would be within {MATCH_FACTOR:g}x.")
-    return "mismatch", (f"The codes do not match the prior: MMD {mmd:.4f} is {ratio:.0f}x the same-prior "
-                        f"reference ({scale:.4f}); look for dimensions whose histogram leaves the prior's shape.")
+# The verdict on a prior fit (MMD_NOISE_FLOOR, fit_reference, fit_verdict) lives in fit_verdict.py: plain
+# Python, so that the app's model table reads it without importing torch.
 
 
 def dimension_histograms(z: torch.Tensor, prior_samples: torch.Tensor, bins: int = 40,

@@ -29,8 +29,8 @@ class PriorFit:
 
 
 def metrics_of(ref: ModelRef) -> dict[str, Any]:
-    """The checkpoint's metrics.json (written by `python -m aae_core.evaluate`), or {}."""
-    return (ref.info.metrics if ref.info is not None else None) or {}
+    """The checkpoint's (or upload's) metrics.json (written by `python -m aae_core.evaluate`), or {}."""
+    return ref.metrics
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring how well the codes fit the prior...")
@@ -96,6 +96,20 @@ def test_probabilities(cur: Current) -> np.ndarray | None:
     if not cur.config.has_classifier or test_set(cur.config.dataset) is None:
         return None
     return _probabilities(cur.fingerprint, cur)
+
+
+def class_name(cur: Current, k: int) -> str:
+    """A class or cluster as the pages name it: 'class 3'; a cluster with the digit most of its test images
+    carry (paper §6), 'cluster 5 (mostly 3s)', where the test set can be had."""
+    noun = cur.family.class_noun or "class"
+    probs = None if cur.family.classes_are_labels else test_probabilities(cur)
+    if probs is None:
+        return f"{noun} {k}"
+    labels = test_set(cur.config.dataset).labels.cpu().numpy()
+    members = labels[probs.argmax(1) == k]
+    if members.size == 0:
+        return f"{noun} {k} (no test image)"
+    return f"{noun} {k} (mostly {int(np.bincount(members).argmax())}s)"
 
 
 def cluster_grid(images: np.ndarray, probabilities: np.ndarray, order: list[int], per_row: int) -> np.ndarray:

@@ -72,7 +72,7 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
     scatter = _scatter(webgl)
     fig = go.Figure()
     big = 2 if presentation else 0
-    height = height or (820 if presentation else 640)
+    height = height or (600 if presentation else 640)  # presentation: under the header of a 1080-pixel screen
     background = lmap.method == "latent" if clickable_background is None else clickable_background
     all_xy = np.concatenate([lmap.xy, lmap.prior_xy]) if show_prior else lmap.xy
     rings = gaussian_rings(lmap, gaussian_std) if gaussian_std else None
@@ -114,12 +114,15 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
             customdata=np.stack([np.full(m, PRIOR), np.arange(m), owner], 1), hovertemplate=hover,
             unselected=dict(marker=dict(opacity=0.3))))
     if rings is not None:
+        # Traces after the points, not layout shapes: WebGL points are drawn over every SVG shape and trace,
+        # so a shape (even layer="above") lies under thousands of codes and never shows.
         (cx, cy), sd = rings
         colour = "#000000" if presentation else "#555555"
+        angle = np.linspace(0, 2 * np.pi, 121)
         for k in (1, 2, 3):
-            fig.add_shape(type="circle", xref="x", yref="y", x0=cx - k * sd, x1=cx + k * sd, y0=cy - k * sd,
-                          y1=cy + k * sd, line=dict(color=colour, width=1.5 if presentation else 1, dash="dash"),
-                          layer="above", name=f"prior {k}σ")
+            fig.add_trace(scatter(x=cx + k * sd * np.cos(angle), y=cy + k * sd * np.sin(angle), mode="lines",
+                                  name=f"prior {k}σ", showlegend=False, hoverinfo="skip",
+                                  line=dict(color=colour, width=2 if presentation else 1.5, dash="dash")))
             fig.add_annotation(x=cx + k * sd * 0.7071, y=cy + k * sd * 0.7071, text=f"{k}σ", showarrow=False,
                                font=dict(color=colour, size=14 + 4 * big), bgcolor="rgba(255,255,255,0.7)")
     xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
@@ -140,9 +143,14 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
 
 
 def snapshot_figure(snap: Snapshot, *, axis_range: tuple[tuple[float, float], tuple[float, float]] | None = None,
-                    height: int = 420) -> go.Figure:
+                    height: int = 420, latent_dim: int | None = None) -> go.Figure:
     """Encoded test points (coloured by label) over prior samples during training: the first two code
-    dimensions, with axes fixed to the prior's range so the movement toward the prior shows."""
+    dimensions, with axes fixed to the prior's range so the movement toward the prior shows. A 1-D code
+    (latent_dim 1, or a second column that is all zeros: the snapshot's padding) is drawn as rows, one per
+    digit and one for the prior, along its one axis: there is no z₂ to show."""
+    one_d = latent_dim == 1 or (latent_dim is None and not np.any(snap.xy[:, 1]) and not np.any(snap.prior_xy[:, 1]))
+    if one_d:
+        return _snapshot_1d(snap, axis_range[0] if axis_range else None, height)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=snap.prior_xy[:, 0], y=snap.prior_xy[:, 1], mode="markers", name="prior samples",
                              marker=dict(size=4, color="#9a9a9a", opacity=0.5), hoverinfo="skip"))
@@ -162,6 +170,25 @@ def snapshot_figure(snap: Snapshot, *, axis_range: tuple[tuple[float, float], tu
                       xaxis=dict(title="z₁", range=list(axis_range[0]), gridcolor="#eeeeee", zeroline=False),
                       yaxis=dict(title="z₂", range=list(axis_range[1]), gridcolor="#eeeeee", zeroline=False),
                       legend=dict(itemsizing="constant"))
+    return fig
+
+
+def _snapshot_1d(snap: Snapshot, x_range: tuple[float, float] | None, height: int) -> go.Figure:
+    rows = ["prior"] + ([str(int(d)) for d in np.unique(snap.labels)] if snap.labels is not None else ["codes"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=snap.prior_xy[:, 0], y=["prior"] * len(snap.prior_xy), mode="markers",
+                             name="prior samples", marker=dict(size=4, color="#9a9a9a", opacity=0.5),
+                             hoverinfo="skip"))
+    for row in rows[1:]:
+        idx = np.ones(len(snap.xy), bool) if snap.labels is None else snap.labels == int(row)
+        colour = DIGIT_COLOURS[int(row) % 10] if snap.labels is not None else DIGIT_COLOURS[0]
+        fig.add_trace(go.Scatter(x=snap.xy[idx, 0], y=[row] * int(idx.sum()), mode="markers", name=row,
+                                 marker=dict(size=4, color=colour, opacity=0.6), hoverinfo="skip"))
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=30, b=40), plot_bgcolor="white", showlegend=False,
+                      title=dict(text=f"epoch {snap.epoch:.2f}", font=dict(size=13)),
+                      xaxis=dict(title="z (the code's one dimension)", gridcolor="#eeeeee", zeroline=False,
+                                 range=list(x_range) if x_range else None),
+                      yaxis=dict(title="digit", type="category", categoryarray=rows, categoryorder="array"))
     return fig
 
 
@@ -195,8 +222,8 @@ def loss_figure(points: Sequence[dict[str, float]], *, height: int = 340) -> go.
                                                                              dash="dot" if right else None)))
     yaxis2 = dict(title="adversarial", overlaying="y", side="right", showgrid=False, tickformat=".2f", nticks=6)
     if right_values and max(right_values) - min(right_values) < 0.2:
-        mid = (max(right_values) + min(right_values)) / 2
-        yaxis2["range"] = [mid - 0.1, mid + 0.1]
+        low = max((max(right_values) + min(right_values)) / 2 - 0.1, 0.0)  # a loss is never negative
+        yaxis2["range"] = [low, low + 0.2]
     fig.update_layout(height=height, margin=dict(l=50, r=50, t=10, b=90), plot_bgcolor="white",
                       xaxis=dict(title="epoch", gridcolor="#eeeeee", tickformat=".3~g"),
                       yaxis=dict(title="reconstruction", gridcolor="#eeeeee", tickformat=".3~g", nticks=6),
@@ -217,10 +244,12 @@ def probabilities_figure(probs: np.ndarray, *, true_label: int | None = None, no
     return fig
 
 
-def path_figure(lmap: LatentMap, path_xy: np.ndarray, *, height: int = 420, webgl: bool = True) -> go.Figure:
+def path_figure(lmap: LatentMap, path_xy: np.ndarray, *, height: int = 420, webgl: bool = True,
+                zoom: bool = False) -> go.Figure:
     """The latent map, faded, with a path of points [S, 2] drawn over it from A to B; one unit is the same
     length both ways on latent and PCA maps (a mixture's star keeps its shape), and a legend says which
-    layer is which."""
+    layer is which. zoom: the axes frame the path with a margin of its own size (within the map's bounds),
+    so a short path is not a few pixels long."""
     scatter = _scatter(webgl)
     fig = go.Figure()
     fig.add_trace(scatter(x=lmap.prior_xy[:, 0], y=lmap.prior_xy[:, 1], mode="markers", name="prior samples",
@@ -240,6 +269,13 @@ def path_figure(lmap: LatentMap, path_xy: np.ndarray, *, height: int = 420, webg
                       yaxis=dict(title=yt, gridcolor="#eeeeee", zeroline=False))
     if lmap.method in ("latent", "pca"):
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    if zoom:
+        (mx0, mx1), (my0, my1) = _bounds(np.concatenate([lmap.xy, lmap.prior_xy, path_xy]))
+        lo, hi = path_xy.min(0), path_xy.max(0)
+        half = max(float((hi - lo).max()), 1e-6)          # a margin of the path's own size on each side
+        centre = (lo + hi) / 2
+        fig.update_layout(xaxis_range=[max(mx0, centre[0] - half), min(mx1, centre[0] + half)],
+                          yaxis_range=[max(my0, centre[1] - half), min(my1, centre[1] + half)])
     return fig
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from aae_core.config import ModelConfig
+from aae_core.config import LEARNED_PRIOR_KINDS, ModelConfig
 from aae_core.errors import CheckpointError
 from explorer import catalog, uploads
 from explorer.models import load_model
@@ -52,11 +52,15 @@ class ModelRef:
     def gaussian_std(self) -> float | None:
         """σ of the Gaussian prior N(0, σ² I) on z, where the prior of z is Gaussian (read without torch)."""
         stored = self.stored_model
+        if stored.get("kind") in LEARNED_PRIOR_KINDS:       # matched to a learned F(z), not to N(0, σ² I)
+            return None
         return float(stored.get("prior_std", 1.0)) if stored.get("prior", "gaussian") == "gaussian" else None
 
     @property
     def metrics(self) -> dict:
-        """metrics.json of the checkpoint ({} when it was not evaluated, or for uploads without one)."""
+        """metrics.json of the checkpoint, or of the upload ({} when it was not evaluated or came without one)."""
+        if self.ref.startswith(uploads.PREFIX):
+            return uploads.metrics_of(self.ref[len(uploads.PREFIX):])
         return (self.info.metrics if self.info is not None else None) or {}
 
     @property

@@ -23,12 +23,15 @@ PRESENTATION_KEY = "presentation"
 PRESENTATION_CSS = "<style>html { font-size: 20px; } [data-testid='stSidebar'] { font-size: 16px; }</style>"
 
 
-def init_session() -> None:
-    """Every per-user key, set once per browser session (and the user key kept in the URL)."""
+def init_session() -> bool:
+    """Every per-user key, set once per browser session (and the user key kept in the URL). True on the
+    session's first run (when the URL's view is to be read: explorer.share.restore)."""
     ss = st.session_state
+    first = "user_token" not in ss
     for key, value in {
         "uploads": {},        # identity -> file names, the checkpoints this user uploaded
         "upload_error": None,  # the one message shown when an upload is not a usable checkpoint
+        "upload_seen": set(),  # the uploader's files read already (by name and content)
         "selected": None,      # the point last clicked on the latent map (dict, see widgets.remember_click)
         "slider_z": None,      # {"fingerprint", "z": [...], "y": class or None} the decoder sliders' code
         "style_grid": [],      # styles collected on the Style x class page
@@ -37,6 +40,7 @@ def init_session() -> None:
     }.items():
         ss.setdefault(key, value)
     user_key()
+    return first
 
 
 TOKEN_BYTES = 32                                   # secrets.token_urlsafe(32): 43 URL-safe characters

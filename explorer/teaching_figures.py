@@ -109,9 +109,12 @@ def prediction_map_figure(lmap: LatentMap, predicted: np.ndarray, *, noun: str =
 
 
 def with_marker(fig: go.Figure, xy: np.ndarray, name: str = "your digit") -> go.Figure:
-    """The figure with one large star at xy [2] on top (e.g. a drawn digit's code on the latent map)."""
-    fig.add_trace(go.Scatter(x=[float(xy[0])], y=[float(xy[1])], mode="markers+text", name=name,
-                             text=[name], textposition="top center",
-                             marker=dict(symbol="star", size=20, color="#e15759", line=dict(color="black", width=1.5)),
-                             hovertemplate=f"{name}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    """The figure with one large star at xy [2] on top (e.g. a drawn digit's code on the latent map): a WebGL
+    trace, since WebGL points cover every SVG trace, and its name as an annotation (drawn over both)."""
+    x, y = float(xy[0]), float(xy[1])
+    fig.add_trace(go.Scattergl(x=[x], y=[y], mode="markers", name=name,
+                               marker=dict(symbol="star", size=24, color="#e15759", line=dict(color="black", width=2)),
+                               hovertemplate=f"{name}: (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    fig.add_annotation(x=x, y=y, text=f"<b>{name}</b>", showarrow=True, arrowhead=0, ax=0, ay=-30,
+                       font=dict(size=14, color="#000000"), bgcolor="rgba(255,255,255,0.8)")
     return fig

@@ -7,7 +7,10 @@ torch's own messages) go to the server log only. Importing this module does not 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import tempfile
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -134,6 +137,23 @@ def load_upload(identity: str) -> AAEModel:
     return STORE.get(identity).load(device())
 
 
+def metrics_of(identity: str) -> dict:
+    """The metrics.json that came with the upload of this identity ({} when none came, it is not a JSON
+    object, or the bytes are gone)."""
+    try:
+        files = STORE.get(identity)
+    except KeyError:
+        return {}
+    if not files.metrics:
+        return {}
+    try:
+        metrics = json.loads(files.metrics)
+    except ValueError:
+        log.info("upload %s: its metrics.json is not JSON; shown without metrics", identity[:8])
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def accept(files: CheckpointFiles, user: str) -> tuple[str, list[str]]:
     """Keep and load a parsed upload (aae_core.uploads.read_upload) for `user`: its identity, and the user's
     own earlier uploads that this pushed out. Raises whatever loading raised when it does not load, and then
@@ -149,12 +169,21 @@ def accept(files: CheckpointFiles, user: str) -> tuple[str, list[str]]:
 
 def problem_text(exc: BaseException, parsed: bool) -> str:
     """What the user reads: what is wrong with the file, then what to do. Never a path or a traceback."""
-    if not parsed and isinstance(exc, CheckpointError):
-        what = str(exc)  # read_upload's messages are written for the user and name no server path
+    said = str(exc)
+    if isinstance(exc, CheckpointError) and (not parsed or isinstance(exc, CheckpointConfigError)) \
+            and tempfile.gettempdir() not in said:
+        # read_upload's messages, and a config's own faults ("hidden_dim must be <= 8192; got 100000000", with
+        # CheckpointFiles.load's temporary folder already replaced), are written for the user
+        what = said
     else:
         what = next((text for cls, text in LOAD_PROBLEMS.items() if isinstance(exc, cls)),
                     "the server could not build a model from it (is it far larger than a checkpoint of this app?)")
     return f"That upload is not a usable checkpoint: {what}. {WHAT_TO_DO}"
+
+
+def _file_key(file) -> str:
+    """A file in the uploader, by its name and content."""
+    return f"{file.name}:{hashlib.sha256(file.getvalue()).hexdigest()}"
 
 
 def _on_upload() -> None:
@@ -166,14 +195,27 @@ def _on_upload() -> None:
     if not isinstance(uploaded, list):
         uploaded = [uploaded]
     ss.upload_error = None
-    if not uploaded:
+    # The box keeps every file until it is removed by hand: a file refused before must not make every later
+    # upload fail too. The files added now are read first; all of them together only when those alone are no
+    # checkpoint (config.json now, model.safetensors next).
+    seen = ss.upload_seen
+    new = [f for f in uploaded if _file_key(f) not in seen]
+    seen.update(_file_key(f) for f in uploaded)
+    if not new:
         return
-    named = [(f.name, f.getvalue()) for f in uploaded]
-    try:
-        files = read_upload(named)  # bytes only; its errors are written for the user
-    except Exception as exc:  # noqa: BLE001 - anything else is a bug, told in one line here and in full in the log
-        log.info("refused upload %s: %s", [n for n, _ in named], exc, exc_info=not isinstance(exc, CheckpointError))
-        ss.upload_error = problem_text(exc, parsed=False)
+    tries = [new] + ([uploaded] if len(new) < len(uploaded) else [])
+    for i, chosen in enumerate(tries):
+        named = [(f.name, f.getvalue()) for f in chosen]
+        try:
+            files = read_upload(named)  # bytes only; its errors are written for the user
+            break
+        except Exception as exc:  # noqa: BLE001 - anything but a CheckpointError is a bug: one line here, all in the log
+            log.info("refused upload %s: %s", [n for n, _ in named], exc,
+                     exc_info=not isinstance(exc, CheckpointError))
+            if i == 0:
+                first_problem = problem_text(exc, parsed=False)
+    else:
+        ss.upload_error = first_problem
         return
     try:
         identity, dropped = accept(files, user_key())
@@ -193,7 +235,6 @@ def upload_name(named: list[tuple[str, bytes]], files: CheckpointFiles) -> str:
     """What the picker calls an upload: the checkpoint folder's name inside a .zip (else the .zip's own name);
     for loose files, the model's kind and the first digits of its identity ('supervised 3f2a9c1b')."""
     import io
-    import json
     import zipfile
     from pathlib import PurePosixPath
 
@@ -218,6 +259,7 @@ def upload_widget() -> None:
 
     if not st.session_state.get(UPLOADER_KEY):
         st.session_state.upload_error = None  # the failed files are gone (cleared, or the page was left)
+        st.session_state.upload_seen = set()
     st.file_uploader("A .zip of a checkpoint folder, or its config.json and model.safetensors together",
                      type=["zip", "json", "safetensors"], accept_multiple_files=True, key=UPLOADER_KEY,
                      on_change=_on_upload, max_upload_size=MAX_UPLOAD_BYTES // 2**20)

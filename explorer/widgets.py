@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.models import test_set
-from explorer.state import user_job
+from explorer.state import presenting, user_job
 
 if TYPE_CHECKING:
     from aae_core.explore import LatentPoint
@@ -92,11 +92,13 @@ def drawn_image() -> np.ndarray | None:
     return None if drawn is None else np.asarray(drawn, dtype=np.uint8)
 
 
-def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int = 0) -> int:
-    """A row of class (or cluster) buttons, 0..n_classes-1, for models whose decoder takes a class code."""
+def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int | None = 0) -> int | None:
+    """A row of class (or cluster) buttons, 0..n_classes-1, for models whose decoder takes a class code.
+    default None: none is picked until the user picks one (then None is returned)."""
     k = cur.config.n_classes
-    return int(st.radio(label or f"{class_noun(cur).capitalize()} code y (0-{k - 1})", list(range(k)),
-                        index=min(default, k - 1), horizontal=True, key=key))
+    picked = st.radio(label or f"{class_noun(cur).capitalize()} code y (0-{k - 1})", list(range(k)),
+                      index=None if default is None else min(default, k - 1), horizontal=True, key=key)
+    return None if picked is None else int(picked)
 
 
 def point_class(cur: Current, sel: dict | None) -> int | None:
@@ -158,10 +160,15 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
     return LatentPoint(z=np.asarray(sz, np.float32), description="the decoder sliders' code")
 
 
+PRESENTATION_GROWTH = 1.5   # images and strips in presentation mode, for the back of a lecture hall
+
+
 def show_images(images: np.ndarray, captions: list[str] | None = None, *, width: int = 64, scale: int = 3) -> None:
-    """A row of uint8 images [N, 28, 28], upscaled with crisp pixels."""
+    """A row of uint8 images [N, 28, 28], upscaled with crisp pixels (larger in presentation mode)."""
     from aae_core import explore
 
+    if presenting():
+        width, scale = round(width * PRESENTATION_GROWTH), round(scale * PRESENTATION_GROWTH)
     st.image([explore.upscale(im, scale) for im in images], caption=captions, width=width)
 
 
@@ -172,6 +179,8 @@ def image_strip(images: np.ndarray, caption: str, *, scale: int = 3, file_name: 
     from aae_core import explore
     from explorer import exports
 
+    if presenting():
+        scale = round(scale * PRESENTATION_GROWTH)
     strip = explore.upscale(explore.tile(images[None], pad=2, fill=255), scale)
     st.image(strip, caption=caption, width="stretch" if len(images) > 8 else "content")
     if file_name:

@@ -322,7 +322,7 @@ def tiny_checkpoint(tmp_path: Path, kind: str = "supervised", **kwargs) -> Path:
 
 
 def evaluate(path, fake_mnist_dir, **kwargs):
-    kwargs = {"device": "cpu", "n_test": 40, "write": False, **kwargs}
+    kwargs = {"device": "cpu", "n_test": 40, "write": False, "quality_samples": 200, **kwargs}
     return evaluate_cli.evaluate_checkpoint(path, data_dir=fake_mnist_dir, **kwargs)
 
 
@@ -419,3 +419,57 @@ def test_evaluate_cli_with_a_damaged_shipped_judge_exits_2(tmp_path, fake_mnist_
                            "--n-test", "20"])
     assert info.value.code == 2
     assert "judge.safetensors" in capsys.readouterr().err
+
+
+# --- one sample-quality number for every family -------------------------------------------------------
+
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+def test_evaluate_reads_decoded_prior_samples_of_every_family_with_the_judge(case, tmp_path, fake_mnist_dir,
+                                                                            saved_judge, no_shipped_judge):
+    ckpt = aae_core.save(build_model(MODEL_CASES[case], seed=0), tmp_path / case)
+    quality = evaluate(ckpt, fake_mnist_dir, judge=saved_judge, quality_samples=300)["sample_quality"]
+    assert 0.0 <= quality["sure_fraction"] <= 1.0 and quality["sure_threshold"] == judge_mod.SURE
+    assert len(quality["digit_shares"]) == 10 and sum(quality["digit_shares"]) == pytest.approx(1.0)
+    assert quality["min_digit_share"] == min(quality["digit_shares"])
+    assert quality["n_samples"] == 300 and quality["judge"] == str(saved_judge)
+    assert "sample_quality" not in evaluate(ckpt, fake_mnist_dir)           # no judge, no reading
+
+
+class ConfidentJudge(torch.nn.Module):
+    """Sure (p ~ 1) of digit 7 for images with any ink in the top-left pixel, else unsure (uniform)."""
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 10)
+        logits[x[:, 0] > 0.5, 7] = 50.0
+        return logits
+
+
+def test_sample_quality_counts_what_the_judge_is_sure_of_and_each_digits_share():
+    model = build_model(MODEL_CASES["semi_supervised"], seed=0)
+    z_seen = []
+    real_decode = model.decode
+
+    def decode(z, y=None):
+        assert y is not None and y.shape == (z.shape[0],) and 0 <= int(y.min()) and int(y.max()) <= 9
+        z_seen.append(z)
+        images = real_decode(z, y).reshape(z.shape[0], -1).clone()
+        images[:, 0] = (torch.arange(z.shape[0]) % 4 == 0).float()        # one in four draws a sure 7
+        return images
+
+    model.decode = decode
+    out = judge_mod.sample_quality(model, ConfidentJudge(), 400, seed=3)
+    assert out["sure_fraction"] == pytest.approx(0.25)
+    assert out["digit_shares"][7] == pytest.approx(0.25) and out["min_digit_share"] == 0.0
+    again = judge_mod.sample_quality(model, ConfidentJudge(), 400, seed=3)
+    assert again == out and torch.equal(z_seen[0], z_seen[1])             # seeded
+
+
+def test_add_sample_quality_keeps_every_other_number(tmp_path, fake_mnist_dir, saved_judge, no_shipped_judge):
+    ckpt = tiny_checkpoint(tmp_path, "unsupervised")
+    before = evaluate(ckpt, fake_mnist_dir, write=True)
+    assert "sample_quality" not in before
+    assert evaluate_cli.main([str(ckpt), "--add-sample-quality", "--judge", str(saved_judge),
+                              "--device", "cpu"]) == 0
+    after = aae_core.load_metrics(ckpt)
+    assert {k: v for k, v in after.items() if k != "sample_quality"} == before
+    assert after["sample_quality"]["n_samples"] == judge_mod.QUALITY_SAMPLES

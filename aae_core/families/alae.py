@@ -141,6 +141,8 @@ class MappedGaussianPrior(Prior):
 class ALAE(AAEModel):
     kind = "alae"
     reads_with_judge = True
+    learned_prior = True
+    prior_words = "the learned distribution F(z) (noise z ~ N(0, I) through the mapping network F)"
     title = "ALAE"
     summary = "Adversarial Latent Autoencoder: the adversarial game is played in the latent space (CVPR 2020)."
     explanation = (

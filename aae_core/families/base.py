@@ -77,6 +77,8 @@ class AAEModel(nn.Module):
     class_sweep_check: ClassVar[bool] = False  # `evaluate` reads its class-swept decodings with the judge
     reads_with_judge: ClassVar[bool] = False   # `evaluate` hands the judge to judge_report()
     adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
+    learned_prior: ClassVar[bool] = False    # the codes are matched to a learned distribution (ALAE's F(z))
+    prior_words: ClassVar[str] = "the prior p(z)"  # what the codes are compared with, in the app's sentences
     default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
     diagram: ClassVar[str | None] = None     # an SVG of its networks for the app's Home (None: the AAE's)
     phases: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import metrics
-from explorer import compare, evaluation, exports, figures, models, picker, state, teaching_figures, widgets
+from explorer import catalog, compare, evaluation, exports, figures, models, picker, state, teaching_figures, widgets
 
 st.title("Compare two models")
 state.explain(
@@ -40,16 +40,14 @@ same_method = lmaps[0].method == lmaps[1].method
 same_axes = st.toggle("Same axes for both maps", same_method, key="compare_same_axes", disabled=not same_method,
                       help="One axis range for both maps, so that a spread or a gap reads the same on each side.")
 xr, yr = teaching_figures.shared_range(*lmaps)
-for col, cur, lmap, name in zip(cols, curs, lmaps, "AB", strict=True):
+for col, cur, lmap, name in zip(st.columns(2, gap="large"), curs, lmaps, "AB", strict=True):
     fig = figures.latent_map_figure(lmap, clickable_background=False, height=440)
     if same_axes:
         fig.update_layout(xaxis_range=list(xr), yaxis_range=list(yr))
     with col:
         st.plotly_chart(fig, key=f"compare_map_{name.lower()}", config={"displaylogo": False})
         view = "the latent space itself" if lmap.method == "latent" else f"PCA of the {lmap.latent_dim}-D codes"
-        prior = cur.config.prior.replace("_", " ") + (f", σ = {cur.config.prior_std:g}"
-                                                      if cur.config.prior == "gaussian" else "")
-        st.caption(f"{view}; prior: {prior}. {cur.family.map_note}")
+        st.caption(f"{view}; codes matched to: {catalog.prior_description(cur.config)}. {cur.family.map_note}")
 if same_axes and {c.config.prior_std for c in curs} != {curs[0].config.prior_std}:
     st.caption("The two priors have different widths (σ above): on shared axes the narrower one looks small. "
                "Turn the toggle off to see each at its own scale.")
@@ -58,18 +56,27 @@ if same_axes and {c.config.prior_std for c in curs} != {curs[0].config.prior_std
 st.subheader("How well the codes fit the prior")
 fits = [evaluation.prior_fit(c) for c in curs]
 if all(f is not None for f in fits):
-    rows = {"MMD codes vs prior (lower is closer)": "mmd", "MMD prior vs itself (the floor)": "mmd_same_prior",
+    rows = {"MMD codes vs prior (lower is closer)": "mmd", "same-prior reference (the verdict's scale)": "reference",
             "largest |mean gap| over dimensions": "mean", "largest |std gap|": "std",
             "largest |skewness gap|": "skewness", "largest |excess kurtosis gap|": "excess_kurtosis"}
     summaries = [evaluation.fit_summary(f.fit) for f in fits]
+    for summary in summaries:
+        summary["reference"] = metrics.fit_reference(summary["mmd_same_prior"])
     table = [{"statistic": label, "model A": f"{summaries[0][k]:.4f}", "model B": f"{summaries[1][k]:.4f}"}
              for label, k in rows.items()]
     table.append({"statistic": "measured on", "model A": fits[0].source, "model B": fits[1].source})
     st.table(table)
-    for col, summary, name in zip(cols, summaries, "AB", strict=True):
+    for col, summary, name in zip(st.columns(2, gap="large"), summaries, "AB", strict=True):
         level, sentence = metrics.fit_verdict(summary["mmd"], summary["mmd_same_prior"])
         getattr(col, {"match": "success", "close": "warning", "mismatch": "error"}[level])(f"Model {name}: {sentence}")
-    st.caption("The Prior fit page shows each dimension's histogram against the prior.")
+    st.caption("The Prior fit page shows each dimension's histogram against the prior. The reference is the MMD "
+               f"of the prior against itself, taken as at least {metrics.MMD_NOISE_FLOOR:g} (sampling noise).")
+
+# --- sample quality ------------------------------------------------------------------------------------
+st.subheader("How many decoded prior samples read as a digit")
+st.table(catalog.sample_quality_table({f"model {n}": evaluation.metrics_of(c) for n, c in zip("AB", curs,
+                                                                                            strict=True)}))
+st.caption(catalog.SAMPLE_QUALITY_NOTE)
 
 # --- reconstructions -----------------------------------------------------------------------------------
 st.subheader("Reconstructions of the same test images")
@@ -95,7 +102,7 @@ st.subheader("Samples of each prior, decoded")
 seed = int(st.number_input("Prior sample seed", 0, 10**6, 0, key="compare_seed"))
 n_samples = 10
 samples = [compare.prior_decodings(cur, n_samples, seed) for cur in curs]
-for col, cur, images, name in zip(cols, curs, samples, "AB", strict=True):
+for col, cur, images, name in zip(st.columns(2, gap="large"), curs, samples, "AB", strict=True):
     with col:
         st.markdown(f"**Model {name}** ({cur.name})")
         caps = ([f"{cur.family.class_noun} {k}" for k in compare.class_codes(cur, n_samples)]

@@ -29,13 +29,20 @@ drawing.remember(image)
 
 labels = None
 with right:
-    if family.needs_class_code and not family.has_classifier:     # decodes through the true label: ask for it
-        labels = [widgets.class_selector(cur, "draw_label", "Which digit did you draw? (this model decodes "
-                                                            "through the label)")]
-    recon = explore.reconstruct(model, image[None], labels=labels)[0]
-    widgets.show_images(np.stack([image, recon]), ["What the model sees (28×28)", "Reconstruction"], width=168,
-                        scale=6)
-    exports.download_png("Download (PNG)", np.stack([image, recon]), "drawn_digit.png", "draw_png", scale=6)
+    asks = family.needs_class_code and not family.has_classifier   # decodes through the true label: ask for it
+    if asks:
+        drawn = widgets.class_selector(cur, "draw_label", "Which digit did you draw? (this model decodes "
+                                                          "through the label)", default=None)
+        labels = None if drawn is None else [drawn]
+    if asks and labels is None:   # never assume a digit: the reconstruction waits for the answer
+        widgets.show_images(image[None], ["What the model sees (28×28)"], width=168, scale=6)
+        st.info("Pick the digit you drew above: this model rebuilds an image from its style z **and** its label, "
+                "so it cannot rebuild yours without being told which digit it is.", icon=":material/touch_app:")
+    else:
+        recon = explore.reconstruct(model, image[None], labels=labels)[0]
+        widgets.show_images(np.stack([image, recon]), ["What the model sees (28×28)", "Reconstruction"],
+                            width=168, scale=6)
+        exports.download_png("Download (PNG)", np.stack([image, recon]), "drawn_digit.png", "draw_png", scale=6)
     probs = explore.class_probabilities(model, image[None])
     if probs is not None:
         noun = family.class_noun

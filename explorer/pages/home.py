@@ -80,6 +80,9 @@ with left:
         "Models with labels add a **supervised** phase that trains the class head (paper §5).")
 
 with right:
+    # first in the column: an upload's message shows where the file was dropped, above the fold
+    st.subheader("Your own checkpoint")
+    uploads.upload_widget()
     st.subheader("The model")
     st.caption("Every page uses the model picked in the sidebar: a shipped checkpoint, a run trained on the "
                "Train page (it appears there when it ends), or a checkpoint you upload here.")
@@ -88,11 +91,13 @@ with right:
         st.markdown(f"**{cur.name}** — {cur.description}")
         meta = cur.info.meta if cur.info else getattr(cur.model, "checkpoint_meta", {})
         progress = meta.get("progress") or {}
-        facts = {"kind": cur.config.kind, "prior": cur.config.prior, "latent dimensions": cur.config.latent_dim,
-                 "labelled images": f"{cur.config.n_labels:,}", "hidden units": cur.config.hidden_dim}
+        facts = {"kind": cur.config.kind, "prior": catalog.prior_description(cur.config),
+                 "latent dimensions": cur.config.latent_dim, "labelled images": f"{cur.config.n_labels:,}",
+                 "hidden units": cur.config.hidden_dim}
         if progress:
-            facts["trained"] = f"{progress.get('epoch', '?')} epochs ({progress.get('step', '?')} steps)"
-        facts.update(catalog.summarize_metrics(cur.info.metrics if cur.info else None))
+            facts["trained"] = (f"{catalog.plural(progress.get('epoch', 0), 'epoch')} "
+                                f"({catalog.plural(progress.get('step', 0), 'step')})")
+        facts.update(catalog.summarize_metrics(cur.metrics))  # an upload's own metrics.json too
         st.table({"": list(facts.keys()), "value": [str(v) for v in facts.values()]})
         if meta.get("command"):
             st.code(meta["command"], language="bash")
@@ -105,8 +110,6 @@ with right:
                      "on another server) takes it back as it is.")
     st.subheader("Device")
     st.markdown(f"Models run on **{models.device_line()}**.")
-    st.subheader("Your own checkpoint")
-    uploads.upload_widget()
 
 st.subheader("Available models")
 infos = catalog.list_checkpoints()

@@ -8,11 +8,18 @@ from explorer import exports, figures, maps, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Interpolate")
-state.explain(
-    "Pick two points in the latent space and walk the straight line between them, decoding each step. "
-    "Because the AAE pushed the codes to fill the prior without holes, every step on the way should decode "
-    "to a plausible digit that morphs smoothly from one end to the other; gaps in the prior's coverage "
-    "show up as blurry steps.")
+if cur.config.needs_class_code:
+    noun = widgets.class_noun(cur)
+    why_blur = (f"This model decodes a style z and a {noun} code y. When A and B have different {noun}s, the "
+                f"{noun} code is blended along the way too: midway the decoder is handed half of one {noun} and "
+                f"half of another, a code it never saw in training, and that mix, not a gap in the prior, is "
+                f"what blurs the middle steps. Choose 'one fixed {noun}' to walk the style alone.")
+else:
+    why_blur = (f"Because the codes were pushed to fill {cur.family.prior_words} without holes, every step on "
+                "the way should decode to a plausible digit that morphs smoothly from one end to the other; gaps "
+                "in the codes' coverage show up as blurry steps.")
+state.explain("Pick two points in the latent space and walk the straight line between them, decoding each "
+              f"step. {why_blur}")
 
 model = cur.model
 c1, c2 = st.columns(2, gap="large")
@@ -57,7 +64,14 @@ st.download_button("Download the strip (PNG)", exports.png_bytes(strip), mime="i
 method = "latent" if cur.config.latent_dim == 2 else "pca"  # both place any code on the map, instantly
 lmap = maps.latent_map(cur, method)
 if lmap is not None:
-    st.markdown("**The path on the latent map**" + (" (PCA view: a straight line stays straight)"
-                                                   if method == "pca" else ""))
-    st.plotly_chart(figures.path_figure(lmap, lmap.place(zs)), key="path_chart",
-                    config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))
+    # a square chart (one unit the same both ways) beside its note, zoomed onto the path: full width at
+    # 420 px high left the path a few pixels long
+    chart, note = st.columns([3, 2], gap="large")
+    with chart:
+        st.markdown("**The path on the latent map**" + (" (PCA view: a straight line stays straight)"
+                                                       if method == "pca" else ""))
+        st.plotly_chart(figures.path_figure(lmap, lmap.place(zs), height=560, zoom=True), key="path_chart",
+                        config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))
+    note.caption("The view is zoomed onto the path and its surroundings (double-click the chart for the whole "
+                 "map). Faded dots are the test images' codes (colour: label) and prior samples; the black line "
+                 "is the straight path from A to B that the strip above decodes.")

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import projection
-from explorer import exports, figures, maps, models, picker, state, widgets
+from explorer import evaluation, exports, figures, maps, models, picker, share, state, widgets
 from explorer.tasks import BackgroundTask
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
@@ -29,8 +29,9 @@ with c1:
 with c2:
     show_prior = st.toggle("Show prior samples", True, key="map_show_prior")
 
-# In presentation mode the map takes the whole width and the decoded point sits below it.
-chart_area, panel = (st.container(), st.container()) if presenting else st.columns([7, 3], gap="medium")
+# The decoded point sits beside the map, in presentation mode too (below it, a click's image lands a screen
+# further down on a projector); the map's height then fits a 1080-pixel screen under the page's header.
+chart_area, panel = st.columns([7, 3], gap="medium")
 
 standing_in = False
 lmap = maps.cached_map(ref, method)
@@ -61,6 +62,7 @@ if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in th
         st.stop()
     lmap = result
 
+share.place_pending(ref, lmap)   # a point a shared link named
 with chart_area:
     fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
                                     gaussian_std=ref.gaussian_std,
@@ -84,7 +86,7 @@ if show_prior and lmap.prior_labels is not None:
     drawn.append("crosses are samples of the prior p(z), each in the colour of the label it was drawn for "
                  "(each digit has its own part of this prior, paper Fig. 4)")
 elif show_prior:
-    drawn.append("dark grey dots are samples of the prior p(z) the model was trained toward")
+    drawn.append(f"dark grey dots are samples of {ref.family.prior_words}, which the codes were pushed toward")
 if ref.gaussian_std and figures.gaussian_rings(lmap, ref.gaussian_std) is not None:
     drawn.append(f"dashed circles mark 1σ, 2σ and 3σ of the Gaussian prior (σ = {ref.gaussian_std:g})")
 state.explain(
@@ -117,7 +119,8 @@ with panel:
                                     width=168, scale=6)
                 probs = explore.class_probabilities(model, image[None])
                 if probs is not None:
-                    st.markdown(f"**The model's {noun} probabilities** (predicted {noun} {int(probs[0].argmax())})")
+                    predicted = evaluation.class_name(cur, int(probs[0].argmax()))
+                    st.markdown(f"**The model's {noun} probabilities** (predicted: {predicted})")
                     truth = label if cur.family.classes_are_labels else None
                     st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
                                     key="probs_chart", config=figures.chart_config("probabilities"))

@@ -12,7 +12,11 @@ MAX_DIMS = 16
 cur = picker.require_model()
 st.title("Prior fit")
 family = cur.family
-if family.adversarial:
+if family.learned_prior:
+    how = (f"An {family.title} has no fixed prior for its codes: they are compared with {family.prior_words}, "
+           "which the adversarial game shapes together with the encoder. Here the codes E(x) of the test set "
+           "stand beside samples of F(z), not beside an N(0, 1) density")
+elif family.adversarial:
     how = "The discriminator's job was to make the codes indistinguishable from samples of the prior p(z)"
 else:
     how = ("This model has no discriminator: its KL term pulls each image's posterior toward the prior, which "
@@ -33,7 +37,10 @@ level, sentence = metrics.fit_verdict(mmd, same)
 {"match": st.success, "close": st.warning, "mismatch": st.error}[level](sentence, icon=":material/balance:")
 c1, c2, c3 = st.columns(3)
 c1.metric("MMD codes vs prior", f"{mmd:.4f}")
-c2.metric("MMD prior vs itself", f"{same:.4f}", help="Two independent samples of the prior: what a perfect fit gives.")
+c2.metric("same-prior reference", f"{metrics.fit_reference(same):.4f}",
+          help=f"What the verdict compares with: the MMD of two independent samples of the prior (measured "
+               f"{same:.4f}), taken as at least {metrics.MMD_NOISE_FLOOR:g}, since an unbiased MMD scatters "
+               "around 0 by sampling noise and can come out slightly negative.")
 c3.metric("measured on", fit.source.split(" (")[0], help=fit.source)
 st.caption(
     f"Squared MMD with a Gaussian kernel (bandwidth: the median distance), unbiased, on up to 2,000 codes and "
@@ -55,18 +62,22 @@ if lmap is not None:
     edges, code_density, prior_density = metrics.dimension_histograms(
         torch.from_numpy(lmap.z[:, dims]), torch.from_numpy(lmap.prior_z[:, dims]), bins=bins)
     analytic = None
-    if cur.config.prior == "gaussian":
+    if cur.config.prior == "gaussian" and not family.learned_prior:
         centres = (edges[:, 1:] + edges[:, :-1]) / 2
         analytic = metrics.gaussian_density(centres, std=cur.config.prior_std).numpy()
     fig = teaching_figures.histograms_figure(edges.numpy(), code_density.numpy(), prior_density.numpy(),
                                              analytic=analytic, names=[f"z{i + 1}" for i in dims])
     st.plotly_chart(fig, key="fit_histograms", config={"displaylogo": False})
-    prior_words = (f"the dashed red curve is the prior's density N(0, {cur.config.prior_std:g}²)"
-                   if analytic is not None else
-                   f"the {cur.config.prior.replace('_', ' ')} prior has no simple per-dimension density: compare "
-                   "with the grey histogram of its samples")
-    st.caption(f"Bars: the codes of all {lmap.n_test:,} test images; grey steps: {lmap.prior_z.shape[0]:,} prior "
-               f"samples; {prior_words}.")
+    if analytic is not None:
+        prior_words = f"the dashed red curve is the prior's density N(0, {cur.config.prior_std:g}²)"
+    elif family.learned_prior:
+        prior_words = "F(z) is learned, so it has no density to draw: compare with the grey histogram of its samples"
+    else:
+        prior_words = (f"the {cur.config.prior.replace('_', ' ')} prior has no simple per-dimension density: "
+                       "compare with the grey histogram of its samples")
+    samples = "samples of F(z)" if family.learned_prior else "prior samples"
+    st.caption(f"Bars: the codes of all {lmap.n_test:,} test images; grey steps: {lmap.prior_z.shape[0]:,} "
+               f"{samples}; {prior_words}.")
 
 # --- moments ------------------------------------------------------------------------------------------------
 st.subheader("Moments per dimension")

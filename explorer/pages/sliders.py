@@ -15,7 +15,8 @@ st.title("Decoder sliders")
 state.explain(
     "Each slider sets one coordinate of the code z, and the decoder turns the whole code into the image "
     "on the right. Dragging one slider walks along one latent direction: in a well-regularised model the "
-    "image changes smoothly (stroke width, slant, or the digit itself), which is what the prior bought us.")
+    "image changes smoothly (stroke width, slant, or the digit itself), which is what matching the codes to "
+    f"{cur.family.prior_words} bought us.")
 
 model, d = cur.model, cur.config.latent_dim
 n_sliders = min(d, MAX_SLIDERS)

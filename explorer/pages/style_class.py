@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import exports, picker, state, widgets
+from explorer import exports, figures, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Style × class")
@@ -14,25 +14,45 @@ if cur.config.needs_class_code and not cur.family.classes_are_labels:  # cluster
         f"This model sorts images into {k} clusters of its own (no label was used) and gives the decoder the "
         "cluster separately, so the code z holds the *style*. Fix one style and sweep the cluster code "
         f"0-{k - 1}: each column draws what one cluster gathered, in the same style (paper §6, Fig. 9).")
+elif cur.family.has_classifier:  # semi-supervised: the class is learned from a few labels
+    k = cur.config.n_classes
+    state.explain(
+        "A semi-supervised AAE gives the decoder the class separately, so the code z is pushed to hold the "
+        f"*style*. But it learned what a class is from only {cur.config.n_labels:,} labelled images: the split "
+        "is as clean as its classifier, and some sweeps draw a wrong digit or keep the original's shape. Fix one "
+        f"style and sweep the class code 0-{k - 1} to see how far it goes; the digit judge's reading below says "
+        "how often each class code draws its digit (paper §5, Fig. 8).")
 else:
     k = cur.config.n_classes
     state.explain(
-        "Supervised and semi-supervised AAEs give the decoder the class separately, so the code z is pushed "
-        f"to hold only the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-{k - 1}, "
-        f"and you get {k} different digits written the same way; stack several styles to get the paper's "
-        "Fig. 6 / 8.")
+        "A supervised AAE gives the decoder the true label separately, so the code z is pushed to hold only "
+        f"the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-{k - 1}, and you get "
+        f"{k} different digits written the same way; stack several styles to get the paper's Fig. 6.")
 
 if not cur.config.needs_class_code:
     st.info(f"This page needs a model whose decoder takes a class code (supervised, semi-supervised or "
             f"clustering). The picked model ({cur.description}) has none: pick another one in the sidebar.")
     st.stop()
 
-sweep_check = ((cur.info.metrics if cur.info else None) or {}).get("class_sweep") or {}
+sweep_check = cur.metrics.get("class_sweep") or {}
+prior_sweep = cur.metrics.get("prior_class_sweep") or {}
 if "accuracy" in sweep_check:
     judge_acc = 100 * (sweep_check.get("judge_test_accuracy") or 0)
     st.caption(f"Measured: a separate digit classifier (the judge, {judge_acc:.1f} % on real test digits) "
                f"reads {100 * sweep_check['accuracy']:.1f} % of the class sweeps of "
                f"{sweep_check.get('n_styles', 0):,} test-image styles as the intended digit.")
+if "accuracy" in prior_sweep and "per_class" in prior_sweep:
+    per_class = np.asarray(prior_sweep["per_class"], dtype=float)
+    worst = int(per_class.argmin())
+    judge_col, text_col = st.columns([2, 3], gap="large")
+    judge_col.plotly_chart(figures.probabilities_figure(per_class, noun=f"{cur.family.class_noun} code"),
+                           key="sweep_judge_chart", config=figures.chart_config("class_sweep_judge"))
+    text_col.caption(
+        f"The digit judge (a classifier trained on real MNIST, not part of this model) read "
+        f"{prior_sweep.get('n_styles', 0):,} styles drawn from the prior, each decoded with every class code: "
+        f"**{100 * prior_sweep['accuracy']:.1f} %** of the images show the intended digit; the bars give each "
+        f"class code's share (lowest: {worst}, {100 * per_class[worst]:.1f} %). Written by "
+        "`python -m aae_core.evaluate` into metrics.json.")
 
 model, k = cur.model, cur.config.n_classes
 noun = cur.family.class_noun
