@@ -31,7 +31,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save_file as st_save_file
 
-from .checkpoint_meta import CONFIG_FILE, FORMAT_VERSION, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, read_meta
+from .checkpoint_meta import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    METRICS_FILE,
+    OPTIMIZER_FILE,
+    SNAPSHOTS_FILE,
+    WEIGHTS_FILE,
+    read_meta,
+)
 from .config import ModelConfig, TrainConfig
 from .errors import (
     CheckpointConfigError,
@@ -56,7 +64,8 @@ FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 # cached latent-map projections) and the hidden temporary files of their atomic writes. A folder holding
 # anything else is not a checkpoint, and is never replaced.
 CHECKPOINT_FILE_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE, "projection_*.safetensors",
-                            f".{METRICS_FILE}.*", ".projection_*.safetensors.*")
+                            SNAPSHOTS_FILE, f".{METRICS_FILE}.*", ".projection_*.safetensors.*",
+                            f".{SNAPSHOTS_FILE}.*")
 
 
 def _versions() -> dict[str, str]:
@@ -98,12 +107,12 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write text to path through a temporary file and a rename."""
+def atomic_write_text(path: str | Path, text: str | bytes) -> None:
+    """Write text (or bytes) to path through a temporary file and a rename."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

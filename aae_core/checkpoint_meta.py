@@ -15,6 +15,7 @@ from .errors import CheckpointConfigError, CheckpointNotFoundError, UnsupportedF
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
     "config.json", "model.safetensors", "optimizer.safetensors", "metrics.json")
+SNAPSHOTS_FILE = "snapshots.safetensors"   # the training timeline (aae_core.snapshots), where a run recorded one
 MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
 
 
