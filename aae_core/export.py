@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .checkpoint import check_replaceable, check_writable, is_checkpoint_folder, load, read_config, save
 from .config import TrainConfig
-from .snapshots import copy_timeline
 from .errors import AAEError, CheckpointSaveError, OutputPathError
+from .snapshots import copy_timeline
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:

@@ -17,6 +17,7 @@ from . import losses
 from .config import TrainConfig
 from .data import ImageSet
 from .families import AAEModel, Batch
+from .training import Trainer
 
 GRID_STEPS = 48   # D's grid: 48 x 48 points are enough for a smooth heatmap and cost one small forward pass
 
@@ -124,8 +125,6 @@ class GameStepper:
 
     def __init__(self, model: AAEModel, images: torch.Tensor, labels: torch.Tensor | None = None, *,
                  train_config: TrainConfig | None = None, seed: int = 0) -> None:
-        from .training import Trainer   # the Trainer imports the families; keep this module light to import
-
         self.model = copy.deepcopy(model).float()
         config = replace(train_config or TrainConfig(), precision="fp32", seed=seed, augment_shift=0,
                          batch_size=int(images.shape[0]), labelled_batch_size=int(images.shape[0]))

@@ -148,7 +148,8 @@ def take_snapshot(model, images: torch.Tensor, timeline: Timeline, *, epoch: int
     codes = encode_all(model, images).float()
     grid = push = None
     if timeline.extent is not None:
-        grid = np.stack([discriminator_grid(model, timeline.extent, grid_steps, label) for label in timeline.grid_labels])
+        grid = np.stack([discriminator_grid(model, timeline.extent, grid_steps, label)
+                         for label in timeline.grid_labels])
         labels = timeline.labels[:n_push] if timeline.grid_labels != [None] else None
         push = generator_push(model, codes[:n_push], labels)
     timeline.entries.append({"epoch": int(epoch), "step": int(step),
