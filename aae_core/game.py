@@ -16,6 +16,7 @@ import torch
 from . import losses
 from .config import TrainConfig
 from .data import ImageSet
+from .explore import decode
 from .families import AAEModel, Batch
 from .training import Trainer
 
@@ -171,3 +172,28 @@ class GameStepper:
         out = self.view(phase, loss, module_names(self.model, self.model.phase_modules(phase)))
         self.done.append(out)
         return out
+
+
+def lattice_codes(extent: tuple[float, float, float, float], n: int) -> np.ndarray:
+    """The centres of an n x n lattice of cells tiling extent (x0, x1, y0, y1): [n * n, 2], row by row from
+    the top (largest y) down, each row left to right, as the decoded images are laid out on the map."""
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    if not (x1 > x0 and y1 > y0) or n < 1:
+        raise ValueError(f"extent must be (x0, x1, y0, y1) with x1 > x0 and y1 > y0, n >= 1; got {extent}, {n}")
+    xs = x0 + (np.arange(n) + 0.5) * (x1 - x0) / n
+    ys = y1 - (np.arange(n) + 0.5) * (y1 - y0) / n
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+
+
+def decoded_lattice(model: AAEModel, extent: tuple[float, float, float, float], n: int,
+                    label: int | None = None) -> np.ndarray:
+    """The decoder's image at every cell of an n x n lattice over extent of a 2-D latent (the paper's Fig. 2 and
+    4, right): uint8 [n, n, 28, 28], row 0 at the top. Models that decode from a class code take `label`."""
+    if model.config.latent_dim != 2:
+        raise ValueError(f"the decoded manifold is drawn for 2-D latents; this model's is {model.config.latent_dim}-D")
+    z = lattice_codes(extent, n)
+    y = None
+    if model.config.needs_class_code:
+        y = np.full(n * n, 0 if label is None else int(label))
+    return decode(model, z, y).reshape(n, n, 28, 28)
