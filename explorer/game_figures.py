@@ -27,9 +27,13 @@ PUSH_COLOUR = "#111111"
 
 
 def axis_extent(fig: go.Figure) -> tuple[float, float, float, float]:
-    """(x0, x1, y0, y1) of a figure's fixed axis ranges (the latent map sets them)."""
+    """(x0, x1, y0, y1): the square around a figure's fixed axis ranges (the latent map sets them). With one
+    unit the same length both ways, the plot shows more of the shorter axis than its range: the square covers
+    all that shows, and the decoded digits tiled over it stay square."""
     (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
-    return float(x0), float(x1), float(y0), float(y1)
+    half = max(x1 - x0, y1 - y0) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return float(cx - half), float(cx + half), float(cy - half), float(cy + half)
 
 
 def critic_heatmap(grid: np.ndarray, extent: Sequence[float], *, opacity: float = 0.6,
@@ -186,9 +190,9 @@ def timeline_figure(timeline: Timeline, *, prior_xy: np.ndarray | None = None, p
     fig.update_layout(
         height=height, margin=dict(l=40, r=10, t=40, b=40), plot_bgcolor="white",
         title=dict(text=_title(title, timeline.entries[start]), font=dict(size=14)),
-        xaxis=dict(title="z₁", range=list(extent[:2]), zeroline=False, gridcolor="#eeeeee"),
+        xaxis=dict(title="z₁", range=list(extent[:2]), zeroline=False, gridcolor="#eeeeee", constrain="domain"),
         yaxis=dict(title="z₂", range=list(extent[2:]), zeroline=False, gridcolor="#eeeeee", scaleanchor="x",
-                   scaleratio=1),
+                   scaleratio=1, constrain="domain"),
         legend=dict(title="label", itemsizing="constant", x=1.12))
     if latest_only:
         return fig
@@ -245,8 +249,9 @@ def phase_figure(codes: np.ndarray, prior: np.ndarray, labels: np.ndarray, *, gr
     add_critic(fig, grid, extent, codes=codes, push=push)
     fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40), plot_bgcolor="white",
                       title=dict(text=title, font=dict(size=14)),
-                      xaxis=dict(title="z₁", range=[x0, x1], zeroline=False, gridcolor="#eeeeee"),
+                      xaxis=dict(title="z₁", range=[x0, x1], zeroline=False, gridcolor="#eeeeee",
+                                 constrain="domain"),
                       yaxis=dict(title="z₂", range=[y0, y1], zeroline=False, gridcolor="#eeeeee", scaleanchor="x",
-                                 scaleratio=1),
+                                 scaleratio=1, constrain="domain"),
                       legend=dict(itemsizing="constant", x=1.12))
     return fig

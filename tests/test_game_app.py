@@ -152,7 +152,11 @@ def test_latent_map_layers_draw_d_the_push_and_the_decoded_manifold_on_the_maps_
     x0, x1 = s["layout"]["xaxis"]["range"]
     y0, y1 = s["layout"]["yaxis"]["range"]
     assert image["source"].startswith("data:image/png;base64,") and image["layer"] == "below"
-    assert (image["x"], image["y"], image["sizex"], image["sizey"]) == pytest.approx((x0, y1, x1 - x0, y1 - y0))
+    # a square (the digits keep their shape on equal axes) that covers the whole map, centred on it
+    assert image["sizex"] == pytest.approx(image["sizey"]) and image["sizex"] == pytest.approx(max(x1 - x0, y1 - y0))
+    assert image["x"] <= x0 and image["x"] + image["sizex"] >= x1 - 1e-9
+    assert image["y"] >= y1 and image["y"] - image["sizey"] <= y0 + 1e-9
+    assert image["x"] + image["sizex"] / 2 == pytest.approx((x0 + x1) / 2)
 
 
 def test_latent_map_says_a_vae_has_no_d_and_still_tiles_its_manifold(app, shipped):
