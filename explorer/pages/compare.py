@@ -20,9 +20,10 @@ from explorer import (
 st.title("Compare two models")
 state.explain(
     "Two models side by side, fed exactly the same: the same test images, the same prior draws, and maps on the "
-    "same axes. It opens on the paper's Fig. 2 pair, an AAE and a VAE with a 2-D latent: the AAE's "
-    "discriminator matches the codes to the prior as a whole, the VAE's KL term pulls each code toward the "
-    "centre one image at a time. Pick any two models below.")
+    "same axes. It opens on the paper's Fig. 2 pair, matched: an AAE and a VAE with the same 2-D Gaussian "
+    "prior (σ = 5), the same widths, epochs and seed. The AAE's discriminator matches the codes to the prior as a "
+    "whole; the VAE's KL term pulls each code toward the centre one image at a time, so its codes crowd the middle "
+    "and leave holes. Pick any two models below.")
 
 refs, labels = picker.choices()
 pair = compare.default_pair(refs, st.session_state.get(state.MODEL_KEY))
