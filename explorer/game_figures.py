@@ -45,7 +45,8 @@ def critic_heatmap(grid: np.ndarray, extent: Sequence[float], *, opacity: float 
     return go.Heatmap(z=np.round(grid, 3), x=np.linspace(x0, x1, s_x), y=np.linspace(y0, y1, s_y), zmin=0, zmax=1,
                       colorscale=CRITIC_SCALE, opacity=opacity, showscale=showscale, hoverinfo="skip",
                       name="D(z)", zsmooth="best",
-                      colorbar=dict(title=dict(text=CRITIC_TITLE, side="top"), thickness=12, len=0.5, y=0.25,
+                      colorbar=dict(title=dict(text=CRITIC_TITLE, side="top"), thickness=12, len=0.3, y=0,
+                                    yanchor="bottom",
                                     tickvals=[0, 0.5, 1], ticktext=["0 code", "0.5", "1 prior"]))
 
 
@@ -78,8 +79,7 @@ def add_critic(fig: go.Figure, grid: np.ndarray | None, extent: Sequence[float],
     """Put D's heatmap under every trace of `fig` and the push arrows over them (either may be None)."""
     if grid is not None:
         fig.add_trace(critic_heatmap(grid, extent, opacity=opacity))
-        fig.data = (fig.data[-1], *fig.data[:-1])
-        fig.update_layout(legend=dict(x=1.12))   # beside the colour bar, not on it
+        fig.data = (fig.data[-1], *fig.data[:-1])   # the colour bar sits under the legend
     if push is not None and codes is not None:
         fig.add_trace(push_arrows(codes, push, arrow_length(extent)))
     return fig
@@ -193,7 +193,7 @@ def timeline_figure(timeline: Timeline, *, prior_xy: np.ndarray | None = None, p
         xaxis=dict(title="z₁", range=list(extent[:2]), zeroline=False, gridcolor="#eeeeee", constrain="domain"),
         yaxis=dict(title="z₂", range=list(extent[2:]), zeroline=False, gridcolor="#eeeeee", scaleanchor="x",
                    scaleratio=1, constrain="domain"),
-        legend=dict(title="label", itemsizing="constant", x=1.12))
+        legend=dict(title="label", itemsizing="constant"))
     if latest_only:
         return fig
     names = [f"{i}" for i in range(n)]
@@ -202,27 +202,28 @@ def timeline_figure(timeline: Timeline, *, prior_xy: np.ndarray | None = None, p
                   for i in range(n)]
     anim = dict(mode="immediate", frame=dict(duration=frame_ms, redraw=True), transition=dict(duration=0))
     fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.08, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.14, xanchor="left", yanchor="top",
                           showactive=False, pad=dict(t=0, r=10), buttons=[
                               dict(label="▶ Play", method="animate",
                                    args=[None, {**anim, "fromcurrent": True}]),
                               dict(label="❚❚ Pause", method="animate",
                                    args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False),
                                                       transition=dict(duration=0))])])],
-        sliders=[dict(active=start, x=0.18, len=0.82, y=-0.04, yanchor="top", pad=dict(t=0),
+        sliders=[dict(active=start, x=0.18, len=0.82, y=-0.1, yanchor="top", pad=dict(t=0),
                       currentvalue=dict(prefix="snapshot: ", font=dict(size=13)),
                       steps=[dict(label=snapshot_label(e), method="animate",
                                   args=[[names[i]], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                                          transition=dict(duration=0))])
                              for i, e in enumerate(timeline.entries)])])
-    fig.update_layout(margin=dict(b=110))
+    fig.update_layout(margin=dict(b=130))
     return fig
 
 
 def _title(title: str | None, entry: dict) -> str:
     losses = entry.get("losses") or {}
     shown = ", ".join(f"{k.removeprefix('loss_')} {v:.3g}" for k, v in losses.items() if k.startswith("loss_"))
-    text = f"{snapshot_label(entry)} · step {entry['step']}" + (f" · {shown}" if shown else "")
+    where = snapshot_label(entry) + (f" · step {entry['step']}" if entry["epoch"] else "")
+    text = where + (f" · {shown}" if shown else "")
     return f"{title} · {text}" if title else text
 
 
@@ -253,5 +254,5 @@ def phase_figure(codes: np.ndarray, prior: np.ndarray, labels: np.ndarray, *, gr
                                  constrain="domain"),
                       yaxis=dict(title="z₂", range=[y0, y1], zeroline=False, gridcolor="#eeeeee", scaleanchor="x",
                                  scaleratio=1, constrain="domain"),
-                      legend=dict(itemsizing="constant", x=1.12))
+                      legend=dict(itemsizing="constant"))
     return fig
