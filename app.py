@@ -21,6 +21,7 @@ page = st.navigation([
     st.Page(f"{PAGES}/home.py", title="Home", icon=":material/home:", default=True),
     st.Page(f"{PAGES}/train.py", title="Train", icon=":material/model_training:"),
     st.Page(f"{PAGES}/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page(f"{PAGES}/game.py", title="The adversarial game", icon=":material/sports_esports:"),
     st.Page(f"{PAGES}/sliders.py", title="Decoder sliders", icon=":material/tune:"),
     st.Page(f"{PAGES}/style_class.py", title="Style × class", icon=":material/grid_view:"),
     st.Page(f"{PAGES}/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),

@@ -15,11 +15,13 @@ from .errors import CheckpointConfigError, CheckpointNotFoundError, UnsupportedF
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE = (
     "config.json", "model.safetensors", "optimizer.safetensors", "metrics.json")
+SNAPSHOTS_FILE = "snapshots.safetensors"   # the training timeline (aae_core.snapshots), where a run recorded one
 # What a checkpoint folder may hold: the files this package writes into one (metrics.json from evaluate,
 # cached latent-map projections) and the hidden temporary files of their atomic writes. A folder holding
 # anything else is not a checkpoint, and is never replaced.
 CHECKPOINT_FILE_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE, "projection_*.safetensors",
-                            f".{METRICS_FILE}.*", ".projection_*.safetensors.*")
+                            SNAPSHOTS_FILE, f".{METRICS_FILE}.*", ".projection_*.safetensors.*",
+                            f".{SNAPSHOTS_FILE}.*")
 MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
 MAX_JSON_DEPTH = 32           # a checkpoint's config.json nests 5 deep; json.loads recurses once per level
 

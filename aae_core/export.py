@@ -13,16 +13,20 @@ from .checkpoint import load, read_config, save
 from .config import TrainConfig
 from .errors import AAEError, CheckpointSaveError, OutputPathError
 from .fsutil import check_replaceable, check_writable, is_checkpoint_folder
+from .snapshots import copy_timeline
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, half: bool = True) -> Path:
     """Re-save the model in `src` at `dst` for shipping: weights only (float16 when half), with the
-    training config, progress, history and command of the run kept in config.json."""
+    training config, progress, history and command of the run kept in config.json, and its training
+    timeline (snapshots) where it recorded one."""
     meta = read_config(src)
     model = load(src)
     keep = {k: meta[k] for k in ("progress", "history", "command", "precision") if k in meta}
     train_config = TrainConfig.from_dict(meta["training"]) if meta.get("training") else None
-    return save(model, dst, train_config=train_config, half=half, extra=keep)
+    out = save(model, dst, train_config=train_config, half=half, extra=keep)
+    copy_timeline(src, dst, model.config.latent_dim)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

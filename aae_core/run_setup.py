@@ -15,6 +15,7 @@ from .config import ModelConfig, TrainConfig
 from .data import label_split, load_dataset, validation_split
 from .errors import CheckpointNotFoundError
 from .families import build_model, get_family
+from .snapshots import SnapshotCallback, snapshot_images
 from .train_state import load_trainer_state, saved_progress, saved_training
 from .training import Callback, Trainer
 
@@ -38,10 +39,11 @@ def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool,
 def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: str | Path | None = None,
                 resume: bool = False, data_dir: str | Path | None = None, device=None,
                 callbacks: Sequence[Callback] = (), save_every: int = 1, extra: dict | None = None,
-                log: Callable[[str], None] = lambda s: None) -> Trainer:
+                snapshots: bool | None = None, log: Callable[[str], None] = lambda s: None) -> Trainer:
     """A Trainer ready to fit(): real data loaded, labels split from the seed, model initialised from
     the seed (or restored from `out` when resume and a checkpoint is there), checkpoints saved to `out`
-    (extra is merged into their config.json, e.g. the command that made the run)."""
+    (extra is merged into their config.json, e.g. the command that made the run). snapshots: record a
+    training timeline into `out` (aae_core.snapshots); None means on for 2-D latents."""
     resumed = resume and out is not None and (Path(out) / "config.json").is_file()
     if resumed and not (Path(out) / OPTIMIZER_FILE).is_file():
         # Resuming without optimizer state would restart at epoch 0 and overwrite the folder.
@@ -72,6 +74,11 @@ def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: st
     cbs = list(callbacks)
     if out is not None:
         cbs.append(CheckpointCallback(out, every=save_every, extra=extra))
+        if snapshots is None:
+            snapshots = model_config.latent_dim == 2
+        if snapshots:   # after the checkpoint's save, which replaces the folder
+            images, idx = snapshot_images(held_out)
+            cbs.append(SnapshotCallback(out, images, idx, source="validation" if len(validation) else "test"))
     trainer = Trainer(model, train_config, train, labelled=labelled, eval_set=eval_set, device=device,
                       callbacks=cbs)
     if resumed and (Path(out) / "optimizer.safetensors").is_file():

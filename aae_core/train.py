@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "on shared cores 2 threads fell to 1/7 of the speed of one)")
     p.add_argument("--data-dir", default=None,
                    help="dataset folder (default $AAE_DATA_DIR or ~/.cache/aae_explorer/data)")
+    p.add_argument("--snapshots", action=argparse.BooleanOptionalAction, default=None,
+                   help="record a training timeline (codes, D's view, losses) into --out "
+                        "(default: on for 2-D latents)")
     p.add_argument("--save-every", type=int, default=1, help="epochs between checkpoint saves (default: 1)")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", default=False,
@@ -262,7 +265,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list
         command = "python -m aae_core.train " + shlex.join(sys.argv[1:] if argv is None else argv)
         trainer = prepare_run(model_config, train_config, out=args.out, resume=args.resume,
                               data_dir=args.data_dir, device=args.device, callbacks=[TqdmCallback()],
-                              save_every=args.save_every,
+                              save_every=args.save_every, snapshots=args.snapshots,
                               extra={"command": command, "recipe": recipe_name},
                               log=lambda s: print(s, file=sys.stderr))
     except (ValueError, AAEError) as exc:

@@ -23,9 +23,12 @@ MANY_COLOURS = tuple(DIGIT_COLOURS) + tuple(qualitative.Dark24)
 
 def shared_range(*maps: LatentMap, quantile: float = 0.998,
                  pad: float = 0.06) -> tuple[tuple[float, float], tuple[float, float]]:
-    """One (x, y) range that holds the codes and prior samples of every map (a few outliers left out)."""
-    pts = np.concatenate([np.concatenate([m.xy, m.prior_xy]) for m in maps])
-    lo, hi = np.quantile(pts, 1 - quantile, axis=0), np.quantile(pts, quantile, axis=0)
+    """One (x, y) range that holds every code of every map (none clipped) and their prior samples (a few
+    outlying samples left out)."""
+    codes = np.concatenate([m.xy for m in maps])
+    prior = np.concatenate([m.prior_xy for m in maps])
+    lo = np.minimum(np.quantile(prior, 1 - quantile, axis=0), codes.min(axis=0))
+    hi = np.maximum(np.quantile(prior, quantile, axis=0), codes.max(axis=0))
     span = np.maximum(hi - lo, 1e-6)
     lo, hi = lo - pad * span, hi + pad * span
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))

@@ -94,7 +94,7 @@ def test_no_pages_folder_next_to_the_entrypoint():
     (a page opened by URL then runs without app.py: no sidebar, no model picker); pages live in explorer/pages/."""
     assert not (REPO / "pages").exists()
     assert sorted(p.name for p in (REPO / "explorer" / "pages").glob("*.py")) == [
-        "classes.py", "compare.py", "draw.py", "home.py", "interpolate.py", "latent_map.py", "paper.py",
+        "classes.py", "compare.py", "draw.py", "game.py", "home.py", "interpolate.py", "latent_map.py", "paper.py",
         "prior_fit.py", "sliders.py", "style_class.py", "train.py"]
 
 

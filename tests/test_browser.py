@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import synthetic_images, tiny_config
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -59,6 +59,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _write_timeline(model, folder: Path, n: int = 4) -> None:
+    """A training timeline of n snapshots for `folder`: the codes spread out from near 0 to the model's own."""
+    import copy
+
+    from aae_core.checkpoint import atomic_write_text
+    from aae_core.checkpoint_meta import SNAPSHOTS_FILE
+    from aae_core.snapshots import Timeline, grid_extent, take_snapshot
+
+    images = synthetic_images(60, seed=3)
+    timeline = Timeline(images.labels.numpy(), torch.arange(60).numpy(), "test", grid_extent(model), [None])
+    for i in range(n):
+        shrunk = copy.deepcopy(model)
+        with torch.no_grad():
+            shrunk.encoder[-1].weight.mul_((i + 1) / n)
+        take_snapshot(shrunk, images.to_float(), timeline, epoch=i, step=50 * i, losses={"loss_generator": 1.0 + i})
+    atomic_write_text(folder / SNAPSHOTS_FILE, timeline.to_bytes())
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, fake_mnist_dir):
     """The app on a free port, over one tiny 2-D checkpoint whose map is precomputed; always stopped."""
@@ -68,6 +86,7 @@ def server(tmp_path_factory, fake_mnist_dir):
         model.encoder[-1].weight.mul_(40.0)              # spread the untrained codes over the map
     folder = aae_core.save(model, root / "checkpoints" / "unsupervised_gaussian_2d")
     projection.precompute(folder, data_dir=fake_mnist_dir)
+    _write_timeline(model, folder)
     vae = aae_core.save(aae_core.build_model(tiny_config("vae", latent_dim=2), seed=1), root / "checkpoints" / "vae_2d")
     projection.precompute(vae, data_dir=fake_mnist_dir)            # the Compare page opens on this pair
     port = _free_port()
@@ -186,3 +205,26 @@ def test_the_prior_fit_moments_download_as_a_csv(server, page):
     text = Path(download.value.path()).read_text()
     lines = text.strip().splitlines()
     assert lines[0].startswith("dimension,mean (codes),mean (prior)") and len(lines) == 3   # header + z1, z2
+
+
+def test_the_training_timeline_plays_in_the_browser_without_the_server(server, page):
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append("sent")))
+    _open(page, f"{server}/latent_map")
+    page.wait_for_function(PLOTS_DRAWN, arg=1, timeout=60_000)
+    page.get_by_text("Play the training timeline").click()
+    player = "() => [...document.querySelectorAll('.js-plotly-plot')].find(gd => gd.layout.sliders)"
+    page.wait_for_function(f"() => {{ const gd = ({player})(); return gd && gd._fullLayout && "
+                           "gd._transitionData && gd._transitionData._frames.length === 4; }", timeout=60_000)
+    page.wait_for_selector(READY, timeout=30_000)
+    codes = f"() => {{ const gd = ({player})(); return gd._fullData.filter(t => /^[0-9]$/.test(t.name))" \
+            ".map(t => Array.from(t.x)).flat(); }"
+    first = page.evaluate(codes)
+    assert sent                                                        # (the listener hears the page's socket)
+    sent.clear()
+    page.locator(".updatemenu-button").filter(has_text="Play").first.click()
+    # the animation runs in the browser: the slider walks to the last snapshot and the codes change
+    page.wait_for_function(f"() => ({player})()._fullLayout.sliders[0].active === 3", timeout=30_000)
+    assert page.evaluate(codes) != first
+    assert "epoch 3" in page.evaluate(f"() => ({player})()._fullLayout.title.text")
+    assert sent == []                                                  # no message to the server

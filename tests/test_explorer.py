@@ -25,7 +25,7 @@ def test_the_library_imports_no_streamlit_no_plotly_and_not_the_app():
 
 def test_what_the_first_map_imports_does_not_import_torch():
     """The picker and the map cache are on a fresh server's way to a shipped model's first map."""
-    code = ("import sys, explorer.picker, explorer.maps, explorer.figures, explorer.widgets; "
+    code = ("import sys, explorer.picker, explorer.maps, explorer.figures, explorer.widgets, explorer.game_layers; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]

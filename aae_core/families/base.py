@@ -194,6 +194,13 @@ class AAEModel(nn.Module):
         lr, beta1 = settings[phase]
         return lr, (beta1, 0.999)
 
+    def latent_critic(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The logits of the discriminator that judges codes z [N, latent_dim] ("drawn from the prior?"),
+        without the noise training adds to its inputs; labels [N] (ints, -1 for unlabelled) are what a
+        label-conditioned D is shown. None for families whose z no discriminator judges (the VAE's KL term,
+        ALAE's D on images' w)."""
+        return None
+
     def quick_metrics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """Family-specific numbers for the per-epoch report on a few held-out images (model in eval mode)."""
         return {}

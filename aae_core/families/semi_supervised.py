@@ -56,6 +56,9 @@ class CategoricalAAE(AAEModel):
         logits, z = self._heads(x)
         return self.decoder(torch.cat([z, torch.softmax(logits, dim=1)], dim=1))
 
+    def latent_critic(self, z, labels=None):
+        return self.discriminator_z(self._check_z(z))   # the style's D; y has its own
+
     def phase_modules(self, phase):
         return {"reconstruction": [self.encoder, self.decoder],
                 "discriminator": [self.discriminator_z, self.discriminator_y],

@@ -131,6 +131,10 @@ class AdversarialAutoencoder(AAEModel):
             return losses.generator_loss(self.discriminator(noisy(fake, noise_std, generator), cond))
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
+    def latent_critic(self, z, labels=None):
+        _, cond = self._condition(labels, z.shape[0])
+        return self.discriminator(self._check_z(z), cond)
+
     def family_metrics(self, x, y, z):
         out: dict[str, Any] = {}
         if self.prior.n_components:

@@ -4,14 +4,27 @@ import numpy as np
 import streamlit as st
 
 from aae_core import metrics
-from explorer import catalog, compare, evaluation, exports, figures, models, picker, state, teaching_figures, widgets
+from explorer import (
+    catalog,
+    compare,
+    evaluation,
+    exports,
+    figures,
+    game_layers,
+    models,
+    picker,
+    state,
+    teaching_figures,
+    widgets,
+)
 
 st.title("Compare two models")
 state.explain(
     "Two models side by side, fed exactly the same: the same test images, the same prior draws, and maps on the "
-    "same axes. It opens on the paper's Fig. 2 pair, an AAE and a VAE with a 2-D latent: the AAE's "
-    "discriminator matches the codes to the prior as a whole, the VAE's KL term pulls each code toward the "
-    "centre one image at a time. Pick any two models below.")
+    "same axes. It opens on the paper's Fig. 2 pair, matched: an AAE and a VAE with the same 2-D Gaussian "
+    "prior (σ = 5), the same widths, epochs and seed. The AAE's discriminator matches the codes to the prior as a "
+    "whole; the VAE's KL term pulls each code toward the centre one image at a time, so its codes crowd the middle "
+    "and leave holes. Pick any two models below.")
 
 refs, labels = picker.choices()
 pair = compare.default_pair(refs, st.session_state.get(state.MODEL_KEY))
@@ -40,11 +53,20 @@ same_method = lmaps[0].method == lmaps[1].method
 same_axes = st.toggle("Same axes for both maps", same_method, key="compare_same_axes", disabled=not same_method,
                       help="One axis range for both maps, so that a spread or a gap reads the same on each side.")
 xr, yr = teaching_figures.shared_range(*lmaps)
-for col, cur, lmap, name in zip(st.columns(2, gap="large"), curs, lmaps, "AB", strict=True):
+two_d = [m.method == "latent" and m.latent_dim == 2 for m in lmaps]
+show_critic = any(two_d) and st.toggle("D(z) heatmaps", False, key="compare_critic",
+                                       help="Each model's discriminator: blue where it says 'drawn from the prior', "
+                                            "orange where it says 'an encoder's code'.")
+for col, cur, lmap, name, flat in zip(st.columns(2, gap="large"), curs, lmaps, "AB", two_d, strict=True):
     fig = figures.latent_map_figure(lmap, clickable_background=False, height=440)
     if same_axes:
         fig.update_layout(xaxis_range=list(xr), yaxis_range=list(yr))
     with col:
+        if show_critic and flat:
+            label = game_layers.critic_label(cur.config, f"compare_critic_label_{name.lower()}")
+            for line in game_layers.add_layers(fig, cur, lmap.z, lmap.labels, critic=True, push=False,
+                                               manifold=False, label=label):
+                st.caption(line)
         st.plotly_chart(fig, key=f"compare_map_{name.lower()}", config={"displaylogo": False})
         view = "the latent space itself" if lmap.method == "latent" else f"PCA of the {lmap.latent_dim}-D codes"
         st.caption(f"{view}; codes matched to: {catalog.prior_description(cur.config)}. {cur.family.map_note}")

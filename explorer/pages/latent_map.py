@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import projection
-from explorer import evaluation, exports, figures, maps, models, picker, share, state, widgets
+from explorer import evaluation, exports, figures, game_layers, maps, models, picker, share, state, widgets
 from explorer.tasks import BackgroundTask
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
@@ -28,6 +28,9 @@ with c1:
         st.caption("The latent space is 2-D: the map shows it as it is, axes z₁ and z₂.")
 with c2:
     show_prior = st.toggle("Show prior samples", True, key="map_show_prior")
+layers = {}
+if ref.latent_dim == 2 and method == "latent":   # the game's layers (off at first: they need the model)
+    layers = game_layers.toggles(ref, "map")
 
 # The decoded point sits beside the map, in presentation mode too (below it, a click's image lands a screen
 # further down on a projector); the map's height then fits a 1080-pixel screen under the page's header.
@@ -67,6 +70,16 @@ with chart_area:
     fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
                                     gaussian_std=ref.gaussian_std,
                                     note=f"{STANDING_IN} (PCA view)" if standing_in else None)
+    if any(layers.values()):
+        game_cur = picker.require_model()
+        label = None
+        if layers["manifold"] and game_cur.config.needs_class_code:
+            label = widgets.class_selector(game_cur, "map_manifold_class",
+                                           f"Decoded manifold for {widgets.class_noun(game_cur)}")
+        elif layers["critic"] or layers["push"]:
+            label = game_layers.critic_label(game_cur.config, "map_critic_label")
+        for line in game_layers.add_layers(fig, game_cur, lmap.z, lmap.labels, label=label, **layers):
+            st.caption(line)
     event = st.plotly_chart(fig, key=state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
                             config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
     point = widgets.clicked_point(event)
@@ -165,3 +178,11 @@ if test is not None and lmap.n_test == len(test):
         d2.download_button("NPZ", lambda: exports.encoded_npz(lmap.z, lmap.labels, probabilities()),
                            file_name=f"{base}.npz", mime="application/octet-stream", icon=":material/download:",
                            on_click="ignore", key="codes_npz")
+
+# A run's training timeline (recorded by aae_core.snapshots): played in the browser, frame by frame.
+if ref.latent_dim == 2 and game_layers.has_timeline(ref.folder):
+    with chart_area:
+        if st.toggle("Play the training timeline", False, key="map_timeline",
+                     help="The codes of 1,000 held-out images, D's view and the generator's push, recorded while "
+                          "this model trained; ▶ plays it in the browser."):
+            game_layers.timeline_player(cur.folder, cur.config, lmap, "map_timeline")

@@ -9,7 +9,7 @@ from aae_core import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
 from aae_core.families import FAMILIES, get_family
 from aae_core.recipes import N_TRAIN, Recipe, default_recipe, get_recipe, recipes_for
-from explorer import figures, models, runs, settings, state
+from explorer import figures, game_layers, models, runs, settings, state
 
 PRIOR_NAMES = {"gaussian": "Gaussian", "mixture": "mixture of 10 Gaussians (2-D)",
                "swiss_roll": "swiss roll (2-D)", "categorical": "categorical (one-hot)"}
@@ -166,6 +166,11 @@ def draw(job: runs.TrainingJob, s: runs.JobStatus) -> None:
                             key="snapshot_chart")
         else:
             st.caption("The first picture appears when the data is loaded.")
+        if job.model_config.latent_dim == 2 and game_layers.has_timeline(s.out):
+            st.markdown("**The discriminator's view**" + (" and the training timeline" if s.done else
+                                                           " (the run's latest recorded snapshot)"))
+            game_layers.timeline_player(s.out, job.model_config, None, "train_timeline", latest_only=not s.done,
+                                        height=440)
 
 
 @st.fragment(run_every=1.0)
