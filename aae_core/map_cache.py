@@ -114,7 +114,7 @@ def _describes_a_map(a: dict[str, np.ndarray], n_test: int | None, latent_dim: i
         return False
     if n_test is not None and n != n_test or latent_dim is not None and d != latent_dim:
         return False
-    return all(np.isfinite(v).all() for k, v in a.items() if v.dtype.kind == "f")
+    return all(np.isfinite(v).all() for v in a.values() if np.issubdtype(v.dtype, np.floating))
 
 
 def read_cache(file: Path, method: str, fingerprint: str, config: str | None = None, n_test: int | None = None,

@@ -63,7 +63,6 @@ def _write_timeline(model, folder: Path, n: int = 4) -> None:
     """A training timeline of n snapshots for `folder`: the codes spread out from near 0 to the model's own."""
     import copy
 
-    from aae_core.checkpoint import atomic_write_text
     from aae_core.checkpoint_meta import SNAPSHOTS_FILE
     from aae_core.snapshots import Timeline, grid_extent, take_snapshot
 
@@ -74,7 +73,7 @@ def _write_timeline(model, folder: Path, n: int = 4) -> None:
         with torch.no_grad():
             shrunk.encoder[-1].weight.mul_((i + 1) / n)
         take_snapshot(shrunk, images.to_float(), timeline, epoch=i, step=50 * i, losses={"loss_generator": 1.0 + i})
-    atomic_write_text(folder / SNAPSHOTS_FILE, timeline.to_bytes())
+    (folder / SNAPSHOTS_FILE).write_bytes(timeline.to_bytes())
 
 
 @pytest.fixture(scope="module")

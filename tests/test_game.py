@@ -10,12 +10,13 @@ import torch
 from conftest import synthetic_images, tiny_config
 
 from aae_core import losses
-from aae_core.checkpoint import CheckpointCallback, is_checkpoint_folder
+from aae_core.callbacks import CheckpointCallback
 from aae_core.checkpoint_meta import SNAPSHOTS_FILE
 from aae_core.config import TrainConfig
 from aae_core.errors import CorruptCheckpointError
 from aae_core.export import export_checkpoint
 from aae_core.families import build_model
+from aae_core.fsutil import is_checkpoint_folder
 from aae_core.game import GameStepper, discriminator_grid, generator_push, has_latent_critic
 from aae_core.snapshots import MAX_SNAPSHOTS, SnapshotCallback, Timeline, load_timeline, snapshot_images
 from aae_core.training import Trainer

@@ -12,12 +12,12 @@ from conftest import start_app, synthetic_images, tiny_config
 from test_teaching_views import values
 
 import aae_core
-from aae_core.checkpoint import CheckpointCallback
+from aae_core.callbacks import CheckpointCallback
 from aae_core.config import TrainConfig
 from aae_core.projection import LatentMap
 from aae_core.snapshots import SnapshotCallback, load_timeline, snapshot_images
 from aae_core.training import Trainer
-from explorer import background
+from explorer import runs
 from explorer.teaching_figures import shared_range
 
 MODEL = "model_ref"
@@ -217,7 +217,7 @@ def test_latent_map_plays_a_models_training_timeline_in_the_browser(app, shipped
 
 def test_the_train_page_shows_a_2d_runs_d_view_and_then_its_timeline(app):
     open_page(app, "train")
-    job = background.REGISTRY.start(app.session_state["user_key"], tiny_config(latent_dim=2),
+    job = runs.REGISTRY.start(app.session_state["user_key"], tiny_config(latent_dim=2),
                                     TrainConfig(epochs=2, batch_size=20, eval_size=50))
     try:
         assert job.join(120)

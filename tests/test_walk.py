@@ -432,9 +432,8 @@ def test_a_clicked_image_names_its_cluster_with_its_majority_digit(app, shipped)
 
 
 def test_loss_ticks_never_go_below_zero_and_a_1d_snapshot_has_no_second_axis():
-    from explorer.background import Snapshot
-
     from explorer import figures
+    from explorer.runs.status import Snapshot
 
     fig = figures.loss_figure([{"step": i, "epoch": i / 10, "reconstruction": 200.0 - i, "discriminator": 0.01,
                                 "generator": 0.02 + i / 1000} for i in range(10)])
