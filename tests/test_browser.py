@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,8 +30,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 # The most isolated encoded point of the map (so that the click cannot land on a neighbour) and where it is on screen.
-FIND_POINT = """() => {
-  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+FIND_POINT = """(selector) => {
+  const gd = document.querySelector(selector);
   const L = gd._fullLayout, box = gd.getBoundingClientRect();
   const all = [], digits = [];
   gd._fullData.forEach((t) => {
@@ -112,17 +113,31 @@ def page():
             browser.close()
 
 
-def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page):
-    page.goto(f"{server}/latent_map")                    # straight to the page, as a bookmark would
+MAP_FRAME = re.compile(r"/component/explorer\.map_view\.latent_map/index\.html")
+MAP_DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
+  return gd && gd._fullLayout && gd.calcdata && gd.data.length > 3 && window.aaeStats.ready; }"""
+CANVAS_PIXELS = "() => Array.from(document.getElementById('canvas-b').getContext('2d').getImageData(0, 0, 28, 28).data)"
+
+
+def open_map(page, url: str):
+    """The Latent map page, its component frame once the map is drawn and the decoder loaded, and a point."""
+    page.goto(f"{url}/latent_map")                    # straight to the page, as a bookmark would
     page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_selector("[data-testid='stPlotlyChart'] .js-plotly-plot", timeout=30_000)
-    page.wait_for_function("() => { const gd = document.querySelector(\"[data-testid='stPlotlyChart'] "
-                           ".js-plotly-plot\"); return gd && gd._fullLayout && gd.calcdata && gd.data.length > 3; }",
-                           timeout=30_000)
+    deadline = time.monotonic() + 60
+    while (frame := next((f for f in page.frames if MAP_FRAME.search(f.url)), None)) is None:
+        assert time.monotonic() < deadline, [f.url for f in page.frames]
+        time.sleep(0.2)
+    frame.wait_for_function(MAP_DRAWN, timeout=60_000)
+    box = page.locator("iframe[title*='latent_map']").bounding_box()
+    target = frame.evaluate(FIND_POINT, "#plot")
+    assert target["gap"] > 3, target                        # a point the mouse can hit unambiguously
+    return frame, {**target, "x": box["x"] + target["x"], "y": box["y"] + target["y"]}
+
+
+def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page):
+    frame, target = open_map(page, server)
     assert page.get_by_text("Click a point on the map").count() == 1
     assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1  # app.py ran too
-    target = page.evaluate(FIND_POINT)
-    assert target["gap"] > 3, target                        # a point the mouse can hit unambiguously
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
     page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
@@ -130,6 +145,30 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page
     page.wait_for_function("() => { const ims = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
                            " return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); }",
                            timeout=10_000)                  # the original and its reconstruction, loaded
+
+
+def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    frame, target = open_map(page, server)
+    page.wait_for_selector(READY, timeout=30_000)
+    time.sleep(1.0)                                         # let the page settle: no frame is in flight
+    before_frames, before = len(sent), frame.evaluate(CANVAS_PIXELS)
+    page.mouse.move(target["x"], target["y"], steps=3)      # onto a test point: its reconstruction
+    frame.wait_for_function("() => window.aaeStats.decodes > 0", timeout=10_000)
+    on_point = frame.evaluate(CANVAS_PIXELS)
+    assert frame.evaluate("() => document.getElementById('caption').textContent").startswith("test image #")
+    box = page.locator("iframe[title*='latent_map']").bounding_box()
+    path = [(box["x"] + box["width"] * f, box["y"] + box["height"] * 0.6) for f in (0.2, 0.3, 0.4, 0.5)]
+    for x, y in path:                                       # across empty space of the 2-D latent: decoded spots
+        page.mouse.move(x, y, steps=4)
+    frame.wait_for_function("(n) => window.aaeStats.decodes > n", arg=1, timeout=10_000)
+    time.sleep(0.5)
+    after = frame.evaluate(CANVAS_PIXELS)
+    stats = frame.evaluate("() => ({decodes: window.aaeStats.decodes, error: window.aaeStats.error})")
+    assert stats["error"] is None, stats
+    assert on_point != before and after != on_point, "the decoded image changed as the pointer moved"
+    assert len(sent) == before_frames, f"{len(sent) - before_frames} websocket frames were sent while hovering"
 
 
 # --- the teaching pages --------------------------------------------------------------------------------

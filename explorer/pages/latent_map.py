@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import projection
-from explorer import exports, figures, maps, models, picker, state, widgets
+from explorer import exports, figures, map_view, maps, models, picker, state, widgets
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
 STANDING_IN = "Showing PCA while UMAP fits"
@@ -66,11 +66,10 @@ with chart_area:
     fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
                                     gaussian_std=ref.gaussian_std,
                                     note=f"{STANDING_IN} (PCA view)" if standing_in else None)
-    event = st.plotly_chart(fig, key=state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
-                            config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
-    points = ((event or {}).get("selection") or {}).get("points") or []
-    if points:
-        widgets.remember_click(ref, lmap, points[0])
+    clicked = map_view.map_chart(ref, lmap, fig, key=state.MAP_CHART_KEY, config=figures.chart_config(
+        exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
+    if clicked:
+        widgets.remember_click(ref, lmap, clicked)
     own = ref.metrics.get("own_component_fraction")
     facts = [f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples."]
     if own is not None:
