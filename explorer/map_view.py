@@ -19,6 +19,7 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from aae_core.data import ImageSet
     from aae_core.families import AAEModel
     from aae_core.projection import LatentMap
-    from explorer.picker import Current, ModelRef
+    from explorer.picker import Current
 
 BUILD_DIR = Path(__file__).resolve().parent / "map_component" / "build"
 _MAP = components.declare_component("latent_map", path=str(BUILD_DIR))
@@ -143,17 +144,17 @@ def browser_map(cur: Current, lmap: LatentMap, fig: go.Figure, *, key: str, conf
     return (value or {}).get("point")
 
 
-def map_chart(ref: ModelRef, lmap: LatentMap, fig: go.Figure, *, key: str, config: dict | None = None,
-              clickable: bool = True) -> dict | None:
-    """The latent map for any page: in a browser, the component that decodes on hover; elsewhere (AppTest)
-    st.plotly_chart, as before. Returns the clicked point ({"customdata": [source, index, label], "x", "y"},
-    the shape widgets.remember_click reads) or None."""
+def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure, *, key: str,
+              config: dict | None = None, clickable: bool = True) -> dict | None:
+    """The latent map for any page: in a browser, the component that decodes on hover (model() gives the
+    loaded model of the map, asked only there); elsewhere (AppTest) st.plotly_chart, as before. Returns the
+    clicked point ({"customdata": [source, index, label], "x", "y"}, what widgets.remember_click reads) or None."""
     if in_browser():
-        from explorer import models, picker
+        from explorer import models
 
-        cur = picker.require_model()
-        test = models.test_set(cur.config.dataset)
-        point = browser_map(cur, lmap, fig, key=f"{key}_browser", config=config, test=test)
+        cur = model()
+        point = browser_map(cur, lmap, fig, key=f"{key}_browser", config=config,
+                            test=models.test_set(cur.config.dataset))
         return point if clickable else None
     event = st.plotly_chart(fig, key=key, on_select="rerun" if clickable else "ignore", selection_mode="points",
                             config=config or {"displaylogo": False})

@@ -123,11 +123,7 @@ def open_map(page, url: str):
     """The Latent map page, its component frame once the map is drawn and the decoder loaded, and a point."""
     page.goto(f"{url}/latent_map")                    # straight to the page, as a bookmark would
     page.wait_for_selector(READY, timeout=60_000)
-    deadline = time.monotonic() + 60
-    while (frame := next((f for f in page.frames if MAP_FRAME.search(f.url)), None)) is None:
-        assert time.monotonic() < deadline, [f.url for f in page.frames]
-        time.sleep(0.2)
-    frame.wait_for_function(MAP_DRAWN, timeout=60_000)
+    (frame,) = map_frames(page, 1)
     box = page.locator("iframe[title*='latent_map']").bounding_box()
     target = frame.evaluate(FIND_POINT, "#plot")
     assert target["gap"] > 3, target                        # a point the mouse can hit unambiguously
@@ -152,7 +148,7 @@ def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     frame, target = open_map(page, server)
     page.wait_for_selector(READY, timeout=30_000)
-    time.sleep(1.0)                                         # let the page settle: no frame is in flight
+    page.wait_for_timeout(1000)                             # let the page settle: no frame is in flight
     before_frames, before = len(sent), frame.evaluate(CANVAS_PIXELS)
     page.mouse.move(target["x"], target["y"], steps=3)      # onto a test point: its reconstruction
     frame.wait_for_function("() => window.aaeStats.decodes > 0", timeout=10_000)
@@ -163,7 +159,7 @@ def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server
     for x, y in path:                                       # across empty space of the 2-D latent: decoded spots
         page.mouse.move(x, y, steps=4)
     frame.wait_for_function("(n) => window.aaeStats.decodes > n", arg=1, timeout=10_000)
-    time.sleep(0.5)
+    page.wait_for_timeout(500)
     after = frame.evaluate(CANVAS_PIXELS)
     stats = frame.evaluate("() => ({decodes: window.aaeStats.decodes, error: window.aaeStats.error})")
     assert stats["error"] is None, stats
@@ -181,11 +177,24 @@ def _open(page, url: str) -> None:
     page.wait_for_selector(READY, timeout=60_000)
 
 
+def map_frames(page, n: int, timeout: float = 60):
+    """The first n latent-map component frames of the page, each with its map drawn and decoder loaded."""
+    deadline = time.monotonic() + timeout
+    while len(frames := [f for f in page.frames if MAP_FRAME.search(f.url)]) < n:
+        if time.monotonic() > deadline:
+            page.screenshot(path="/tmp/map_frames_failure.png")
+            raise AssertionError(f"{len(frames)} of {n} map frames: {page.inner_text('body')[:2000]}")
+        page.wait_for_timeout(200)                          # (lets Playwright take in the frames attached)
+    for frame in frames[:n]:
+        frame.wait_for_function(MAP_DRAWN, timeout=timeout * 1000)
+    return frames[:n]
+
+
 def test_compare_page_shows_two_maps_on_the_same_axes(server, page):
     _open(page, f"{server}/compare")
-    page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=60_000)
-    ranges = page.evaluate("() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart'] .js-plotly-plot\")]"
-                           ".slice(0, 2).map(gd => [gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range])")
+    frames = map_frames(page, 2)
+    ranges = [f.evaluate("() => { const L = document.getElementById('plot')._fullLayout; "
+                         "return [L.xaxis.range, L.yaxis.range]; }") for f in frames]
     assert len(ranges) == 2 and ranges[0] == ranges[1]
 
 

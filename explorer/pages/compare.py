@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import metrics
-from explorer import compare, evaluation, exports, figures, models, picker, state, teaching_figures, widgets
+from explorer import compare, evaluation, exports, figures, map_view, models, picker, state, teaching_figures, widgets
 
 st.title("Compare two models")
 state.explain(
@@ -45,7 +45,7 @@ for col, cur, lmap, name in zip(cols, curs, lmaps, "AB", strict=True):
     if same_axes:
         fig.update_layout(xaxis_range=list(xr), yaxis_range=list(yr))
     with col:
-        st.plotly_chart(fig, key=f"compare_map_{name.lower()}", config={"displaylogo": False})
+        map_view.map_chart(lambda c=cur: c, lmap, fig, key=f"compare_map_{name.lower()}", clickable=False)
         view = "the latent space itself" if lmap.method == "latent" else f"PCA of the {lmap.latent_dim}-D codes"
         prior = cur.config.prior.replace("_", " ") + (f", σ = {cur.config.prior_std:g}"
                                                       if cur.config.prior == "gaussian" else "")

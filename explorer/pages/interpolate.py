@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import exports, figures, maps, picker, state, widgets
+from explorer import exports, figures, map_view, maps, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Interpolate")
@@ -59,5 +59,5 @@ lmap = maps.latent_map(cur, method)
 if lmap is not None:
     st.markdown("**The path on the latent map**" + (" (PCA view: a straight line stays straight)"
                                                    if method == "pca" else ""))
-    st.plotly_chart(figures.path_figure(lmap, lmap.place(zs)), key="path_chart",
-                    config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))
+    map_view.map_chart(lambda: cur, lmap, figures.path_figure(lmap, lmap.place(zs)), key="path_chart", clickable=False,
+                       config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))

@@ -66,7 +66,7 @@ with chart_area:
     fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
                                     gaussian_std=ref.gaussian_std,
                                     note=f"{STANDING_IN} (PCA view)" if standing_in else None)
-    clicked = map_view.map_chart(ref, lmap, fig, key=state.MAP_CHART_KEY, config=figures.chart_config(
+    clicked = map_view.map_chart(picker.require_model, lmap, fig, key=state.MAP_CHART_KEY, config=figures.chart_config(
         exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
     if clicked:
         widgets.remember_click(ref, lmap, clicked)
