@@ -160,3 +160,22 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure, *, 
                             config=config or {"displaylogo": False})
     points = ((event or {}).get("selection") or {}).get("points") or []
     return points[0] if points else None
+
+
+def browser_sliders(cur: Current, z: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_sliders: int, *,
+                    class_code: int | None, key: str) -> tuple[np.ndarray, int | None] | None:
+    """Sliders for the first n_sliders coordinates of the code z [d] (ranges lo, hi), with the decoded image
+    beside them, decoded in the browser while dragged. Returns (z, class code) once a slider is let go (or a
+    class picked) and it differs from what was shown, else None."""
+    n_classes = cur.config.n_classes if cur.config.needs_class_code else 0
+    value = _MAP(mode="sliders", files={"decoder": decoder_url(cur.model, cur.fingerprint)},
+                 latent_dim=int(z.shape[0]), n_classes=n_classes, class_noun=cur.family.class_noun or "class",
+                 z=[float(v) for v in z], lo=[float(v) for v in lo[:n_sliders]], hi=[float(v) for v in hi[:n_sliders]],
+                 n_sliders=n_sliders, class_code=class_code, image_shape=[28, 28], key=key, default=None)
+    if not value:
+        return None
+    seen = st.session_state.get(f"{key}_seen")
+    st.session_state[f"{key}_seen"] = value
+    if value == seen:
+        return None
+    return np.asarray(value["z"], dtype=np.float32), value.get("class_code")

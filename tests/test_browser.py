@@ -167,6 +167,32 @@ def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server
     assert len(sent) == before_frames, f"{len(sent) - before_frames} websocket frames were sent while hovering"
 
 
+def test_dragging_a_decoder_slider_decodes_in_the_browser_and_tells_the_server_on_release(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.goto(f"{server}/sliders")
+    page.wait_for_selector(READY, timeout=60_000)
+    (frame,) = map_frames(page, 1, drawn="() => window.aaeStats.ready && window.aaeStats.decodes > 0")
+    page.wait_for_selector(READY, timeout=30_000)
+    page.wait_for_timeout(1000)
+    before, decodes, frames = frame.evaluate(CANVAS_PIXELS), frame.evaluate("() => window.aaeStats.decodes"), len(sent)
+    offset = page.locator("iframe[title*='latent_map']").bounding_box()
+    box = frame.locator("input[type=range]").first.bounding_box()
+    y = offset["y"] + box["y"] + box["height"] / 2
+    page.mouse.move(offset["x"] + box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(offset["x"] + box["x"] + 4, y, steps=12)  # dragged to the left end, a step at a time
+    during = len(sent) - frames
+    frame.wait_for_function("(n) => window.aaeStats.decodes >= n + 3", arg=decodes, timeout=10_000)
+    page.wait_for_timeout(300)
+    assert frame.evaluate(CANVAS_PIXELS) != before, "the decoded image followed the slider"
+    page.mouse.up()
+    page.wait_for_timeout(1500)
+    assert during == 0, f"{during} websocket frames were sent while dragging"
+    assert len(sent) > frames, "letting go of the slider tells the server"
+    page.wait_for_selector(READY, timeout=30_000)
+
+
 # --- the teaching pages --------------------------------------------------------------------------------
 PLOTS_DRAWN = """(n) => { const gds = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
   return gds.length >= n && gds.every(gd => gd._fullLayout && gd.calcdata && gd.data.length > 3); }"""
@@ -177,7 +203,7 @@ def _open(page, url: str) -> None:
     page.wait_for_selector(READY, timeout=60_000)
 
 
-def map_frames(page, n: int, timeout: float = 60):
+def map_frames(page, n: int, timeout: float = 60, drawn: str = MAP_DRAWN):
     """The first n latent-map component frames of the page, each with its map drawn and decoder loaded."""
     deadline = time.monotonic() + timeout
     while len(frames := [f for f in page.frames if MAP_FRAME.search(f.url)]) < n:
@@ -186,7 +212,7 @@ def map_frames(page, n: int, timeout: float = 60):
             raise AssertionError(f"{len(frames)} of {n} map frames: {page.inner_text('body')[:2000]}")
         page.wait_for_timeout(200)                          # (lets Playwright take in the frames attached)
     for frame in frames[:n]:
-        frame.wait_for_function(MAP_DRAWN, timeout=timeout * 1000)
+        frame.wait_for_function(drawn, timeout=timeout * 1000)
     return frames[:n]
 
 
