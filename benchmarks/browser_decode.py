@@ -36,7 +36,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--n
 MODELS = ("unsupervised_gaussian_2d", "supervised_style_2d", "semi_supervised_100")
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
-  return gd && gd._fullLayout && gd.calcdata && window.aaeStats.ready; }"""
+  return gd && gd._fullLayout && gd.calcdata && window.aaeStats && window.aaeStats.ready; }"""
 # Page coordinates (in the frame) of test points to hover, spread over the plot.
 POINTS = """(n) => { const gd = document.getElementById('plot'), L = gd._fullLayout;
   const box = gd.querySelector('.nsewdrag').getBoundingClientRect(), out = [];

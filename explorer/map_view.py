@@ -156,7 +156,10 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure, *, 
         point = browser_map(cur, lmap, fig, key=f"{key}_browser", config=config,
                             test=models.test_set(cur.config.dataset))
         return point if clickable else None
-    event = st.plotly_chart(fig, key=key, on_select="rerun" if clickable else "ignore", selection_mode="points",
+    if not clickable:
+        st.plotly_chart(fig, key=key, config=config or {"displaylogo": False})
+        return None
+    event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points",
                             config=config or {"displaylogo": False})
     points = ((event or {}).get("selection") or {}).get("points") or []
     return points[0] if points else None

@@ -98,7 +98,7 @@ function makeQueue(run) {
     if (busy || !next) return;
     busy = true;
     const job = next; next = null;
-    try { await run(job); stats.decodes++; stats.times.push(performance.now() - job.t0); }
+    try { if (await run(job) !== false) { stats.decodes++; stats.times.push(performance.now() - job.t0); } }
     catch (e) { stats.error = String(e); $("note").textContent = `Decoding in the browser failed: ${e}`; }
     busy = false;
     if (stats.times.length > 20000) stats.times.splice(0, 10000);
@@ -108,25 +108,28 @@ function makeQueue(run) {
 }
 
 // --- state of the current model ------------------------------------------------------------------------
-let args = null, model = null, modelKey = null, cls = 0;
+let args = null, model = null, modelKey = null, modelLoad = null, cls = 0;
 
-async function loadModel(a) {
+// The current model's decoder session and arrays (one load per set of files; callers share it).
+function loadModel(a) {
   const f = a.files;
   const key = JSON.stringify(f);
-  if (key === modelKey) return model;
+  if (key === modelKey) return modelLoad;
   modelKey = key;
-  const [session, codes, prior, classCodes, images, priorLabels] = await Promise.all([
-    decoder(f.decoder),
-    f.codes ? bytes(f.codes).then((b) => new Float32Array(b)) : null,
-    f.prior ? bytes(f.prior).then((b) => new Float32Array(b)) : null,
-    f.class_codes ? bytes(f.class_codes).then((b) => new Float32Array(b)) : null,
-    f.images ? bytes(f.images).then((b) => new Uint8Array(b)) : null,
-    f.prior_labels ? bytes(f.prior_labels).then((b) => new Uint8Array(b)) : null,
-  ]);
-  if (key !== modelKey) return null;  // another model was picked meanwhile
-  model = { session, codes, prior, classCodes, images, priorLabels, d: a.latent_dim, k: a.n_classes };
-  stats.ready = true;
-  return model;
+  modelLoad = (async () => {
+    const [session, codes, prior, classCodes, images, priorLabels] = await Promise.all([
+      decoder(f.decoder),
+      f.codes ? bytes(f.codes).then((b) => new Float32Array(b)) : null,
+      f.prior ? bytes(f.prior).then((b) => new Float32Array(b)) : null,
+      f.class_codes ? bytes(f.class_codes).then((b) => new Float32Array(b)) : null,
+      f.images ? bytes(f.images).then((b) => new Uint8Array(b)) : null,
+      f.prior_labels ? bytes(f.prior_labels).then((b) => new Uint8Array(b)) : null,
+    ]);
+    model = { session, codes, prior, classCodes, images, priorLabels, d: a.latent_dim, k: a.n_classes };
+    stats.ready = true;
+    return model;
+  })();
+  return modelLoad;
 }
 
 function classButtons(a, onPick) {
@@ -152,7 +155,7 @@ let figureJson = null, plot = null, pointer = null, lastTarget = null, clicks = 
 
 const decodeMap = makeQueue(async (job) => {
   const m = await loadModel(args);
-  if (!m) return;
+  if (!m) return false;
   const { d, k } = m;
   if (job.source === ENCODED) {
     const i = job.index;
@@ -243,7 +246,7 @@ function renderMap(a) {
 let sliderKey = null;
 const decodeSliders = makeQueue(async (job) => {
   const m = await loadModel(args);
-  if (!m) return;
+  if (!m) return false;
   const out = await decode(m.session, job.z, m.d, m.k ? oneHot(m.k, job.c) : null, m.k);
   draw($("canvas-b"), out, false);
   $("cap-b").textContent = m.k ? `decoded (${args.class_noun} ${job.c})` : "decoded";
