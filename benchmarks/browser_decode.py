@@ -75,11 +75,11 @@ def decoder_files(folder: Path) -> dict[str, dict]:
 
 
 def measure_model(name: str, browser, root: Path, moves: int) -> dict:
-    folder = root / "checkpoints" / name
-    shutil.copytree(REPO / "checkpoints" / name, folder)
+    root = root / name                                      # this model alone: the page's default model
+    shutil.copytree(REPO / "checkpoints" / name, root / "checkpoints" / name)
     env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
            "AAE_CACHE_DIR": str(root / "cache"), "AAE_DEVICE": "cpu"}
-    proc, url = _start_server(env, root / f"{name}.log")
+    proc, url = _start_server(env, root / "server.log")
     try:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
@@ -116,6 +116,8 @@ def measure_model(name: str, browser, root: Path, moves: int) -> dict:
         page.wait_for_timeout(500)
         click_ws = sum(received) - received_before
         first_fetched = stats["fetched"]
+        shown = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").inner_text()
+        assert name in shown, f"the page shows {shown!r}, not {name}"
         # a second visit in the same browser: the files come from IndexedDB
         page.reload()
         page.wait_for_selector(READY, timeout=60_000)

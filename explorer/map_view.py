@@ -10,7 +10,7 @@ second, never-drawn component (Streamlit serves a declared component's folder at
 Cache-Control: public). The names are content hashes (the decoder: the weights' fingerprint), so a file never
 changes under its URL; the browser also keeps each one in IndexedDB, so its bytes travel at most once per browser.
 
-Where the component cannot run (AppTest, or a session without a browser's request headers) the pages fall back
+Where the component cannot run (AppTest, or a client that is no web browser) the pages fall back
 to st.plotly_chart and decode on the server, as before."""
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ def _files_component(folder: str) -> str:
 
 
 def in_browser() -> bool:
-    """Whether this session is a real browser's (AppTest and bare protocol clients send no request headers)."""
+    """Whether this session is a web browser's, which can run the component: AppTest sends no request headers,
+    and bare protocol clients (benchmarks/lecture_hall.py) no browser's User-Agent ("Mozilla/5.0 ...")."""
     try:
-        return bool(st.context.headers.get("User-Agent"))
+        return "Mozilla/" in (st.context.headers.get("User-Agent") or "")
     except Exception:  # noqa: BLE001 - no context (bare mode): no browser either
         return False
 
@@ -165,16 +166,21 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure, *, 
     return points[0] if points else None
 
 
+def _decoder_args(cur: Current) -> dict:
+    return dict(files={"decoder": decoder_url(cur.model, cur.fingerprint)}, latent_dim=cur.config.latent_dim,
+                n_classes=cur.config.n_classes if cur.config.needs_class_code else 0,
+                class_noun=cur.family.class_noun or "class", image_shape=[28, 28])
+
+
 def browser_sliders(cur: Current, z: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_sliders: int, *,
-                    class_code: int | None, key: str) -> tuple[np.ndarray, int | None] | None:
+                    class_code: int | None, key: str, sweep: bool = False) -> tuple[np.ndarray, int | None] | None:
     """Sliders for the first n_sliders coordinates of the code z [d] (ranges lo, hi), with the decoded image
-    beside them, decoded in the browser while dragged. Returns (z, class code) once a slider is let go (or a
-    class picked) and it differs from what was shown, else None."""
-    n_classes = cur.config.n_classes if cur.config.needs_class_code else 0
-    value = _MAP(mode="sliders", files={"decoder": decoder_url(cur.model, cur.fingerprint)},
-                 latent_dim=int(z.shape[0]), n_classes=n_classes, class_noun=cur.family.class_noun or "class",
-                 z=[float(v) for v in z], lo=[float(v) for v in lo[:n_sliders]], hi=[float(v) for v in hi[:n_sliders]],
-                 n_sliders=n_sliders, class_code=class_code, image_shape=[28, 28], key=key, default=None)
+    above them (sweep: the image with every class code, Style × class), decoded in the browser while dragged.
+    Returns (z, class code) once a slider is let go (or a class picked) and it differs from what was shown,
+    else None."""
+    value = _MAP(mode="sweep" if sweep else "sliders", z=[float(v) for v in z], n_sliders=n_sliders,
+                 lo=[float(v) for v in lo[:n_sliders]], hi=[float(v) for v in hi[:n_sliders]],
+                 class_code=class_code, key=key, default=None, **_decoder_args(cur))
     if not value:
         return None
     seen = st.session_state.get(f"{key}_seen")
@@ -182,3 +188,14 @@ def browser_sliders(cur: Current, z: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     if value == seen:
         return None
     return np.asarray(value["z"], dtype=np.float32), value.get("class_code")
+
+
+def browser_line(cur: Current, z_a: np.ndarray, z_b: np.ndarray, y_a: np.ndarray | None, y_b: np.ndarray | None,
+                 *, key: str) -> None:
+    """A slider t in [0, 1] that decodes (1 - t) z_a + t z_b (and the class codes [K] the same way, for models
+    that take one) in the browser while dragged."""
+    def listed(v):
+        return None if v is None else [float(x) for x in np.ravel(v)]
+
+    _MAP(mode="line", z_a=listed(z_a), z_b=listed(z_b), y_a=listed(y_a), y_b=listed(y_b), key=key, default=None,
+         **_decoder_args(cur))

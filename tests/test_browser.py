@@ -167,14 +167,9 @@ def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server
     assert len(sent) == before_frames, f"{len(sent) - before_frames} websocket frames were sent while hovering"
 
 
-def test_dragging_a_decoder_slider_decodes_in_the_browser_and_tells_the_server_on_release(server, page):
-    sent = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
-    page.goto(f"{server}/sliders")
-    page.wait_for_selector(READY, timeout=60_000)
-    (frame,) = map_frames(page, 1, drawn="() => window.aaeStats && window.aaeStats.decodes > 0")
-    page.wait_for_selector(READY, timeout=30_000)
-    page.wait_for_timeout(1000)
+def drag_first_slider(page, frame, sent: list) -> tuple[int, int]:
+    """Drag the first range input of the component frame from its middle to its left end and check the
+    decoded image changed in the browser. Returns (websocket frames sent during the drag, before letting go)."""
     before, decodes, frames = frame.evaluate(CANVAS_PIXELS), frame.evaluate("() => window.aaeStats.decodes"), len(sent)
     box = frame.locator("input[type=range]").first.bounding_box()   # (in the page's coordinates)
     y = box["y"] + box["height"] / 2
@@ -186,10 +181,34 @@ def test_dragging_a_decoder_slider_decodes_in_the_browser_and_tells_the_server_o
     page.wait_for_timeout(300)
     assert frame.evaluate(CANVAS_PIXELS) != before, "the decoded image followed the slider"
     page.mouse.up()
+    return during, frames
+
+
+def test_dragging_a_decoder_slider_decodes_in_the_browser_and_tells_the_server_on_release(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.goto(f"{server}/sliders")
+    page.wait_for_selector(READY, timeout=60_000)
+    (frame,) = map_frames(page, 1, drawn="() => window.aaeStats && window.aaeStats.decodes > 0")
+    page.wait_for_selector(READY, timeout=30_000)
+    page.wait_for_timeout(1000)
+    during, frames = drag_first_slider(page, frame, sent)
     page.wait_for_timeout(1500)
     assert during == 0, f"{during} websocket frames were sent while dragging"
     assert len(sent) > frames, "letting go of the slider tells the server"
     page.wait_for_selector(READY, timeout=30_000)
+
+
+def test_walking_the_interpolation_decodes_in_the_browser(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    _open(page, f"{server}/interpolate")
+    frames = map_frames(page, 2, drawn="() => window.aaeStats && window.aaeStats.ready")
+    (walk,) = [f for f in frames if f.evaluate("() => document.querySelectorAll('input[type=range]').length") == 1]
+    walk.wait_for_function("() => window.aaeStats.decodes > 0", timeout=30_000)
+    page.wait_for_timeout(1000)
+    during, _ = drag_first_slider(page, walk, sent)
+    assert during == 0, f"{during} websocket frames were sent while dragging"
 
 
 # --- the teaching pages --------------------------------------------------------------------------------

@@ -50,6 +50,10 @@ if b.image is not None:
     row, captions = [*row, b.image], [*captions, "B (original)"]
 widgets.show_images(np.stack(row), captions, width=72, scale=3)
 strip = explore.upscale(explore.tile(np.stack(row)[None], pad=2, fill=255), 3)
+if map_view.in_browser():
+    st.markdown("**Walk it yourself**: drag t from A (0) to B (1); your browser decodes every position")
+    map_view.browser_line(cur, a.z, b.z, None if ys is None else ys[0], None if ys is None else ys[-1],
+                          key="interp_walk")
 st.download_button("Download the strip (PNG)", exports.png_bytes(strip), mime="image/png",
                    file_name=exports.safe_name(f"{cur.name}_interpolation") + ".png", icon=":material/download:",
                    on_click="ignore", key="interp_png")

@@ -71,10 +71,10 @@ function decoder(url) {
   return decoders.get(url);
 }
 
-async function decode(session, z, d, y, k) {
-  const feeds = { z: new ort.Tensor("float32", z, [1, d]) };
-  if (k) feeds.class_code = new ort.Tensor("float32", y, [1, k]);
-  return (await session.run(feeds)).image.data;
+async function decode(session, z, d, y, k, n = 1) {
+  const feeds = { z: new ort.Tensor("float32", z, [n, d]) };
+  if (k) feeds.class_code = new ort.Tensor("float32", y, [n, k]);
+  return (await session.run(feeds)).image.data;  // [n * 784]
 }
 
 function draw(canvas, pixels, isUint8) {
@@ -242,47 +242,88 @@ function renderMap(a) {
   $("sliders").style.display = "none";
 }
 
-// --- the decoder sliders -------------------------------------------------------------------------------------
+// --- sliders: the decoder sliders (one image), a style across every class (K images), a walk from A to B ----
 let sliderKey = null;
+
+function canvases(n) {
+  const row = $("row");
+  while (row.children.length > n) row.lastChild.remove();
+  while (row.children.length < n) {
+    const c = document.createElement("canvas");
+    c.width = c.height = 28;
+    row.appendChild(c);
+  }
+  return [...row.children];
+}
+
 const decodeSliders = makeQueue(async (job) => {
   const m = await loadModel(args);
   if (!m) return false;
-  const out = await decode(m.session, job.z, m.d, m.k ? oneHot(m.k, job.c) : null, m.k);
+  const { d, k } = m;
+  if (job.sweep) {  // the style z with every class code 0..K-1, one batch
+    const z = new Float32Array(k * d), y = new Float32Array(k * k);
+    for (let c = 0; c < k; c++) { z.set(job.z, c * d); y[c * k + c] = 1; }
+    const out = await decode(m.session, z, d, y, k, k);
+    canvases(k).forEach((cv, c) => draw(cv, out.subarray(c * 784, (c + 1) * 784), false));
+    return true;
+  }
+  const out = await decode(m.session, job.z, d, k ? (job.y || oneHot(k, job.c)) : null, k);
   draw($("canvas-b"), out, false);
-  $("cap-b").textContent = m.k ? `decoded (${args.class_noun} ${job.c})` : "decoded";
+  $("cap-b").textContent = m.k && job.y == null ? `decoded (${args.class_noun} ${job.c})` : "decoded";
+  return true;
 });
+
+function sliderRow(label, min, max, value, onInput, onChange) {
+  const row = document.createElement("label");
+  row.className = "slider-row";
+  const range = document.createElement("input");
+  Object.assign(range, { type: "range", min, max, step: (max - min) / 200, value });
+  const shown = document.createElement("span");
+  shown.textContent = Number(value).toFixed(2);
+  range.addEventListener("input", () => {
+    const t0 = performance.now();
+    shown.textContent = Number(range.value).toFixed(2);
+    onInput(Number(range.value), t0);
+  });
+  if (onChange) range.addEventListener("change", onChange);
+  row.append(label, range, shown);
+  $("sliders").appendChild(row);
+}
 
 function renderSliders(a) {
   $("fig-a").style.display = "none";
   $("plot").style.display = "none";
-  const key = JSON.stringify([a.files.decoder, a.z, a.lo, a.hi, a.n_sliders, a.class_code]);
+  const key = JSON.stringify(a);
   if (key === sliderKey) return;
   sliderKey = key;
+  $("sliders").innerHTML = "";
+  if (a.mode === "line") {  // z(t) = (1 - t) A + t B, and the class code the same way where both ends have one
+    const d = a.latent_dim, k = a.n_classes;
+    const za = Float32Array.from(a.z_a), zb = Float32Array.from(a.z_b);
+    const ya = a.y_a && Float32Array.from(a.y_a), yb = a.y_b && Float32Array.from(a.y_b);
+    const at = (t, t0) => {
+      const z = new Float32Array(d), y = k ? new Float32Array(k) : null;
+      for (let i = 0; i < d; i++) z[i] = (1 - t) * za[i] + t * zb[i];
+      for (let i = 0; i < k; i++) y[i] = (1 - t) * ya[i] + t * yb[i];
+      $("caption").textContent = `t = ${t.toFixed(2)}`;
+      return { z, y, t0 };
+    };
+    sliderRow("t", 0, 1, 0.5, (t, t0) => decodeSliders(at(t, t0)));
+    decodeSliders(at(0.5, performance.now()));
+    setHeight();
+    return;
+  }
   const z = Float32Array.from(a.z);
+  const sweep = a.mode === "sweep";
+  $("fig-b").style.display = sweep ? "none" : "";
   cls = a.class_code == null ? 0 : a.class_code;
-  const box = $("sliders");
-  box.innerHTML = "";
-  const current = (t0) => ({ z: Float32Array.from(z), c: cls, t0 });
+  const current = (t0) => ({ z: Float32Array.from(z), c: cls, t0, sweep });
   const report = () => send("streamlit:setComponentValue", { dataType: "json",
     value: { z: Array.from(z), class_code: a.n_classes ? cls : null, moves: ++clicks } });
   for (let i = 0; i < a.n_sliders; i++) {
-    const row = document.createElement("label");
-    row.className = "slider-row";
-    const range = document.createElement("input");
-    Object.assign(range, { type: "range", min: a.lo[i], max: a.hi[i], step: (a.hi[i] - a.lo[i]) / 200, value: z[i] });
-    range.dataset.dim = i;
-    const shown = document.createElement("span");
-    shown.textContent = z[i].toFixed(2);
-    range.addEventListener("input", () => {
-      const t0 = performance.now();
-      z[i] = Number(range.value); shown.textContent = z[i].toFixed(2);
-      decodeSliders(current(t0));
-    });
-    range.addEventListener("change", report);
-    row.append(`z${i + 1}`, range, shown);
-    box.appendChild(row);
+    sliderRow(`z${i + 1}`, a.lo[i], a.hi[i], z[i], (v, t0) => { z[i] = v; decodeSliders(current(t0)); }, report);
   }
-  classButtons(a, () => { decodeSliders(current(performance.now())); report(); });
+  if (!sweep) classButtons(a, () => { decodeSliders(current(performance.now())); report(); });
   decodeSliders(current(performance.now()));
   setHeight();
 }
@@ -296,7 +337,7 @@ window.addEventListener("message", (event) => {
   } else {
     loadModel(args).catch((e) => { stats.error = String(e); $("note").textContent = `The decoder could not be loaded: ${e}`; });
   }
-  if (args.mode === "sliders") renderSliders(args); else renderMap(args);
+  if (args.mode) renderSliders(args); else renderMap(args);
   setHeight();
 });
 window.addEventListener("resize", setHeight);
