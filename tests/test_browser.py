@@ -221,7 +221,7 @@ def _open(page, url: str) -> None:
     page.wait_for_selector(READY, timeout=60_000)
 
 
-def map_frames(page, n: int, timeout: float = 60, drawn: str = MAP_DRAWN):
+def map_frames(page, n: int, timeout: float = 120, drawn: str = MAP_DRAWN):
     """The first n latent-map component frames of the page, each with its map drawn and decoder loaded."""
     deadline = time.monotonic() + timeout
     while len(frames := [f for f in page.frames if MAP_FRAME.search(f.url)]) < n:
