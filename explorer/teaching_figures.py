@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from explorer.figures import AXIS_TITLES, DIGIT_COLOURS, PRIOR_COLOUR
+from explorer.figures import AXIS_TITLES, DIGIT_COLOURS, ENCODED, PRIOR_COLOUR
 
 if TYPE_CHECKING:
     from aae_core.projection import LatentMap
@@ -101,8 +101,8 @@ def prediction_map_figure(lmap: LatentMap, predicted: np.ndarray, *, noun: str =
         fig.add_trace(scatter(
             x=lmap.xy[idx, 0], y=lmap.xy[idx, 1], mode="markers", name=name,
             marker=dict(size=5, color=MANY_COLOURS[int(k) % len(MANY_COLOURS)], opacity=0.8),
-            customdata=np.stack([idx, lmap.labels[idx]], 1),
-            hovertemplate=f"test image #%{{customdata[0]}}, label %{{customdata[1]}}, {name}<extra></extra>"))
+            customdata=np.stack([np.full(idx.size, ENCODED), idx, lmap.labels[idx]], 1),  # as figures' maps
+            hovertemplate=f"test image #%{{customdata[1]}}, label %{{customdata[2]}}, {name}<extra></extra>"))
     xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
     fig.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=40), plot_bgcolor="white",
                       legend=dict(title=noun, itemsizing="constant"),

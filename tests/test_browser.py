@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,8 +30,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 # The most isolated encoded point of the map (so that the click cannot land on a neighbour) and where it is on screen.
-FIND_POINT = """() => {
-  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+FIND_POINT = """(selector) => {
+  const gd = document.querySelector(selector);
   const L = gd._fullLayout, box = gd.getBoundingClientRect();
   const all = [], digits = [];
   gd._fullData.forEach((t) => {
@@ -130,17 +131,27 @@ def page():
             browser.close()
 
 
-def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page):
-    page.goto(f"{server}/latent_map")                    # straight to the page, as a bookmark would
+MAP_FRAME = re.compile(r"/component/explorer\.map_view\.latent_map/index\.html")
+MAP_DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
+  return gd && gd._fullLayout && gd.calcdata && gd.data.length > 3 && window.aaeStats && window.aaeStats.ready; }"""
+CANVAS_PIXELS = "() => Array.from(document.getElementById('canvas-b').getContext('2d').getImageData(0, 0, 28, 28).data)"
+
+
+def open_map(page, url: str):
+    """The Latent map page, its component frame once the map is drawn and the decoder loaded, and a point."""
+    page.goto(f"{url}/latent_map")                    # straight to the page, as a bookmark would
     page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_selector("[data-testid='stPlotlyChart'] .js-plotly-plot", timeout=30_000)
-    page.wait_for_function("() => { const gd = document.querySelector(\"[data-testid='stPlotlyChart'] "
-                           ".js-plotly-plot\"); return gd && gd._fullLayout && gd.calcdata && gd.data.length > 3; }",
-                           timeout=30_000)
+    (frame,) = map_frames(page, 1)
+    box = page.locator("iframe[title*='latent_map']").bounding_box()
+    target = frame.evaluate(FIND_POINT, "#plot")
+    assert target["gap"] > 3, target                        # a point the mouse can hit unambiguously
+    return frame, {**target, "x": box["x"] + target["x"], "y": box["y"] + target["y"]}
+
+
+def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page):
+    frame, target = open_map(page, server)
     assert page.get_by_text("Click a point on the map").count() == 1
     assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1  # app.py ran too
-    target = page.evaluate(FIND_POINT)
-    assert target["gap"] > 3, target                        # a point the mouse can hit unambiguously
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
     page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
@@ -148,6 +159,74 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page
     page.wait_for_function("() => { const ims = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
                            " return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); }",
                            timeout=10_000)                  # the original and its reconstruction, loaded
+
+
+def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    frame, target = open_map(page, server)
+    page.wait_for_selector(READY, timeout=30_000)
+    page.wait_for_timeout(1000)                             # let the page settle: no frame is in flight
+    before_frames, before = len(sent), frame.evaluate(CANVAS_PIXELS)
+    page.mouse.move(target["x"], target["y"], steps=3)      # onto a test point: its reconstruction
+    frame.wait_for_function("() => window.aaeStats.decodes > 0", timeout=10_000)
+    on_point = frame.evaluate(CANVAS_PIXELS)
+    assert frame.evaluate("() => document.getElementById('caption').textContent").startswith("test image #")
+    box = page.locator("iframe[title*='latent_map']").bounding_box()
+    path = [(box["x"] + box["width"] * f, box["y"] + box["height"] * 0.6) for f in (0.2, 0.3, 0.4, 0.5)]
+    for x, y in path:                                       # across empty space of the 2-D latent: decoded spots
+        page.mouse.move(x, y, steps=4)
+    frame.wait_for_function("(n) => window.aaeStats.decodes > n", arg=1, timeout=10_000)
+    page.wait_for_timeout(500)
+    after = frame.evaluate(CANVAS_PIXELS)
+    stats = frame.evaluate("() => ({decodes: window.aaeStats.decodes, error: window.aaeStats.error})")
+    assert stats["error"] is None, stats
+    assert on_point != before and after != on_point, "the decoded image changed as the pointer moved"
+    assert len(sent) == before_frames, f"{len(sent) - before_frames} websocket frames were sent while hovering"
+
+
+def drag_first_slider(page, frame, sent: list) -> tuple[int, int]:
+    """Drag the first range input of the component frame from its middle to its left end and check the
+    decoded image changed in the browser. Returns (websocket frames sent during the drag, before letting go)."""
+    before, decodes, frames = frame.evaluate(CANVAS_PIXELS), frame.evaluate("() => window.aaeStats.decodes"), len(sent)
+    box = frame.locator("input[type=range]").first.bounding_box()   # (in the page's coordinates)
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 4, y, steps=12)                     # dragged to the left end, a step at a time
+    during = len(sent) - frames
+    frame.wait_for_function("(n) => window.aaeStats.decodes > n", arg=decodes, timeout=10_000)
+    page.wait_for_timeout(300)
+    assert frame.evaluate(CANVAS_PIXELS) != before, "the decoded image followed the slider"
+    page.mouse.up()
+    return during, frames
+
+
+def test_dragging_a_decoder_slider_decodes_in_the_browser_and_tells_the_server_on_release(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.goto(f"{server}/sliders")
+    page.wait_for_selector(READY, timeout=60_000)
+    (frame,) = map_frames(page, 1, drawn="() => window.aaeStats && window.aaeStats.decodes > 0")
+    page.wait_for_selector(READY, timeout=30_000)
+    page.wait_for_timeout(1000)
+    during, frames = drag_first_slider(page, frame, sent)
+    page.wait_for_timeout(1500)
+    assert during == 0, f"{during} websocket frames were sent while dragging"
+    assert len(sent) > frames, "letting go of the slider tells the server"
+    page.wait_for_selector(READY, timeout=30_000)
+
+
+def test_walking_the_interpolation_decodes_in_the_browser(server, page):
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    _open(page, f"{server}/interpolate")
+    frames = map_frames(page, 2, drawn="() => window.aaeStats && window.aaeStats.ready")
+    (walk,) = [f for f in frames if f.evaluate("() => document.querySelectorAll('input[type=range]').length") == 1]
+    walk.wait_for_function("() => window.aaeStats.decodes > 0", timeout=30_000)
+    page.wait_for_timeout(1000)
+    during, _ = drag_first_slider(page, walk, sent)
+    assert during == 0, f"{during} websocket frames were sent while dragging"
 
 
 # --- the teaching pages --------------------------------------------------------------------------------
@@ -160,11 +239,24 @@ def _open(page, url: str) -> None:
     page.wait_for_selector(READY, timeout=60_000)
 
 
+def map_frames(page, n: int, timeout: float = 120, drawn: str = MAP_DRAWN):
+    """The first n latent-map component frames of the page, each with its map drawn and decoder loaded."""
+    deadline = time.monotonic() + timeout
+    while len(frames := [f for f in page.frames if MAP_FRAME.search(f.url)]) < n:
+        if time.monotonic() > deadline:
+            page.screenshot(path="/tmp/map_frames_failure.png")
+            raise AssertionError(f"{len(frames)} of {n} map frames: {page.inner_text('body')[:2000]}")
+        page.wait_for_timeout(200)                          # (lets Playwright take in the frames attached)
+    for frame in frames[:n]:
+        frame.wait_for_function(drawn, timeout=timeout * 1000)
+    return frames[:n]
+
+
 def test_compare_page_shows_two_maps_on_the_same_axes(server, page):
     _open(page, f"{server}/compare")
-    page.wait_for_function(PLOTS_DRAWN, arg=2, timeout=60_000)
-    ranges = page.evaluate("() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart'] .js-plotly-plot\")]"
-                           ".slice(0, 2).map(gd => [gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range])")
+    frames = map_frames(page, 2)
+    ranges = [f.evaluate("() => { const L = document.getElementById('plot')._fullLayout; "
+                         "return [L.xaxis.range, L.yaxis.range]; }") for f in frames]
     assert len(ranges) == 2 and ranges[0] == ranges[1]
 
 

@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from aae_core import explore, metrics
-from explorer import evaluation, exports, models, picker, state, teaching_figures
+from explorer import evaluation, exports, map_view, models, picker, state, teaching_figures
 
 cur = picker.require_model()
 family = cur.family
@@ -83,9 +83,8 @@ lmap = evaluation.map_of(cur)
 if lmap is not None:
     label_names = {c: f"{noun} {c}" + ("" if family.classes_are_labels or not report[c]["size"]
                                        else f" (→{report[c]['label']})") for c in range(k)}
-    st.plotly_chart(teaching_figures.prediction_map_figure(lmap, predicted, noun=noun,
-                                                           names=[label_names[c] for c in range(k)]),
-                    key="prediction_map")
+    map_view.map_chart(lambda: cur, lmap, teaching_figures.prediction_map_figure(
+        lmap, predicted, noun=noun, names=[label_names[c] for c in range(k)]), key="prediction_map", clickable=False)
     st.caption(f"{family.map_note} Here the colours are the model's {plural}, not the labels: compare with the "
                "Latent map page.")
 

@@ -11,6 +11,7 @@ from explorer import (
     exports,
     figures,
     game_layers,
+    map_view,
     models,
     picker,
     state,
@@ -67,7 +68,7 @@ for col, cur, lmap, name, flat in zip(st.columns(2, gap="large"), curs, lmaps, "
             for line in game_layers.add_layers(fig, cur, lmap.z, lmap.labels, critic=True, push=False,
                                                manifold=False, label=label):
                 st.caption(line)
-        st.plotly_chart(fig, key=f"compare_map_{name.lower()}", config={"displaylogo": False})
+        map_view.map_chart(lambda c=cur: c, lmap, fig, key=f"compare_map_{name.lower()}", clickable=False)
         view = "the latent space itself" if lmap.method == "latent" else f"PCA of the {lmap.latent_dim}-D codes"
         st.caption(f"{view}; codes matched to: {catalog.prior_description(cur.config)}. {cur.family.map_note}")
 if same_axes and {c.config.prior_std for c in curs} != {curs[0].config.prior_std}:

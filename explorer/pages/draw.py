@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import drawing, evaluation, exports, figures, models, picker, state, teaching_figures, widgets
+from explorer import drawing, evaluation, exports, figures, map_view, models, picker, state, teaching_figures, widgets
 
 drawing.follow()
 cur = picker.require_model()
@@ -55,7 +55,7 @@ lmap = evaluation.placeable_map(cur)
 if lmap is not None:
     xy = lmap.place(point.z[None])
     fig = figures.latent_map_figure(lmap, clickable_background=False, height=480)
-    st.plotly_chart(teaching_figures.with_marker(fig, xy[0]), key="draw_map", config={"displaylogo": False})
+    map_view.map_chart(lambda: cur, lmap, teaching_figures.with_marker(fig, xy[0]), key="draw_map", clickable=False)
     nearest = np.argsort(((lmap.z - point.z) ** 2).sum(1))[:8]
     st.caption(("The latent space itself." if lmap.method == "latent" else
                 f"PCA of the {lmap.latent_dim}-D codes (placing a new code needs a linear view).") +

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import exports, figures, maps, picker, state, widgets
+from explorer import exports, figures, map_view, maps, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Interpolate")
@@ -57,6 +57,10 @@ if b.image is not None:
     row, captions = [*row, b.image], [*captions, "B (original)"]
 widgets.show_images(np.stack(row), captions, width=72, scale=3)
 strip = explore.upscale(explore.tile(np.stack(row)[None], pad=2, fill=255), 3)
+if map_view.in_browser():
+    st.markdown("**Walk it yourself**: drag t from A (0) to B (1); your browser decodes every position")
+    map_view.browser_line(cur, a.z, b.z, None if ys is None else ys[0], None if ys is None else ys[-1],
+                          key="interp_walk")
 st.download_button("Download the strip (PNG)", exports.png_bytes(strip), mime="image/png",
                    file_name=exports.safe_name(f"{cur.name}_interpolation") + ".png", icon=":material/download:",
                    on_click="ignore", key="interp_png")
@@ -70,8 +74,9 @@ if lmap is not None:
     with chart:
         st.markdown("**The path on the latent map**" + (" (PCA view: a straight line stays straight)"
                                                        if method == "pca" else ""))
-        st.plotly_chart(figures.path_figure(lmap, lmap.place(zs), height=560, zoom=True), key="path_chart",
-                        config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))
+        map_view.map_chart(lambda: cur, lmap, figures.path_figure(lmap, lmap.place(zs), height=560, zoom=True),
+                           key="path_chart", clickable=False,
+                           config=figures.chart_config(exports.safe_name(f"{cur.name}_interpolation_path")))
     note.caption("The view is zoomed onto the path and its surroundings (double-click the chart for the whole "
                  "map). Faded dots are the test images' codes (colour: label) and prior samples; the black line "
                  "is the straight path from A to B that the strip above decodes.")

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import projection
-from explorer import evaluation, exports, figures, game_layers, maps, models, picker, share, state, widgets
+from explorer import evaluation, exports, figures, game_layers, map_view, maps, models, picker, share, state, widgets
 from explorer.tasks import BackgroundTask
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
@@ -80,9 +80,8 @@ with chart_area:
             label = game_layers.critic_label(game_cur.config, "map_critic_label")
         for line in game_layers.add_layers(fig, game_cur, lmap.z, lmap.labels, label=label, **layers):
             st.caption(line)
-    event = st.plotly_chart(fig, key=state.MAP_CHART_KEY, on_select="rerun", selection_mode="points",
-                            config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
-    point = widgets.clicked_point(event)
+    point = map_view.map_chart(picker.require_model, lmap, fig, key=state.MAP_CHART_KEY, config=figures.chart_config(
+        exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
     if point is not None:
         widgets.remember_click(ref, lmap, point)
     own = ref.metrics.get("own_component_fraction")

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import models, picker, state, widgets
+from explorer import map_view, models, picker, state, widgets
 
 MAX_SLIDERS = 16
 
@@ -21,6 +21,7 @@ state.explain(
 model, d = cur.model, cur.config.latent_dim
 n_sliders = min(d, MAX_SLIDERS)
 prefix = f"slider_{cur.fingerprint[:10]}"
+browser = map_view.in_browser()
 base_key = f"{prefix}_base"
 
 
@@ -71,10 +72,21 @@ b3.button("Zero", on_click=set_start, args=(np.zeros(d),), key="start_zero")
 def sliders_and_image() -> None:
     """Only this part reruns when a slider moves."""
     left, right = st.columns([3, 2], gap="large")
+    if browser:  # the sliders and their image in the browser, which decodes while they are dragged
+        with left:
+            z_shown = np.array(st.session_state[base_key], dtype=np.float32)
+            z_shown[:n_sliders] = [st.session_state[f"{prefix}_{i}"] for i in range(n_sliders)]
+            moved = map_view.browser_sliders(cur, z_shown, lo, hi, n_sliders, key=f"{prefix}_browser",
+                                             class_code=st.session_state.get(f"{prefix}_class"))
+        if moved is not None:
+            for i in range(n_sliders):
+                st.session_state[f"{prefix}_{i}"] = float(moved[0][i])
+            if moved[1] is not None:
+                st.session_state[f"{prefix}_class"] = int(moved[1])
     with left:
         cols = st.columns(2 if n_sliders > 4 else 1)
         per_col = -(-n_sliders // len(cols))
-        for i in range(n_sliders):
+        for i in range(n_sliders if not browser else 0):
             step = float(max((hi[i] - lo[i]) / 200, 1e-3))
             cols[i // per_col].slider(f"z{i + 1}", float(lo[i]), float(hi[i]), step=step, format="%.2f",
                                        key=f"{prefix}_{i}")
@@ -86,15 +98,17 @@ def sliders_and_image() -> None:
     with right:
         y = None
         if cur.config.needs_class_code:
-            y = [widgets.class_selector(cur, f"{prefix}_class")]
+            y = [st.session_state.get(f"{prefix}_class", 0) if browser
+                 else widgets.class_selector(cur, f"{prefix}_class")]
     # kept across pages (widget state is not): the code and its class, for the next visit and the other pages
     st.session_state.slider_z = {"fingerprint": cur.fingerprint, "z": [float(v) for v in z], "y": y[0] if y else None}
-    with right:
-        image = explore.decode(model, z[None], y)[0]
-        noun = widgets.class_noun(cur)
-        widgets.show_images(image[None], ["Decoded image" + (f" ({noun} {y[0]})" if y else "")], width=280,
-                            scale=10)
-        st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {models.device_line()}")
+    if not browser:  # (in a browser, the component draws the decoded image itself)
+        with right:
+            image = explore.decode(model, z[None], y)[0]
+            noun = widgets.class_noun(cur)
+            widgets.show_images(image[None], ["Decoded image" + (f" ({noun} {y[0]})" if y else "")], width=280,
+                                scale=10)
+            st.caption(f"decoded and drawn in {1000 * (time.perf_counter() - t0):.1f} ms on {models.device_line()}")
     with left:
         st.markdown("**What one direction does**: the current code with one dimension swept across its range")
         dim = st.selectbox("Sweep dimension", list(range(d)), format_func=lambda i: f"z{i + 1}", key=f"{prefix}_sweep")

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
-from explorer import exports, figures, picker, state, widgets
+from explorer import exports, figures, map_view, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Style × class")
@@ -67,6 +67,11 @@ with right:
         row = explore.class_sweep(model, point.z[None])[0]
         widgets.image_strip(row, f"{noun.capitalize()} codes 0-{k - 1}, left to right", scale=3,
                             file_name=exports.safe_name(f"{cur.name}_{noun}_sweep") + ".png", key="sweep_png")
+        if map_view.in_browser():
+            st.markdown(f"**Change the style**: drag a slider and your browser redraws every {noun} as you go")
+            lo, hi = explore.slider_ranges(model)
+            map_view.browser_sliders(cur, point.z, lo, hi, min(len(point.z), 16), class_code=None,
+                                     key="style_sliders", sweep=True)
         grid = st.session_state.style_grid
         c1, c2, c3 = st.columns(3)
         if c1.button("Add this style to the grid", icon=":material/add:", key="add_style"):
