@@ -155,6 +155,7 @@ class Trainer:
                  labelled: torch.Tensor | None = None, eval_set: ImageSet | None = None,
                  device: str | torch.device | None = None, callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
+        self.now = config          # config with every scheduled value where training is now (config.at)
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.callbacks = list(callbacks)
@@ -192,9 +193,6 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
 
     # --- set-up -------------------------------------------------------------------------------
-    def _base_lr(self, phase: str) -> float:
-        return self.model.optimizer_settings(phase, self.config)[0]
-
     def _owned_params(self, phase: str) -> list[torch.nn.Parameter]:
         seen: set[int] = set()
         params = []
@@ -234,20 +232,20 @@ class Trainer:
         y = None
         if self.labels is not None and self.labelled_idx is None:
             y = self.labels[idx]
-        batch = Batch(x=x, y=y, x_noisy=self._noisy(x) if self.config.input_noise else None)
+        batch = Batch(x=x, y=y, x_noisy=self._noisy(x) if self.now.input_noise else None)
         if self.labelled_idx is not None:
             pick = torch.randint(self.labelled_idx.shape[0], (self.config.labelled_batch_size,),
                                  generator=self.generator, device=self.device)
             lab = self.labelled_idx[pick]
             batch.x_labelled = self._images(lab)
-            if self.config.input_noise:
+            if self.now.input_noise:
                 batch.x_labelled = self._noisy(batch.x_labelled)
             batch.y_labelled = self.labels[lab]
         return batch
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         """x plus N(0, input_noise²) noise (the encoder's training input; the target stays x)."""
-        return x + self.config.input_noise * torch.randn(x.shape, generator=self.generator, device=x.device)
+        return x + self.now.input_noise * torch.randn(x.shape, generator=self.generator, device=x.device)
 
     def run_phase(self, phase: str, batch: Batch) -> torch.Tensor:
         """One optimizer step of `phase`: only the weights that phase owns receive gradients.
@@ -259,8 +257,8 @@ class Trainer:
         opt = self.optimizers[phase]
         opt.zero_grad(set_to_none=True)
         with self.autocast():
-            loss = self.model.phase_loss(phase, batch, noise_std=self.config.disc_input_noise,
-                                         generator=self.generator, class_noise_std=self.config.class_code_noise)
+            loss = self.model.phase_loss(phase, batch, noise_std=self.now.disc_input_noise,
+                                         generator=self.generator, class_noise_std=self.now.class_code_noise)
         loss.backward(inputs=params)
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
@@ -275,8 +273,16 @@ class Trainer:
     def _set_lr(self, epoch: int) -> None:
         decay = 0.1 ** (epoch // self.config.lr_decay_epochs) if self.config.lr_decay_epochs else 1.0
         for phase, opt in self.optimizers.items():
+            lr = self.model.optimizer_settings(phase, self.now)[0] * decay
             for group in opt.param_groups:
-                group["lr"] = self._base_lr(phase) * decay
+                group["lr"] = lr
+
+    def _follow_schedules(self) -> None:
+        """Move every scheduled value (config.schedules) to where this step is: step 0 has the configured
+        values, the run's last step the schedules' final ones."""
+        total = self.config.epochs * self.steps_per_epoch
+        self.now = self.config.at(self.state.step / max(total - 1, 1))
+        self._set_lr(self.state.epoch)
 
     def _check_finite(self, sums: dict[str, torch.Tensor]) -> None:
         values = torch.stack(list(sums.values()))
@@ -305,6 +311,8 @@ class Trainer:
                 if self._stop.is_set():
                     reason = "stopped"
                     break
+                if self.config.schedules:
+                    self._follow_schedules()
                 losses = self.train_step(self._batch(perm[i * bs:(i + 1) * bs]))
                 self.state.last_losses = losses
                 for k, v in losses.items():

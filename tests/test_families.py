@@ -162,7 +162,7 @@ def test_the_cli_starts_from_the_recipe_and_applies_only_the_options_given():
                                                         "--labels", "1000", "--hidden", "64"))
     assert (train.epochs, model.n_labels, model.hidden_dim) == (3, 1000, 64)
     assert train.input_noise == 0.3 and model.disc_hidden_dim == 512         # the rest stays the recipe's
-    with pytest.raises(ValueError, match="does not fit --recipe"):
+    with pytest.raises(ValueError, match="does not fit recipe semi_supervised_100"):
         train_cli.configs_from_args(_args("--recipe", "semi_supervised_100", "--kind", "vae"))
 
 
