@@ -233,8 +233,9 @@ class TrainConfig:
                 sched = _from_dict(Schedule, dict(sched))
             if not isinstance(sched, Schedule):
                 raise ValueError(f"schedules[{name!r}] must be a schedule (shape, final); got {sched!r}")
-            if sched.shape != "constant":
-                schedules[name] = sched
+            if sched.shape == "constant":
+                continue                  # a constant schedule is no schedule (it may cancel a recipe's)
+            schedules[name] = sched
             if name.startswith("lr_") and sched.final <= 0:
                 raise ValueError(f"a learning rate's schedule must end above 0; got {name} -> {sched.final!r}")
         object.__setattr__(self, "schedules", MappingProxyType(schedules))  # frozen all the way down
