@@ -1,0 +1,410 @@
+"""Recipe sweeps on Optuna: many short runs around a recipe, chosen on the validation split.
+
+    python -m aae_core.sweep --name c16 --recipe clustering_16 --epochs 6 --trials 30 \\
+        --field class_code_noise=0.1:0.6 --field class_code_noise.shape=constant,linear,cosine \\
+        --field class_code_noise.final=0:0.2 --field lr_generator=1e-4:2e-3:log --metric eval_error
+    python -m aae_core.sweep --name c16                 # resume (the saved settings; more workers may join)
+    python -m aae_core.sweep --name c16 --best          # the winner as a change to paste into recipes.py
+
+Fields: NAME=LOW:HIGH (uniform), NAME=LOW:HIGH:log (log scale, for rates), NAME=A,B,C (choices); NAME is any
+ModelConfig / TrainConfig field, or FIELD.shape / FIELD.final for a schedule of a noise or learning rate.
+--set NAME=VALUE fixes a field for every trial. The first trial is the recipe itself (Optuna enqueue_trial);
+then the TPE sampler proposes, and a median pruner stops trials whose per-epoch validation metric trails.
+Each trial is a run folder DIR/NAME/trial_NNNN (config.json records the sweep and trial; never overwritten;
+`python -m aae_core.train --resume --out FOLDER` continues one).
+
+Storage. Default: an Optuna journal file DIR/NAME/journal.log, no server. --workers N starts N processes on
+it. More machines: run the same command on each with DIR on a shared network disk (they share the journal and
+its lock file). Or --storage postgresql://user:pass@host/db (any SQLAlchemy URL; `pip install psycopg2-binary`
+for PostgreSQL): its heartbeat marks a dead worker's trial failed after 3 minutes, wherever it ran. On the
+journal, a worker that finds a RUNNING trial whose process (on this machine) is gone marks it FAIL, so a
+worker killed mid-trial leaves one failed trial and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from .config import SCHEDULABLE, ModelConfig, TrainConfig
+from .errors import AAEError, TrainingDivergedError
+from .families import build_model
+from .recipes import MODEL_FIELDS, RECIPES, TRAIN_FIELDS, Resolved, resolve
+from .run_setup import prepare_run
+from .training import Callback, Trainer
+
+PROG = "python -m aae_core.sweep"
+LOWER_IS_BETTER = ("error", "mse", "mmd", "loss")
+SETTINGS = ("recipe", "fields", "set", "epochs", "trials", "metric", "direction")
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+SWEEPABLE = tuple(f for f in MODEL_FIELDS + TRAIN_FIELDS if f not in ("kind", "epochs", "schedules"))
+
+
+@dataclass(frozen=True)
+class Field:
+    """One dimension of the search: a config field (or FIELD.shape / FIELD.final of its schedule)."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.choices:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_field(text: str) -> Field:
+    """'lr_generator=1e-4:2e-3:log' / 'latent_dim=3,5,8' / 'class_code_noise.shape=linear,cosine' -> Field."""
+    name, sep, spec = text.partition("=")
+    base, _, part = name.partition(".")
+    if not sep or not spec:
+        raise ValueError(f"--field {text!r}: expected NAME=LOW:HIGH[:log] or NAME=A,B,C")
+    if part and (base not in SCHEDULABLE or part not in ("shape", "final")):
+        raise ValueError(f"--field {name}: only {', '.join(SCHEDULABLE)} have schedules (NAME.shape, NAME.final)")
+    if not part and base not in SWEEPABLE:
+        raise ValueError(f"--field {name}: unknown field; sweepable: {', '.join(SWEEPABLE)}")
+    if "," in spec or part == "shape":
+        choices = tuple(_value(c) for c in spec.split(","))
+        if len(set(map(str, choices))) < 2:
+            raise ValueError(f"--field {name}: give at least two different choices")
+        return Field(name, choices=choices)
+    bounds = spec.split(":")
+    log = bounds[-1] == "log"
+    if log:
+        bounds = bounds[:-1]
+    try:
+        low, high = (float(b) for b in bounds)
+    except ValueError:
+        raise ValueError(f"--field {name}={spec}: expected LOW:HIGH or LOW:HIGH:log with numbers") from None
+    if not low < high:
+        raise ValueError(f"--field {name}={spec}: LOW must be below HIGH")
+    if log and low <= 0:
+        raise ValueError(f"--field {name}={spec}: a log range must start above 0")
+    default = getattr(ModelConfig if base in MODEL_FIELDS else TrainConfig, base, None)
+    integer = not part and isinstance(default, int) and not isinstance(default, bool)
+    if integer and not (low.is_integer() and high.is_integer()):
+        raise ValueError(f"--field {name}={spec}: {name} is a whole number; give whole bounds")
+    return Field(name, low, high, log, integer)
+
+
+def changes_of(params: dict[str, Any], start: Resolved) -> dict[str, Any]:
+    """A trial's parameters as resolve() changes: FIELD.shape / FIELD.final become schedules."""
+    changes: dict[str, Any] = {k: v for k, v in params.items() if "." not in k}
+    schedules = {}
+    for key in sorted({k.partition(".")[0] for k in params if "." in k}):
+        sched = start.train.schedules.get(key)
+        shape = params.get(f"{key}.shape", sched.shape if sched else "linear")
+        final = params.get(f"{key}.final", sched.final if sched else 0.0)
+        schedules[key] = {"shape": shape, "final": final} if shape != "constant" else {"shape": "constant"}
+    if schedules:
+        changes["schedules"] = schedules
+    return changes
+
+
+def recipe_params(fields: list[Field], start: Resolved) -> dict[str, Any]:
+    """The recipe's own values of the swept fields (the first trial), where they lie inside the ranges."""
+    out = {}
+    for f in fields:
+        base, _, part = f.name.partition(".")
+        if part:
+            sched = start.train.schedules.get(base)
+            value = (sched.shape if sched else "constant") if part == "shape" else (sched.final if sched else None)
+        elif base in MODEL_FIELDS:
+            value = getattr(start.model, base)
+        else:
+            value = start.train.start_value(base) if base in SCHEDULABLE else getattr(start.train, base)
+        if value is None:
+            continue
+        if f.choices and value in f.choices or not f.choices and f.low <= value <= f.high:
+            out[f.name] = value
+    return out
+
+
+def available_metrics(start: Resolved) -> list[str]:
+    """The per-epoch validation numbers a run of this config reports (Trainer.evaluate: eval_mse and the
+    family's own, e.g. eval_error), found by asking an untrained model of that config."""
+    model = build_model(start.model, seed=0).eval()
+    x, y = torch.rand(20, 784), torch.arange(20) % 10
+    with torch.no_grad():
+        return ["eval_mse", *model.quick_metrics(x, y)]
+
+
+# --- workers ---------------------------------------------------------------------------------------
+def _started(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/PID/stat), to tell it from a later process with its pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
+
+
+def fail_dead_trials(study: optuna.Study, log=print) -> None:
+    """Mark FAIL the RUNNING trials whose worker ran on this machine and is gone (killed, crashed)."""
+    host = socket.gethostname()
+    storage = study._storage   # noqa: SLF001  (Optuna has no public setter of another process's trial state)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = str(t.user_attrs.get("worker", "")).split(":")
+        if len(who) == 3 and who[0] == host and _started(int(who[1])) != who[2]:
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)   # noqa: SLF001
+            log(f"trial {t.number}: its worker (pid {who[1]}) is gone; marked failed")
+
+
+@contextmanager
+def _lock(path: Path | None):
+    if path is None:
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class _Report(Callback):
+    """Reports each epoch's validation metric to Optuna and stops the run when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        self.trial, self.metric, self.pruned, self.last = trial, metric, False, None
+
+    def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        self.last = float(metrics[self.metric])
+        self.trial.report(self.last, int(metrics["epoch"]))
+        if self.trial.should_prune():
+            self.pruned = True
+            trainer.request_stop()
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, settings: dict, folder: Path, *, data_dir, device,
+              log=print) -> None:
+    fields = [parse_field(f) for f in settings["fields"]]
+    fixed = {k: v for k, v in (s.split("=", 1) for s in settings["set"])}
+    start = resolve(settings["recipe"], **{k: _value(v) for k, v in fixed.items()})
+    params: dict[str, Any] = {}
+    for f in sorted(fields, key=lambda f: not f.name.endswith(".shape")):   # a schedule's shape decides first
+        base, _, part = f.name.partition(".")
+        if part == "final" and params.get(f"{base}.shape", "linear") == "constant":
+            continue                                                           # no final value to choose
+        params[f.name] = f.suggest(trial)
+    changes = {**{k: _value(v) for k, v in fixed.items()}, **changes_of(params, start)}
+    out = folder / f"trial_{trial.number:04d}"
+    trial.set_user_attr("run", str(out))
+    try:
+        run = resolve(settings["recipe"], epochs=settings["epochs"], **changes)
+        report = _Report(trial, settings["metric"])
+        trainer = prepare_run(run.model, run.train, out=out, data_dir=data_dir, device=device, callbacks=[report],
+                              extra={"recipe": settings["recipe"], "sweep": study.study_name, "trial": trial.number,
+                                     "command": f"{PROG} --name {study.study_name} (trial {trial.number})"})
+        log(f"trial {trial.number}: {json.dumps(params)} -> {out}")
+        trainer.fit()
+    except (ValueError, AAEError, TrainingDivergedError) as exc:
+        log(f"trial {trial.number} failed: {exc}")
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    if report.pruned:
+        log(f"trial {trial.number} pruned at epoch {trainer.state.epoch}: {settings['metric']} {report.last:.4g}")
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        log(f"trial {trial.number} done: {settings['metric']} {report.last:.4g}")
+        study.tell(trial, report.last)
+
+
+def work(study: optuna.Study, settings: dict, folder: Path, lock: Path | None, *, data_dir, device,
+         log=print) -> None:
+    """Run trials until the sweep holds `trials` finished (complete or pruned) or running ones."""
+    while True:
+        with _lock(lock):
+            if lock is None:
+                optuna.storages.fail_stale_trials(study)   # a database's heartbeat
+            fail_dead_trials(study, log)
+            busy = study.get_trials(deepcopy=False, states=(*DONE, TrialState.RUNNING))
+            if len(busy) >= settings["trials"]:
+                return
+            trial = study.ask()
+            trial.set_user_attr("worker", _worker_id())
+        run_trial(study, trial, settings, folder, data_dir=data_dir, device=device, log=log)
+
+
+# --- the command line --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", required=True, help="the sweep (an Optuna study; its folder is DIR/NAME)")
+    p.add_argument("--recipe", choices=list(RECIPES), help="the recipe whose neighbourhood is explored")
+    p.add_argument("--field", action="append", metavar="NAME=RANGE", help="a field to search (repeat)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a field fixed for every trial (repeat)")
+    p.add_argument("--epochs", type=int, help="epochs per trial")
+    p.add_argument("--trials", type=int, help="finished trials the sweep aims at (resuming may raise it)")
+    p.add_argument("--metric", help="per-epoch validation metric: eval_mse, or the family's (eval_error, ...)")
+    p.add_argument("--direction", choices=("minimize", "maximize"),
+                   help="default: minimize for errors, MSE and MMD; others must say")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--dir", default="runs/sweeps", help="where sweeps keep their folder (default runs/sweeps)")
+    p.add_argument("--storage", help="an RDB URL (postgresql://..., sqlite:///...) instead of the journal file")
+    p.add_argument("--best", action="store_true", help="print the best trial as a change to the recipe and exit")
+    p.add_argument("--data-dir", default=None, help="dataset folder (default $AAE_DATA_DIR or ~/.cache/...)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)   # one of --workers N's processes
+    return p
+
+
+def open_study(args: argparse.Namespace) -> tuple[optuna.Study, Path, Path | None]:
+    folder = Path(args.dir) / args.name
+    if args.storage:
+        storage: Any = optuna.storages.RDBStorage(args.storage, heartbeat_interval=60, grace_period=180)
+        lock = None
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        journal = folder / "journal.log"
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        lock = folder / "journal.lock"
+    try:
+        study = optuna.load_study(study_name=args.name, storage=storage)
+    except KeyError:
+        study = None
+    if study is None:
+        if args.best:
+            raise ValueError(f"there is no sweep {args.name!r} in {args.storage or folder}")
+        settings = settings_from(args, {})
+        study = optuna.create_study(study_name=args.name, storage=storage, direction=settings["direction"],
+                                    sampler=optuna.samplers.TPESampler(),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2),
+                                    load_if_exists=True)
+        for k, v in settings.items():
+            study.set_user_attr(k, v)
+        start = resolve(settings["recipe"], **{k: _value(v) for k, v in (s.split("=", 1) for s in settings["set"])})
+        study.enqueue_trial(recipe_params([parse_field(f) for f in settings["fields"]], start),
+                            user_attrs={"recipe_values": True})
+    else:
+        study.sampler = optuna.samplers.TPESampler()   # unseeded: workers started together must not agree
+        study.pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+    return study, folder, lock
+
+
+def settings_from(args: argparse.Namespace, saved: dict) -> dict:
+    """The sweep's settings: those saved with it, with what the command line gives (only --trials may change)."""
+    given = {"recipe": args.recipe, "fields": args.field, "set": args.set or None, "epochs": args.epochs,
+             "trials": args.trials, "metric": args.metric, "direction": args.direction}
+    if saved:
+        differ = [k for k, v in given.items() if v is not None and k != "trials" and v != saved[k]]
+        if differ:
+            raise ValueError(f"sweep {args.name!r} was started with other {', '.join(differ)}; drop them to resume "
+                             "it, or start a new --name")
+        return {**saved, **({"trials": args.trials} if args.trials else {})}
+    missing = [f"--{k}" for k in ("recipe", "field", "epochs", "trials", "metric") if not given[k.replace(
+        "field", "fields")]]
+    if missing:
+        raise ValueError(f"a new sweep needs {', '.join(missing)}")
+    if args.epochs < 1 or args.trials < 1:
+        raise ValueError("--epochs and --trials must be >= 1")
+    fields = [parse_field(f) for f in args.field]
+    fixed = dict(s.split("=", 1) if "=" in s else (s, None) for s in args.set or [])
+    if None in fixed.values():
+        raise ValueError("--set takes NAME=VALUE")
+    start = resolve(args.recipe, **{k: _value(v) for k, v in fixed.items()})
+    probe = {f.name: (f.choices[0] if f.choices else f.low) for f in fields}
+    resolve(args.recipe, **{k: _value(v) for k, v in fixed.items()}, **changes_of(probe, start))  # a value can be built
+    metrics = available_metrics(start)
+    if args.metric not in metrics:
+        raise ValueError(f"unknown metric {args.metric!r} for a {start.model.kind} model; it reports "
+                         f"{', '.join(metrics)}")
+    direction = args.direction
+    if direction is None:
+        if not any(word in args.metric for word in LOWER_IS_BETTER):
+            raise ValueError(f"say --direction minimize or maximize for metric {args.metric!r}")
+        direction = "minimize"
+    return {**given, "set": args.set or [], "direction": direction}
+
+
+def best_text(study: optuna.Study) -> str:
+    """The best finished trial as resolve() changes against its recipe, in recipes.py's spelling."""
+    settings = study.user_attrs
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        return f"sweep {study.study_name}: no finished trial yet"
+    best = study.best_trial
+    fixed = {k: _value(v) for k, v in (s.split("=", 1) for s in settings["set"])}
+    start = resolve(settings["recipe"], **fixed)
+    changes = {**fixed, **changes_of(best.params, start)}
+    base = {**start.recipe.model, **start.recipe.train}
+    lines = [f"# sweep {study.study_name}: best of {len(done)} finished trials ({len(study.trials)} in all): "
+             f"trial {best.number}, validation {settings['metric']} {best.value:.4g} after {settings['epochs']} "
+             f"epochs ({best.user_attrs.get('run')})",
+             f"# changes to recipe {settings['recipe']}:"]
+    for k, v in changes.items():
+        if k == "schedules":
+            text = ", ".join(f'"{f}": Schedule("{s["shape"]}", {s["final"]:.3g})' for f, s in v.items()
+                             if s["shape"] != "constant")
+            if text:
+                lines.append(f"schedules={{{text}}},")
+        elif base.get(k) != v:
+            lines.append(f"{k}={v:.3g}," if isinstance(v, float) else f"{k}={v!r},")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        if args.workers < 1 or args.threads < 1:
+            raise ValueError("--workers and --threads must be >= 1")
+        study, folder, lock = open_study(args)
+        if args.best:
+            print(best_text(study))
+            return 0
+        settings = settings_from(args, {k: study.user_attrs[k] for k in SETTINGS})
+        if settings["trials"] != study.user_attrs["trials"]:
+            study.set_user_attr("trials", settings["trials"])
+    except (ValueError, AAEError) as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    if args.workers > 1:
+        base = sys.argv[1:] if argv is None else list(argv)
+        cmd = [sys.executable, "-m", "aae_core.sweep", *base, "--workers", "1", "--child"]
+        procs = [subprocess.Popen(cmd) for _ in range(args.workers)]
+        signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
+        codes = [p.wait() for p in procs]
+        print(f"{PROG}: {args.workers} workers ended (exit codes {codes})", file=sys.stderr)
+    else:
+        torch.set_num_threads(args.threads)
+        work(study, settings, folder, lock, data_dir=args.data_dir, device=args.device,
+             log=lambda s: print(f"[{os.getpid()}] {s}", file=sys.stderr, flush=True))
+    if not args.child:
+        print(best_text(study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
