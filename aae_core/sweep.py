@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_study(args: argparse.Namespace) -> tuple[optuna.Study, Path, Path | None]:
     folder = Path(args.dir) / args.name
+    if not args.storage and not (folder / "journal.log").exists():   # a new sweep: check it before writing
+        if args.best:
+            raise ValueError(f"there is no sweep {args.name!r} in {folder}")
+        settings_from(args, {})
     if args.storage:
         storage: Any = optuna.storages.RDBStorage(args.storage, heartbeat_interval=60, grace_period=180)
         lock = None
