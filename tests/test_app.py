@@ -304,6 +304,37 @@ def test_train_page_input_noise_defaults_to_the_measured_recipe_and_reaches_the_
         job.join(30)
 
 
+def test_after_a_run_ends_the_form_keeps_the_recipe_and_start_trains_what_it_shows(app):
+    """The lecturer's walk (issue 16, 5.1): after a run, the form fell to its minimums (latent 1, σ 0.1, batch 16,
+    rates 1e-6) while the recipe box still named the recipe, and Start trained those values."""
+    open_page(app, "train")
+    app.number_input(key="train_epochs").set_value(1)
+    app.select_slider(key="train_width").set_value(64)
+    app.button(key="start_run").click()
+    app.run()
+    first = _user_job(app)
+    open_page(app, "home")                      # look elsewhere while it trains, then come back
+    assert first.join(60) and first.status().state == "finished"
+    open_page(app, "train")
+    app.button(key="new_run").click()
+    app.run()
+    assert not app.exception, app.exception
+    shown = {key: app.number_input(key=key).value for key in ("train_latent", "train_std", "train_batch",
+                                                              "train_lr_rec", "train_lr_disc", "train_lr_gen")}
+    assert shown == {"train_latent": 2, "train_std": 5.0, "train_batch": 100, "train_lr_rec": 1e-3,
+                     "train_lr_disc": 2e-4, "train_lr_gen": 2e-4}          # unsupervised_gaussian_2d, as picked
+    assert app.select_slider(key="train_width").value == 64 and app.number_input(key="train_epochs").value == 1
+    app.button(key="start_run").click()
+    app.run()
+    second = _user_job(app)
+    try:
+        assert second is not first
+        assert second.model_config == first.model_config and second.train_config == first.train_config
+    finally:
+        second.stop()
+        second.join(30)
+
+
 def test_train_page_stop_button_stops_the_run(app):
     job = _start_long_run(app)
     try:
