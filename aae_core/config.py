@@ -7,10 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, get_args
-
-if TYPE_CHECKING:
-    from .families import AAEModel
+from typing import Any, Literal, get_args
 
 PriorName = Literal["gaussian", "mixture", "swiss_roll", "categorical"]
 DatasetName = Literal["mnist", "fashion_mnist"]
@@ -30,6 +27,13 @@ SCHEDULABLE = ("lr_reconstruction", "lr_discriminator", "lr_generator", "lr_supe
 MAX_SIZES = {"latent_dim": 1024, "n_classes": 1000, "hidden_dim": 8192, "n_hidden_layers": 16,
              "disc_hidden_dim": 8192}
 MAX_BATCH_SIZE = 60000
+
+# The model families by kind (ModelConfig.kind -> an aae_core.families.AAEModel subclass). This module imports
+# no family (it is the standard library only, and every family imports it): aae_core.families.register fills
+# this, so a config checks its family's rules once the families are loaded, as they are wherever a model is
+# built, loaded or trained (build_model checks again). A torch-free process reading config.json (the app's
+# picker) gets the field checks only.
+FAMILY_REGISTRY: dict[str, Any] = {}
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
@@ -132,14 +136,18 @@ class ModelConfig:
         _check_positive("prior_std", self.prior_std)
         _check_positive("prior_radius", self.prior_radius)
 
-        self.family.check_config(self)  # what the family needs: its priors, labels, classes
+        if FAMILY_REGISTRY:
+            self.family.check_config(self)  # what the family needs: its priors, labels, classes
 
     @property
-    def family(self) -> type[AAEModel]:
-        """The model family this config describes (aae_core.families), found by its kind."""
-        from .families import get_family  # the families import this module for their config type
-
-        return get_family(self.kind)
+    def family(self) -> Any:
+        """The model family this config describes (an aae_core.families.AAEModel subclass), by its kind."""
+        if not FAMILY_REGISTRY:
+            raise RuntimeError("the model families are not loaded; import aae_core.families first")
+        try:
+            return FAMILY_REGISTRY[self.kind]
+        except (KeyError, TypeError):
+            raise ValueError(f"kind must be one of {', '.join(FAMILY_REGISTRY)}; got {self.kind!r}") from None
 
     @property
     def has_classifier(self) -> bool:
