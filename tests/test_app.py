@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 import aae_core
 from aae_core import projection
 from aae_core.checkpoint import read_upload, save_metrics
+from aae_core.config import Schedule
 from explorer import background, catalog
 from explorer.figures import ENCODED, GRID, PRIOR
 
@@ -333,6 +334,23 @@ def test_after_a_run_ends_the_form_keeps_the_recipe_and_start_trains_what_it_sho
     finally:
         second.stop()
         second.join(30)
+
+
+def test_every_kind_draws_its_form_and_a_schedule_set_on_the_page_reaches_the_run(app):
+    open_page(app, "train")
+    for kind in aae_core.FAMILIES:
+        app.selectbox(key="train_kind").set_value(kind).run()
+        assert not app.exception, (kind, app.exception)
+    app.selectbox(key="train_kind").set_value("clustering").run()
+    app.selectbox(key="sched_class_code_noise").set_value("linear").run()
+    app.number_input(key="sched_final_class_code_noise").set_value(0.05).run()
+    job = _start_long_run(app)
+    try:
+        assert dict(job.train_config.schedules) == {"class_code_noise": Schedule("linear", 0.05)}
+        assert job.model_config.n_classes == 16 and job.model_config.hidden_dim == 64
+    finally:
+        job.stop()
+        job.join(30)
 
 
 def test_train_page_stop_button_stops_the_run(app):
