@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from .config import SCHEDULABLE, ModelConfig, TrainConfig
@@ -196,8 +198,16 @@ def _lock(path: Path | None):
 class _Report(Callback):
     """Reports each epoch's validation metric to Optuna and stops the run when the pruner says so."""
 
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, heart: Any) -> None:
         self.trial, self.metric, self.pruned, self.last = trial, metric, False, None
+        # A database's heartbeat (ask/tell does not start Optuna's heartbeat thread): a beat every 20 s at most.
+        self.heart = heart if isinstance(heart, BaseHeartbeat) and heart.get_heartbeat_interval() else None
+        self.beat = 0.0
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        if self.heart is not None and time.monotonic() - self.beat > 20:
+            self.heart.record_heartbeat(self.trial._trial_id)   # noqa: SLF001
+            self.beat = time.monotonic()
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         self.last = float(metrics[self.metric])
@@ -208,7 +218,7 @@ class _Report(Callback):
 
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, settings: dict, folder: Path, *, data_dir, device,
-              log=print) -> None:
+              heart: Any = None, log=print) -> None:
     fields = [parse_field(f) for f in settings["fields"]]
     fixed = {k: v for k, v in (s.split("=", 1) for s in settings["set"])}
     start = resolve(settings["recipe"], **{k: _value(v) for k, v in fixed.items()})
@@ -223,7 +233,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, settings: dict, folder: 
     trial.set_user_attr("run", str(out))
     try:
         run = resolve(settings["recipe"], epochs=settings["epochs"], **changes)
-        report = _Report(trial, settings["metric"])
+        report = _Report(trial, settings["metric"], heart)
         trainer = prepare_run(run.model, run.train, out=out, data_dir=data_dir, device=device, callbacks=[report],
                               extra={"recipe": settings["recipe"], "sweep": study.study_name, "trial": trial.number,
                                      "command": f"{PROG} --name {study.study_name} (trial {trial.number})"})
@@ -242,7 +252,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, settings: dict, folder: 
 
 
 def work(study: optuna.Study, settings: dict, folder: Path, lock: Path | None, *, data_dir, device,
-         log=print) -> None:
+         heart: Any = None, log=print) -> None:
     """Run trials until the sweep holds `trials` finished (complete or pruned) or running ones."""
     while True:
         with _lock(lock):
@@ -254,7 +264,7 @@ def work(study: optuna.Study, settings: dict, folder: Path, lock: Path | None, *
                 return
             trial = study.ask()
             trial.set_user_attr("worker", _worker_id())
-        run_trial(study, trial, settings, folder, data_dir=data_dir, device=device, log=log)
+        run_trial(study, trial, settings, folder, data_dir=data_dir, device=device, heart=heart, log=log)
 
 
 # --- the command line --------------------------------------------------------------------------------
@@ -280,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def open_study(args: argparse.Namespace) -> tuple[optuna.Study, Path, Path | None]:
+def open_study(args: argparse.Namespace) -> tuple[optuna.Study, Path, Path | None, Any]:
     folder = Path(args.dir) / args.name
     if not args.storage and not (folder / "journal.log").exists():   # a new sweep: check it before writing
         if args.best:
@@ -314,7 +324,7 @@ def open_study(args: argparse.Namespace) -> tuple[optuna.Study, Path, Path | Non
     else:
         study.sampler = optuna.samplers.TPESampler()   # unseeded: workers started together must not agree
         study.pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
-    return study, folder, lock
+    return study, folder, lock, storage
 
 
 def settings_from(args: argparse.Namespace, saved: dict) -> dict:
@@ -385,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.workers < 1 or args.threads < 1:
             raise ValueError("--workers and --threads must be >= 1")
-        study, folder, lock = open_study(args)
+        study, folder, lock, storage = open_study(args)
         if args.best:
             print(best_text(study))
             return 0
@@ -403,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {args.workers} workers ended (exit codes {codes})", file=sys.stderr)
     else:
         torch.set_num_threads(args.threads)
-        work(study, settings, folder, lock, data_dir=args.data_dir, device=args.device,
+        work(study, settings, folder, lock, data_dir=args.data_dir, device=args.device, heart=storage,
              log=lambda s: print(f"[{os.getpid()}] {s}", file=sys.stderr, flush=True))
     if not args.child:
         print(best_text(study))

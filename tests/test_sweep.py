@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -125,3 +126,14 @@ def test_schedule_fields_become_schedules_and_the_recipe_values_come_first():
                                 "class_code_noise.final": 0.05}, start_)
     run = resolve("clustering_16", **changes)
     assert run.train.class_code_noise == 0.4 and run.train.at(1.0).class_code_noise == pytest.approx(0.05)
+
+
+def test_a_database_storage_runs_the_sweep_and_beats_the_heart_of_each_trial(tmp_path, fake_mnist_dir, capsys):
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    assert sweep.main(["--dir", str(tmp_path), "--name", "db", "--storage", url, *TINY, "--epochs", "1",
+                       "--trials", "2", "--field", "input_noise=0:0.5", "--data-dir", fake_mnist_dir]) == 0
+    study = optuna.load_study(study_name="db", storage=url)
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.COMPLETE] * 2
+    beats = sqlite3.connect(tmp_path / "sweeps.db").execute("select count(*) from trial_heartbeats").fetchone()
+    assert beats == (2,)
+    assert "trial 0, validation eval_error" in capsys.readouterr().out
