@@ -6,7 +6,6 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 PriorName = Literal["gaussian", "mixture", "swiss_roll", "categorical"]
@@ -246,7 +245,7 @@ class TrainConfig:
             schedules[name] = sched
             if name.startswith("lr_") and sched.final <= 0:
                 raise ValueError(f"a learning rate's schedule must end above 0; got {name} -> {sched.final!r}")
-        object.__setattr__(self, "schedules", MappingProxyType(schedules))  # frozen all the way down
+        object.__setattr__(self, "schedules", schedules)   # a copy: the caller's dict may change, this may not
         for name in ("epochs", "batch_size", "labelled_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

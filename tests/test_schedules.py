@@ -5,6 +5,7 @@ noises step by step."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 
@@ -44,6 +45,7 @@ def test_a_config_json_without_schedules_reads_as_constant_and_schedules_round_t
     tc = TrainConfig(disc_input_noise=0.3, schedules={"class_code_noise": Schedule("linear", 0.05)})
     again = TrainConfig.from_dict(json.loads(json.dumps(tc.to_dict())))
     assert again == tc and again.schedules["class_code_noise"] == Schedule("linear", 0.05)
+    assert copy.deepcopy(tc) == tc and hash(copy.deepcopy(tc)) == hash(tc)   # copied / sent to a worker process
     assert again.at(1.0).class_code_noise == pytest.approx(0.05)
     assert again.at(0.0).class_code_noise == pytest.approx(0.3)       # None starts from D's input noise
 
