@@ -1,8 +1,9 @@
 """The recipe book: every shipped model and each of the paper's experiments, by name, in one place.
 
-A recipe is a ModelConfig and a TrainConfig given as changes to their defaults. The command line
-(`python -m aae_core.train --recipe NAME [--any-option ...]`), the app's Train page (its presets) and
-`checkpoints/train_all.sh` (a loop over names) all read them from here; a checkpoint's config.json records
+A recipe is a ModelConfig and a TrainConfig given as changes to their defaults. `resolve(recipe or kind,
+**changes)` is the one front door that turns a recipe and changes into configs: the command line
+(`python -m aae_core.train --recipe NAME [--any-option ...]`), the app's Train page and sweeps
+(`python -m aae_core.sweep`) build runs through it, and `checkpoints/train_all.sh` loops over the names; a checkpoint's config.json records
 the recipe it was trained from. A family's `default_recipe` is what a run of that family starts from when
 no recipe is named.
 
