@@ -383,8 +383,17 @@ def best_text(study: optuna.Study) -> str:
                              if s["shape"] != "constant")
             if text:
                 lines.append(f"schedules={{{text}}},")
-        elif base.get(k) != v:
+            continue
+        if k in fixed:
+            recipe_value = base.get(k, getattr(ModelConfig if k in MODEL_FIELDS else TrainConfig, k, None))
+        elif k in MODEL_FIELDS:
+            recipe_value = getattr(start.model, k)
+        else:
+            recipe_value = start.train.start_value(k) if k in SCHEDULABLE else getattr(start.train, k)
+        if recipe_value != v:
             lines.append(f"{k}={v:.3g}," if isinstance(v, float) else f"{k}={v!r},")
+    if len(lines) == 2:
+        lines.append("# none: the recipe's own values won")
     return "\n".join(lines)
 
 
