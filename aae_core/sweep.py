@@ -33,7 +33,6 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,120 +43,15 @@ from optuna.trial import TrialState
 
 from .config import SCHEDULABLE, ModelConfig, TrainConfig
 from .errors import AAEError, TrainingDivergedError
-from .families import build_model
-from .recipes import MODEL_FIELDS, RECIPES, TRAIN_FIELDS, Resolved, resolve
+from .recipes import MODEL_FIELDS, RECIPES, resolve
 from .run_setup import prepare_run
+from .sweep_space import available_metrics, changes_of, fixed_changes, parse_field, recipe_params
 from .training import Callback, Trainer
 
 PROG = "python -m aae_core.sweep"
 LOWER_IS_BETTER = ("error", "mse", "mmd", "loss")
 SETTINGS = ("recipe", "fields", "set", "epochs", "trials", "metric", "direction")
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
-SWEEPABLE = tuple(f for f in MODEL_FIELDS + TRAIN_FIELDS if f not in ("kind", "epochs", "schedules"))
-
-
-@dataclass(frozen=True)
-class Field:
-    """One dimension of the search: a config field (or FIELD.shape / FIELD.final of its schedule)."""
-
-    name: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    integer: bool = False
-    choices: tuple[Any, ...] = ()
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.choices:
-            return trial.suggest_categorical(self.name, list(self.choices))
-        if self.integer:
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_field(text: str) -> Field:
-    """'lr_generator=1e-4:2e-3:log' / 'latent_dim=3,5,8' / 'class_code_noise.shape=linear,cosine' -> Field."""
-    name, sep, spec = text.partition("=")
-    base, _, part = name.partition(".")
-    if not sep or not spec:
-        raise ValueError(f"--field {text!r}: expected NAME=LOW:HIGH[:log] or NAME=A,B,C")
-    if part and (base not in SCHEDULABLE or part not in ("shape", "final")):
-        raise ValueError(f"--field {name}: only {', '.join(SCHEDULABLE)} have schedules (NAME.shape, NAME.final)")
-    if not part and base not in SWEEPABLE:
-        raise ValueError(f"--field {name}: unknown field; sweepable: {', '.join(SWEEPABLE)}")
-    if "," in spec or part == "shape":
-        choices = tuple(_value(c) for c in spec.split(","))
-        if len(set(map(str, choices))) < 2:
-            raise ValueError(f"--field {name}: give at least two different choices")
-        return Field(name, choices=choices)
-    bounds = spec.split(":")
-    log = bounds[-1] == "log"
-    if log:
-        bounds = bounds[:-1]
-    try:
-        low, high = (float(b) for b in bounds)
-    except ValueError:
-        raise ValueError(f"--field {name}={spec}: expected LOW:HIGH or LOW:HIGH:log with numbers") from None
-    if not low < high:
-        raise ValueError(f"--field {name}={spec}: LOW must be below HIGH")
-    if log and low <= 0:
-        raise ValueError(f"--field {name}={spec}: a log range must start above 0")
-    default = getattr(ModelConfig if base in MODEL_FIELDS else TrainConfig, base, None)
-    integer = not part and isinstance(default, int) and not isinstance(default, bool)
-    if integer and not (low.is_integer() and high.is_integer()):
-        raise ValueError(f"--field {name}={spec}: {name} is a whole number; give whole bounds")
-    return Field(name, low, high, log, integer)
-
-
-def changes_of(params: dict[str, Any], start: Resolved) -> dict[str, Any]:
-    """A trial's parameters as resolve() changes: FIELD.shape / FIELD.final become schedules."""
-    changes: dict[str, Any] = {k: v for k, v in params.items() if "." not in k}
-    schedules = {}
-    for key in sorted({k.partition(".")[0] for k in params if "." in k}):
-        sched = start.train.schedules.get(key)
-        shape = params.get(f"{key}.shape", sched.shape if sched else "linear")
-        final = params.get(f"{key}.final", sched.final if sched else 0.0)
-        schedules[key] = {"shape": shape, "final": final} if shape != "constant" else {"shape": "constant"}
-    if schedules:
-        changes["schedules"] = schedules
-    return changes
-
-
-def recipe_params(fields: list[Field], start: Resolved) -> dict[str, Any]:
-    """The recipe's own values of the swept fields (the first trial), where they lie inside the ranges."""
-    out = {}
-    for f in fields:
-        base, _, part = f.name.partition(".")
-        if part:
-            sched = start.train.schedules.get(base)
-            value = (sched.shape if sched else "constant") if part == "shape" else (sched.final if sched else None)
-        elif base in MODEL_FIELDS:
-            value = getattr(start.model, base)
-        else:
-            value = start.train.start_value(base) if base in SCHEDULABLE else getattr(start.train, base)
-        if value is None:
-            continue
-        if f.choices and value in f.choices or not f.choices and f.low <= value <= f.high:
-            out[f.name] = value
-    return out
-
-
-def available_metrics(start: Resolved) -> list[str]:
-    """The per-epoch validation numbers a run of this config reports (Trainer.evaluate: eval_mse and the
-    family's own, e.g. eval_error), found by asking an untrained model of that config."""
-    model = build_model(start.model, seed=0).eval()
-    x, y = torch.rand(20, 784), torch.arange(20) % 10
-    with torch.no_grad():
-        return ["eval_mse", *model.quick_metrics(x, y)]
-
-
 # --- workers ---------------------------------------------------------------------------------------
 def _started(pid: int) -> str | None:
     """A process's start time (field 22 of /proc/PID/stat), to tell it from a later process with its pid."""
@@ -220,15 +114,15 @@ class _Report(Callback):
 def run_trial(study: optuna.Study, trial: optuna.Trial, settings: dict, folder: Path, *, data_dir, device,
               heart: Any = None, log=print) -> None:
     fields = [parse_field(f) for f in settings["fields"]]
-    fixed = {k: v for k, v in (s.split("=", 1) for s in settings["set"])}
-    start = resolve(settings["recipe"], **{k: _value(v) for k, v in fixed.items()})
+    fixed = fixed_changes(settings["set"])
+    start = resolve(settings["recipe"], **fixed)
     params: dict[str, Any] = {}
     for f in sorted(fields, key=lambda f: not f.name.endswith(".shape")):   # a schedule's shape decides first
         base, _, part = f.name.partition(".")
         if part == "final" and params.get(f"{base}.shape", "linear") == "constant":
             continue                                                           # no final value to choose
         params[f.name] = f.suggest(trial)
-    changes = {**{k: _value(v) for k, v in fixed.items()}, **changes_of(params, start)}
+    changes = {**fixed, **changes_of(params, start)}
     out = folder / f"trial_{trial.number:04d}"
     trial.set_user_attr("run", str(out))
     try:
@@ -318,7 +212,7 @@ def open_study(args: argparse.Namespace) -> tuple[optuna.Study, Path, Path | Non
                                     load_if_exists=True)
         for k, v in settings.items():
             study.set_user_attr(k, v)
-        start = resolve(settings["recipe"], **{k: _value(v) for k, v in (s.split("=", 1) for s in settings["set"])})
+        start = resolve(settings["recipe"], **fixed_changes(settings["set"]))
         study.enqueue_trial(recipe_params([parse_field(f) for f in settings["fields"]], start),
                             user_attrs={"recipe_values": True})
     else:
@@ -344,12 +238,10 @@ def settings_from(args: argparse.Namespace, saved: dict) -> dict:
     if args.epochs < 1 or args.trials < 1:
         raise ValueError("--epochs and --trials must be >= 1")
     fields = [parse_field(f) for f in args.field]
-    fixed = dict(s.split("=", 1) if "=" in s else (s, None) for s in args.set or [])
-    if None in fixed.values():
-        raise ValueError("--set takes NAME=VALUE")
-    start = resolve(args.recipe, **{k: _value(v) for k, v in fixed.items()})
+    fixed = fixed_changes(args.set or [])
+    start = resolve(args.recipe, **fixed)
     probe = {f.name: (f.choices[0] if f.choices else f.low) for f in fields}
-    resolve(args.recipe, **{k: _value(v) for k, v in fixed.items()}, **changes_of(probe, start))  # a value can be built
+    resolve(args.recipe, **fixed, **changes_of(probe, start))  # a trial's values can be built
     metrics = available_metrics(start)
     if args.metric not in metrics:
         raise ValueError(f"unknown metric {args.metric!r} for a {start.model.kind} model; it reports "
@@ -369,7 +261,7 @@ def best_text(study: optuna.Study) -> str:
     if not done:
         return f"sweep {study.study_name}: no finished trial yet"
     best = study.best_trial
-    fixed = {k: _value(v) for k, v in (s.split("=", 1) for s in settings["set"])}
+    fixed = fixed_changes(settings["set"])
     start = resolve(settings["recipe"], **fixed)
     changes = {**fixed, **changes_of(best.params, start)}
     base = {**start.recipe.model, **start.recipe.train}

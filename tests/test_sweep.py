@@ -16,7 +16,7 @@ import optuna
 import pytest
 from test_cli import assert_one_line_error
 
-from aae_core import sweep
+from aae_core import sweep, sweep_space
 from aae_core.recipes import resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,11 +118,11 @@ def test_a_bad_input_on_the_command_line_is_one_line_and_exit_2(tmp_path):
 
 def test_schedule_fields_become_schedules_and_the_recipe_values_come_first():
     start_ = resolve("clustering_16")
-    fields = [sweep.parse_field(f) for f in ("class_code_noise=0.1:0.5", "class_code_noise.shape=constant,linear",
+    fields = [sweep_space.parse_field(f) for f in ("class_code_noise=0.1:0.5", "class_code_noise.shape=constant,linear",
                                              "class_code_noise.final=0:0.2", "latent_dim=3,5,8")]
-    assert sweep.recipe_params(fields, start_) == {"class_code_noise": 0.3, "class_code_noise.shape": "constant",
+    assert sweep_space.recipe_params(fields, start_) == {"class_code_noise": 0.3, "class_code_noise.shape": "constant",
                                                    "latent_dim": 5}
-    changes = sweep.changes_of({"class_code_noise": 0.4, "class_code_noise.shape": "linear",
+    changes = sweep_space.changes_of({"class_code_noise": 0.4, "class_code_noise.shape": "linear",
                                 "class_code_noise.final": 0.05}, start_)
     run = resolve("clustering_16", **changes)
     assert run.train.class_code_noise == 0.4 and run.train.at(1.0).class_code_noise == pytest.approx(0.05)
