@@ -18,13 +18,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "checkpoint": ("load", "load_metrics", "save"),
-    "config": ("ModelConfig", "TrainConfig"),
+    "config": ("ModelConfig", "Schedule", "TrainConfig"),
     "data": ("ImageSet", "label_split", "load_dataset"),
     "errors": ("AAEError", "CheckpointConfigError", "CheckpointError", "CheckpointNotFoundError",
                "CorruptCheckpointError", "DataError", "ShapeMismatchError", "TrainingDivergedError",
                "UnsupportedFormatError", "NonFiniteWeightsError", "OutputPathError", "CheckpointSaveError"),
     "families": ("AAEModel", "FAMILIES", "build_model", "get_family", "register"),
-    "recipes": ("RECIPES", "Recipe", "get_recipe"),
+    "recipes": ("RECIPES", "Recipe", "get_recipe", "resolve"),
     "priors": ("PRIORS", "Prior", "build_prior"),
     "training": ("Callback", "Trainer", "device_name", "pick_device"),
     "uploads": ("load_files", "load_zip"),

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Literal, get_args
-
-if TYPE_CHECKING:
-    from .families import AAEModel
+from typing import Any, Literal, get_args
 
 PriorName = Literal["gaussian", "mixture", "swiss_roll", "categorical"]
 # Kinds whose codes are matched to a learned distribution, not to their config's prior (the families' own
@@ -16,16 +14,28 @@ PriorName = Literal["gaussian", "mixture", "swiss_roll", "categorical"]
 LEARNED_PRIOR_KINDS = ("alae",)
 DatasetName = Literal["mnist", "fashion_mnist"]
 Precision = Literal["auto", "fp32", "bf16"]
+ScheduleShape = Literal["constant", "linear", "cosine"]
 
 PRIOR_NAMES: tuple[str, ...] = get_args(PriorName)
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+SCHEDULE_SHAPES: tuple[str, ...] = get_args(ScheduleShape)
+# The TrainConfig fields that may follow a Schedule over training (the noises and the learning rates).
+SCHEDULABLE = ("lr_reconstruction", "lr_discriminator", "lr_generator", "lr_supervised", "disc_input_noise",
+               "input_noise", "class_code_noise")
 
 # Upper bounds on sizes, far above any model of the paper, so that a config.json cannot make a loader
 # allocate gigabytes before the weights are even compared with it.
 MAX_SIZES = {"latent_dim": 1024, "n_classes": 1000, "hidden_dim": 8192, "n_hidden_layers": 16,
              "disc_hidden_dim": 8192}
 MAX_BATCH_SIZE = 60000
+
+# The model families by kind (ModelConfig.kind -> an aae_core.families.AAEModel subclass). This module imports
+# no family (it is the standard library only, and every family imports it): aae_core.families.register fills
+# this, so a config checks its family's rules once the families are loaded, as they are wherever a model is
+# built, loaded or trained (build_model checks again). A torch-free process reading config.json (the app's
+# picker) gets the field checks only.
+FAMILY_REGISTRY: dict[str, Any] = {}
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_SIZE = 28 * 28
@@ -42,6 +52,49 @@ def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> Non
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How one TrainConfig value moves over training: from its configured value at step 0 to `final` at
+    the last step, along `shape` ("constant" stays put; "linear"; "cosine": half a cosine, flat at both ends).
+
+    Written in config.json as {"shape": ..., "final": ...} under TrainConfig.schedules[field]."""
+
+    shape: ScheduleShape = "constant"
+    final: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("schedule shape", self.shape, SCHEDULE_SHAPES)
+        _check_positive("schedule final value", self.final, allow_zero=True)
+
+    def at(self, start: float, progress: float) -> float:
+        """The value at `progress` in [0, 1] of training (step / total steps) for a schedule starting at `start`."""
+        p = min(max(progress, 0.0), 1.0)
+        if self.shape == "linear":
+            return start + (self.final - start) * p
+        if self.shape == "cosine":
+            return self.final + (start - self.final) * 0.5 * (1.0 + math.cos(math.pi * p))
+        return start
+
+    def text(self, start: float) -> str:
+        """'0.3:linear:0' — the command line's START:SHAPE:FINAL spelling."""
+        return f"{start:g}" if self.shape == "constant" else f"{start:g}:{self.shape}:{self.final:g}"
+
+
+def parse_scheduled(text: str) -> tuple[float, Schedule | None]:
+    """'0.3' -> (0.3, None); '0.3:linear:0' -> (0.3, Schedule('linear', 0.0)). ValueError says the spelling."""
+    parts = str(text).split(":")
+    try:
+        if len(parts) == 1:
+            return float(parts[0]), None
+        if len(parts) == 3:
+            return float(parts[0]), Schedule(parts[1], float(parts[2]))  # type: ignore[arg-type]
+    except ValueError as exc:
+        if "schedule" in str(exc):
+            raise
+    raise ValueError(f"expected a number or START:SHAPE:FINAL with SHAPE one of {', '.join(SCHEDULE_SHAPES)} "
+                     f"(e.g. 0.3:linear:0); got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -85,14 +138,18 @@ class ModelConfig:
         _check_positive("prior_std", self.prior_std)
         _check_positive("prior_radius", self.prior_radius)
 
-        self.family.check_config(self)  # what the family needs: its priors, labels, classes
+        if FAMILY_REGISTRY:
+            self.family.check_config(self)  # what the family needs: its priors, labels, classes
 
     @property
-    def family(self) -> type[AAEModel]:
-        """The model family this config describes (aae_core.families), found by its kind."""
-        from .families import get_family  # the families import this module for their config type
-
-        return get_family(self.kind)
+    def family(self) -> Any:
+        """The model family this config describes (an aae_core.families.AAEModel subclass), by its kind."""
+        if not FAMILY_REGISTRY:
+            raise RuntimeError("the model families are not loaded; import aae_core.families first")
+        try:
+            return FAMILY_REGISTRY[self.kind]
+        except (KeyError, TypeError):
+            raise ValueError(f"kind must be one of {', '.join(FAMILY_REGISTRY)}; got {self.kind!r}") from None
 
     @property
     def has_classifier(self) -> bool:
@@ -146,6 +203,10 @@ class TrainConfig:
     split (aae_core.data.validation_split; 5,000 of MNIST's 60,000): never trained on, never labelled;
     per-epoch metrics (eval_size of them) are measured there. A config.json written before the split
     existed reads as 0 (those runs trained on every training image, per-epoch metrics on test images).
+    schedules: field name -> Schedule for any of SCHEDULABLE (e.g. {"class_code_noise": Schedule("linear",
+    0.0)}): that value starts at its field's value and follows the schedule step by step over the whole run
+    (the Trainer reads `at(progress)`); a learning rate's schedule multiplies with lr_decay_epochs. A field
+    without one stays constant, as in every config.json written before schedules existed.
     """
 
     epochs: int = 10
@@ -166,9 +227,28 @@ class TrainConfig:
     eval_size: int = 1000
     precision: Precision = "auto"
     validation_fraction: float = 5000 / 60000
+    schedules: Mapping[str, Schedule] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.schedules, Mapping):
+            raise ValueError(f"schedules must map field names to schedules; got {self.schedules!r}")
+        unknown = sorted(set(self.schedules) - set(SCHEDULABLE))
+        if unknown:
+            raise ValueError(f"schedules: {', '.join(map(str, unknown))} cannot follow a schedule; "
+                             f"these can: {', '.join(SCHEDULABLE)}")
+        schedules = {}
+        for name, sched in sorted(self.schedules.items()):
+            if isinstance(sched, Mapping):
+                sched = _from_dict(Schedule, dict(sched))
+            if not isinstance(sched, Schedule):
+                raise ValueError(f"schedules[{name!r}] must be a schedule (shape, final); got {sched!r}")
+            if sched.shape == "constant":
+                continue                  # a constant schedule is no schedule (it may cancel a recipe's)
+            schedules[name] = sched
+            if name.startswith("lr_") and sched.final <= 0:
+                raise ValueError(f"a learning rate's schedule must end above 0; got {name} -> {sched.final!r}")
+        object.__setattr__(self, "schedules", schedules)   # a copy: the caller's dict may change, this may not
         for name in ("epochs", "batch_size", "labelled_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -195,8 +275,26 @@ class TrainConfig:
         if self.validation_fraction >= 0.5:
             raise ValueError(f"validation_fraction must be below 0.5; got {self.validation_fraction!r}")
 
+    def __hash__(self) -> int:
+        return hash(tuple((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "schedules")
+                    + tuple(self.schedules.items()))
+
+    def start_value(self, name: str) -> float:
+        """The value a schedulable field starts from (class_code_noise None: disc_input_noise's)."""
+        value = getattr(self, name)
+        return self.disc_input_noise if value is None and name == "class_code_noise" else value
+
+    def at(self, progress: float) -> TrainConfig:
+        """This config with every scheduled value at `progress` in [0, 1] of training (self when none is)."""
+        if not self.schedules:
+            return self
+        now = {name: sched.at(self.start_value(name), progress) for name, sched in self.schedules.items()}
+        return dataclasses.replace(self, schedules={}, **now)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["schedules"] = {name: dataclasses.asdict(s) for name, s in self.schedules.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

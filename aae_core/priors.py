@@ -21,8 +21,24 @@ class Prior:
     """A distribution over codes z of size ``dim`` that can be sampled on any device."""
 
     name: ClassVar[str]
+    # Shape rules a config must follow, declared here so that no caller tests prior names:
+    parts_per_label: ClassVar[bool] = False   # K labelled parts (components, segments): can be label-conditioned
+    has_std: ClassVar[bool] = False           # ModelConfig.prior_std sets its spread
+    has_radius: ClassVar[bool] = False        # ModelConfig.prior_radius sets its size
     dim: int
     n_components: int = 0
+
+    @classmethod
+    def latent_dim_for(cls, n_classes: int) -> int | None:
+        """The latent size this prior fixes (given the config's n_classes), or None when any size fits."""
+        return None
+
+    @classmethod
+    def check_shape(cls, latent_dim: int, n_classes: int) -> None:
+        """ValueError when a config's latent_dim does not fit this prior."""
+        dim = cls.latent_dim_for(n_classes)
+        if dim is not None and latent_dim != dim:
+            raise ValueError(f"the {cls.name} prior is {dim}-D: latent_dim must be {dim}, got {latent_dim}")
 
     def sample(
         self,
@@ -69,6 +85,7 @@ class GaussianPrior(Prior):
     """N(0, σ² I) in any dimension; the paper's 2-D figures use σ = 5."""
 
     name = "gaussian"
+    has_std = True
 
     def __init__(self, dim: int, std: float = 1.0) -> None:
         self.dim, self.std = dim, float(std)
@@ -82,6 +99,11 @@ class MixturePrior(Prior):
     """K 2-D Gaussians with means on a circle, each stretched along its radius (paper Fig. 4)."""
 
     name = "mixture"
+    parts_per_label = has_radius = True
+
+    @classmethod
+    def latent_dim_for(cls, n_classes: int) -> int | None:
+        return 2
 
     def __init__(self, n_components: int = 10, radius: float = 4.0,
                  radial_std: float = 1.0, tangential_std: float = 0.25) -> None:
@@ -112,6 +134,11 @@ class SwissRollPrior(Prior):
     """A 2-D swiss roll; label k owns the k-th of K equal segments along the roll (paper Fig. 4)."""
 
     name = "swiss_roll"
+    parts_per_label = has_radius = True
+
+    @classmethod
+    def latent_dim_for(cls, n_classes: int) -> int | None:
+        return 2
 
     def __init__(self, n_components: int = 10, radius: float = 4.0, noise: float = 0.1,
                  turns: float = 1.5) -> None:
@@ -143,6 +170,16 @@ class CategoricalPrior(Prior):
 
     name = "categorical"
 
+    @classmethod
+    def latent_dim_for(cls, n_classes: int) -> int | None:
+        return n_classes    # one dimension per category
+
+    @classmethod
+    def check_shape(cls, latent_dim: int, n_classes: int) -> None:
+        if latent_dim != n_classes:
+            raise ValueError("a categorical prior is one-hot over n_classes: latent_dim must equal n_classes, "
+                             f"got latent_dim={latent_dim}, n_classes={n_classes}")
+
     def __init__(self, n_components: int) -> None:
         self.dim = self.n_components = n_components
 
@@ -158,6 +195,8 @@ class CategoricalPrior(Prior):
         return z.argmax(dim=-1)
 
 
+PRIOR_TYPES: dict[str, type[Prior]] = {p.name: p for p in (GaussianPrior, MixturePrior, SwissRollPrior,
+                                                            CategoricalPrior)}
 PRIORS: dict[str, Callable[[ModelConfig], Prior]] = {
     "gaussian": lambda c: GaussianPrior(c.latent_dim, c.prior_std),
     "mixture": lambda c: MixturePrior(c.n_classes, c.prior_radius),

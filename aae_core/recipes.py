@@ -1,10 +1,11 @@
 """The recipe book: every shipped model and each of the paper's experiments, by name, in one place.
 
-A recipe is a ModelConfig and a TrainConfig given as changes to their defaults. The command line
-(`python -m aae_core.train --recipe NAME [--any-option ...]`), the app's Train page (its presets) and
-`checkpoints/train_all.sh` (a loop over names) all read them from here; a checkpoint's config.json records
-the recipe it was trained from. A family's `default_recipe` is what a run of that family starts from when
-no recipe is named.
+A recipe is a ModelConfig and a TrainConfig given as changes to their defaults. `resolve(recipe or kind,
+**changes)` is the one front door that turns a recipe and changes into configs: the command line
+(`python -m aae_core.train --recipe NAME [--any-option ...]`), the app's Train page and sweeps
+(`python -m aae_core.sweep`) build runs through it, and `checkpoints/train_all.sh` loops over the names; a
+checkpoint's config.json records the recipe it was trained from. A family's `default_recipe` is what a run
+of that family starts from when no recipe is named.
 
 What the numbers below rest on (measured on real MNIST on a 2-core CPU, 512-unit layers, 2026-11-21):
 - Learning rates drop x0.1 for the last ~40 % of epochs (`lr_decay_epochs`): at full rate the adversarial
@@ -56,13 +57,17 @@ Chosen on the validation split (5,000 held-out training images; 2026-12-02, one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .config import ModelConfig, TrainConfig
-from .families import get_family
+from .families import FAMILIES, get_family
+from .priors import PRIOR_TYPES
 
 N_TRAIN = 60000  # MNIST's training images: "all labels"
+ALL_LABELS = -1  # a label budget meaning every training image
+MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
+TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
 
 _SIZES = dict(hidden_dim=512, disc_hidden_dim=512)   # the paper uses 1000; 512 fits a CPU's budget
 _SHIPPED = dict(grad_clip=5.0)                       # as every shipped model was trained
@@ -165,3 +170,71 @@ def default_recipe(kind: str) -> Recipe | None:
 def recipes_for(kind: str) -> list[Recipe]:
     """The recipes of one family, in book order."""
     return [r for r in RECIPES.values() if r.model.get("kind") == kind]
+
+
+def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool, n_train: int) -> int:
+    """How many labelled images a run uses: ALL_LABELS (or None for label-using kinds) means all."""
+    if get_family(kind).label_use(label_conditioned) == "none":
+        if labels not in (None, 0):
+            raise ValueError(f"kind {kind!r} uses no labels; drop --labels (or pass --label-conditioned)")
+        return 0
+    if labels is None or labels == ALL_LABELS:
+        return n_train
+    if labels <= 0 or labels % 10 or labels > n_train:
+        raise ValueError(f"--labels must be a positive multiple of 10 up to {n_train} (the training set size; "
+                         f"the same number of each class), or 'all'; got {labels}")
+    return labels
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A run's configs as resolve() built them, and the recipe they start from (None: the defaults)."""
+
+    recipe: Recipe | None
+    model: ModelConfig
+    train: TrainConfig
+
+
+def resolve(start: str | None = None, *, labels: int | None = None, n_train: int = N_TRAIN,
+            **changes: Any) -> Resolved:
+    """The one front door for configs (the command line, the app's Train page and sweeps build runs here).
+
+    start: a recipe name, or a family kind (its default recipe; the defaults when it names none), or None
+    (ModelConfig's default kind). changes: any ModelConfig or TrainConfig field; `schedules` merges into the
+    recipe's schedules. labels: labelled images (ALL_LABELS: all; None: the recipe's budget where it fits,
+    else the family's own recipe's, else all). The prior fixes latent_dim where its shape does (mixture and
+    swiss roll: 2; categorical: n_classes) unless latent_dim is among the changes.
+    ValueError (one line) for an unknown start or field, a kind that does not fit the recipe, a bad value."""
+    unknown = sorted(set(changes) - set(MODEL_FIELDS) - set(TRAIN_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown config field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"known: {', '.join(MODEL_FIELDS + TRAIN_FIELDS)}")
+    if start is None or start in FAMILIES:
+        kind = changes.get("kind", start or ModelConfig.kind)
+        recipe = default_recipe(kind)
+        if recipe is not None and recipe.model["kind"] != kind:
+            recipe = None
+    else:
+        recipe = get_recipe(start)
+        if changes.get("kind", recipe.model["kind"]) != recipe.model["kind"]:
+            raise ValueError(f"kind {changes['kind']} does not fit recipe {recipe.name} (a {recipe.model['kind']} "
+                             "model); drop one of them")
+    base_model, base_train = (recipe.model, recipe.train) if recipe else ({"kind": kind}, {})
+    model = {**base_model, **{k: v for k, v in changes.items() if k in MODEL_FIELDS}}
+    train = {**base_train, **{k: v for k, v in changes.items() if k in TRAIN_FIELDS}}
+    train["schedules"] = {**base_train.get("schedules", {}), **changes.get("schedules", {})}
+    prior = PRIOR_TYPES.get(model.get("prior", ModelConfig.prior))
+    fixed = prior.latent_dim_for(model.get("n_classes", ModelConfig.n_classes)) if prior else None
+    if fixed is not None and "latent_dim" not in changes:
+        model["latent_dim"] = fixed
+    if "n_labels" in changes:
+        labels = changes["n_labels"]
+    label_conditioned = model.get("label_conditioned", False)
+    if labels is None and get_family(model["kind"]).label_use(label_conditioned) != "none":
+        # the label budget of the recipe, else of the family's own recipe (semi-supervised: 100), else all
+        for r in (recipe, default_recipe(model["kind"])):
+            if r is not None and r.model["kind"] == model["kind"] and r.model.get("n_labels"):
+                labels = r.model["n_labels"]
+                break
+    model["n_labels"] = resolve_label_budget(model["kind"], labels, label_conditioned, n_train)
+    return Resolved(recipe, ModelConfig(**model), TrainConfig(**train))

@@ -14,26 +14,11 @@ from .checkpoint import OPTIMIZER_FILE, load, read_config
 from .config import ModelConfig, TrainConfig
 from .data import label_split, load_dataset, validation_split
 from .errors import CheckpointNotFoundError
-from .families import build_model, get_family
+from .families import build_model
+from .recipes import ALL_LABELS, resolve_label_budget  # noqa: F401  (re-exported: the run's label budget)
 from .snapshots import SnapshotCallback, snapshot_images
 from .train_state import load_trainer_state, saved_progress, saved_training
 from .training import Callback, Trainer
-
-ALL_LABELS = -1
-
-
-def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool, n_train: int) -> int:
-    """How many labelled images a run uses: ALL_LABELS (or None for label-using kinds) means all."""
-    if get_family(kind).label_use(label_conditioned) == "none":
-        if labels not in (None, 0):
-            raise ValueError(f"kind {kind!r} uses no labels; drop --labels (or pass --label-conditioned)")
-        return 0
-    if labels is None or labels == ALL_LABELS:
-        return n_train
-    if labels <= 0 or labels % 10 or labels > n_train:
-        raise ValueError(f"--labels must be a positive multiple of 10 up to {n_train} (the training set size; "
-                         f"the same number of each class), or 'all'; got {labels}")
-    return labels
 
 
 def prepare_run(model_config: ModelConfig, train_config: TrainConfig, *, out: str | Path | None = None,

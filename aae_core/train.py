@@ -2,6 +2,10 @@
 
     python -m aae_core.train --recipe semi_supervised_100 --out runs/ssl100
     python -m aae_core.train --kind semi_supervised --labels 100 --epochs 20 --out runs/ssl100
+    python -m aae_core.train --recipe clustering_16 --class-noise 0.3:linear:0.05 --out runs/c16
+
+Noises and learning rates take a number, or START:SHAPE:FINAL to follow a schedule over the whole run:
+SHAPE is constant, linear or cosine (half a cosine: flat at both ends); e.g. --lr-gen 5e-4:cosine:5e-5.
 
 --out must be new or empty; a folder holding a checkpoint is continued with --resume (its saved config;
 --epochs may extend it) or replaced with --overwrite, and a folder holding anything else is never touched.
@@ -20,12 +24,12 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import OPTIMIZER_FILE, read_config
-from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, TrainConfig
+from .config import DATASETS, PRECISIONS, PRIOR_NAMES, ModelConfig, Schedule, TrainConfig, parse_scheduled
 from .errors import AAEError, CheckpointSaveError, OutputPathError, TrainingDivergedError
-from .families import FAMILIES, get_family
+from .families import FAMILIES
 from .fsutil import check_replaceable, check_writable, is_checkpoint_folder, lock_folder
-from .recipes import N_TRAIN, RECIPES, Recipe, default_recipe, get_recipe
-from .run_setup import ALL_LABELS, prepare_run, resolve_label_budget
+from .recipes import ALL_LABELS, N_TRAIN, RECIPES, Recipe, resolve, resolve_label_budget
+from .run_setup import prepare_run
 from .train_state import saved_training
 from .training import Callback, Trainer, device_name, pick_threads
 
@@ -40,6 +44,24 @@ def _labels(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("the label budget cannot be negative")
     return value
+
+
+def _scheduled(text: str) -> tuple[float, Schedule | None]:
+    try:
+        return parse_scheduled(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _train_changes(given: dict) -> dict:
+    """The TrainConfig changes the options ask for, with START:SHAPE:FINAL split into value and schedule."""
+    changes = {field: given[flag] for flag, field in TRAIN_FLAGS.items() if flag in given}
+    schedules = {}
+    for field, value in list(changes.items()):
+        if isinstance(value, tuple):
+            changes[field], sched = value
+            schedules[field] = sched or Schedule()
+    return {**changes, "schedules": schedules} if schedules else changes
 
 
 # Options that change a recipe: flag -> (config, field). Flags left out keep the recipe's value.
@@ -84,18 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--labelled-batch-size", type=int)
-    p.add_argument("--lr-rec", type=float)
-    p.add_argument("--lr-disc", type=float)
-    p.add_argument("--lr-gen", type=float)
-    p.add_argument("--lr-sup", type=float)
+    p.add_argument("--lr-rec", type=_scheduled, metavar="LR[:SHAPE:FINAL]")
+    p.add_argument("--lr-disc", type=_scheduled, metavar="LR[:SHAPE:FINAL]")
+    p.add_argument("--lr-gen", type=_scheduled, metavar="LR[:SHAPE:FINAL]")
+    p.add_argument("--lr-sup", type=_scheduled, metavar="LR[:SHAPE:FINAL]")
     p.add_argument("--beta1", type=float, help="Adam β1 of the adversarial phases")
-    p.add_argument("--noise", type=float, help="std of noise on D's inputs")
+    p.add_argument("--noise", type=_scheduled, metavar="STD[:SHAPE:FINAL]", help="std of noise on D's inputs")
     p.add_argument("--grad-clip", type=float)
     p.add_argument("--lr-decay-epochs", type=int, help="x0.1 every N epochs (0: never)")
     p.add_argument("--augment-shift", type=int, help="shift training images by up to N pixels each step (0: off)")
-    p.add_argument("--input-noise", type=float,
+    p.add_argument("--input-noise", type=_scheduled, metavar="STD[:SHAPE:FINAL]",
                    help="std of noise on the encoder's training inputs; the target stays clean (0: off)")
-    p.add_argument("--class-noise", type=float,
+    p.add_argument("--class-noise", type=_scheduled, metavar="STD[:SHAPE:FINAL]",
                    help="std of noise on the class discriminator's inputs (default: --noise)")
     p.add_argument("--eval-size", type=int, help="validation images for per-epoch metrics")
     p.add_argument("--validation-fraction", type=float,
@@ -128,29 +150,14 @@ class _ListRecipes(argparse.Action):
         parser.exit(0)
 
 
-def configs_from_args(args: argparse.Namespace, n_train: int = N_TRAIN) -> tuple[Recipe, ModelConfig, TrainConfig]:
+def configs_from_args(args: argparse.Namespace, n_train: int = N_TRAIN) -> tuple[Recipe | None, ModelConfig,
+                                                                               TrainConfig]:
     """(the recipe, and its model and training configs with every option given on the command line applied)."""
     given = vars(args)
-    if "recipe" in given:
-        recipe = get_recipe(given["recipe"])
-        if given.get("kind", recipe.model["kind"]) != recipe.model["kind"]:
-            raise ValueError(f"--kind {given['kind']} does not fit --recipe {recipe.name} (a "
-                             f"{recipe.model['kind']} model); drop one of them")
-    else:
-        recipe = default_recipe(given.get("kind", ModelConfig.kind))
-    model = {**recipe.model, **{field: given[flag] for flag, field in MODEL_FLAGS.items() if flag in given}}
-    train = {**recipe.train, **{field: given[flag] for flag, field in TRAIN_FLAGS.items() if flag in given}}
-    if model.get("prior") == "categorical" and "latent_dim" not in given:
-        model["latent_dim"] = model.get("n_classes", 10)   # a one-hot prior has one dimension per category
-    labels = given.get("labels")
-    if labels is None and get_family(model["kind"]).label_use(model.get("label_conditioned", False)) != "none":
-        # the label budget of the recipe, else of the family's own recipe (semi-supervised: 100), else all
-        for r in (recipe, default_recipe(model["kind"])):
-            if r is not None and r.model["kind"] == model["kind"] and r.model.get("n_labels"):
-                labels = r.model["n_labels"]
-                break
-    model["n_labels"] = resolve_label_budget(model["kind"], labels, model.get("label_conditioned", False), n_train)
-    return recipe, ModelConfig(**model), TrainConfig(**train)
+    changes = {field: given[flag] for flag, field in MODEL_FLAGS.items() if flag in given}
+    run = resolve(given.get("recipe", given.get("kind")), labels=given.get("labels"), n_train=n_train,
+                  **changes, **_train_changes(given))
+    return run.recipe, run.model, run.train
 
 
 def check_out_names_a_folder(out: str) -> None:
@@ -194,9 +201,17 @@ def resumed_configs(args: argparse.Namespace) -> tuple[str | None, ModelConfig, 
     flag = {a.dest: a.option_strings[0] for a in build_parser()._actions if a.option_strings}
     differ = [f"{flag[dest]} {given[dest]} (saved: {getattr(model, field)})"
               for dest, field in MODEL_FLAGS.items() if dest in given and given[dest] != getattr(model, field)]
-    differ += [f"{flag[dest]} {given[dest]} (saved: {getattr(training, field)})"
-               for dest, field in TRAIN_FLAGS.items()
-               if dest in given and dest not in CHANGEABLE_ON_RESUME and given[dest] != getattr(training, field)]
+    for dest, field in TRAIN_FLAGS.items():
+        if dest not in given or dest in CHANGEABLE_ON_RESUME:
+            continue
+        saved, wanted = getattr(training, field), given[dest]
+        if isinstance(wanted, tuple):       # a schedulable value: compare value and schedule
+            saved = (saved, training.schedules.get(field))
+            wanted = (wanted[0], wanted[1] if wanted[1] and wanted[1].shape != "constant" else None)
+        if wanted != saved:
+            shown = (lambda v: v[1].text(v[0]) if isinstance(v, tuple) and v[1] else
+                     v[0] if isinstance(v, tuple) else v)
+            differ.append(f"{flag[dest]} {shown(wanted)} (saved: {shown(saved)})")
     if "labels" in given:
         wanted = resolve_label_budget(model.kind, given["labels"], model.label_conditioned, N_TRAIN)
         if wanted != model.n_labels:
@@ -256,7 +271,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list
             recipe_name, model_config, train_config = resumed_configs(args)
         else:
             recipe, model_config, train_config = configs_from_args(args)
-            recipe_name = recipe.name
+            recipe_name = recipe.name if recipe else None
         if args.save_every < 1:
             raise ValueError("--save-every must be >= 1")
         if args.threads is not None and args.threads < 1:

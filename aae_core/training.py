@@ -157,6 +157,7 @@ class Trainer:
                  labelled: torch.Tensor | None = None, eval_set: ImageSet | None = None,
                  device: str | torch.device | None = None, callbacks: Sequence[Callback] = ()) -> None:
         self.config = config
+        self.now = config          # config with every scheduled value where training is now (config.at)
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.callbacks = list(callbacks)
@@ -194,9 +195,6 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
 
     # --- set-up -------------------------------------------------------------------------------
-    def _base_lr(self, phase: str) -> float:
-        return self.model.optimizer_settings(phase, self.config)[0]
-
     def _owned_params(self, phase: str) -> list[torch.nn.Parameter]:
         seen: set[int] = set()
         params = []
@@ -236,15 +234,15 @@ class Trainer:
         y = None
         if self.labels is not None and self.labelled_idx is None:
             y = self.labels[idx]
-        std = self.config.input_noise   # denoising: the encoder sees x + N(0, std²), the target stays x
+        std = self.now.input_noise   # denoising: the encoder sees x + N(0, std²), the target stays x
         batch = Batch(x=x, y=y, x_noisy=noisy(x, std, self.generator) if std else None)
         if self.labelled_idx is not None:
             pick = torch.randint(self.labelled_idx.shape[0], (self.config.labelled_batch_size,),
                                  generator=self.generator, device=self.device)
             lab = self.labelled_idx[pick]
             batch.x_labelled = self._images(lab)
-            if self.config.input_noise:
-                batch.x_labelled = noisy(batch.x_labelled, self.config.input_noise, self.generator)
+            if self.now.input_noise:
+                batch.x_labelled = noisy(batch.x_labelled, self.now.input_noise, self.generator)
             batch.y_labelled = self.labels[lab]
         return batch
 
@@ -258,8 +256,8 @@ class Trainer:
         opt = self.optimizers[phase]
         opt.zero_grad(set_to_none=True)
         with self.autocast():
-            loss = self.model.phase_loss(phase, batch, noise_std=self.config.disc_input_noise,
-                                         generator=self.generator, class_noise_std=self.config.class_code_noise)
+            loss = self.model.phase_loss(phase, batch, noise_std=self.now.disc_input_noise,
+                                         generator=self.generator, class_noise_std=self.now.class_code_noise)
         loss.backward(inputs=params)
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
@@ -274,8 +272,16 @@ class Trainer:
     def _set_lr(self, epoch: int) -> None:
         decay = 0.1 ** (epoch // self.config.lr_decay_epochs) if self.config.lr_decay_epochs else 1.0
         for phase, opt in self.optimizers.items():
+            lr = self.model.optimizer_settings(phase, self.now)[0] * decay
             for group in opt.param_groups:
-                group["lr"] = self._base_lr(phase) * decay
+                group["lr"] = lr
+
+    def _follow_schedules(self) -> None:
+        """Move every scheduled value (config.schedules) to where this step is: step 0 has the configured
+        values, the run's last step the schedules' final ones."""
+        total = self.config.epochs * self.steps_per_epoch
+        self.now = self.config.at(self.state.step / max(total - 1, 1))
+        self._set_lr(self.state.epoch)
 
     def _check_finite(self, sums: dict[str, torch.Tensor]) -> None:
         values = torch.stack(list(sums.values()))
@@ -304,6 +310,8 @@ class Trainer:
                 if self._stop.is_set():
                     reason = "stopped"
                     break
+                if self.config.schedules:
+                    self._follow_schedules()
                 losses = self.train_step(self._batch(perm[i * bs:(i + 1) * bs]))
                 self.state.last_losses = losses
                 for k, v in losses.items():

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 import aae_core
 from aae_core import projection
 from aae_core.checkpoint import save_metrics
+from aae_core.config import Schedule
 from aae_core.uploads import read_upload
 from explorer import catalog, runs, tasks
 from explorer.figures import ENCODED, GRID, PRIOR
@@ -353,6 +354,54 @@ def test_train_page_input_noise_defaults_to_the_measured_recipe_and_reaches_the_
     try:
         assert job.train_config.input_noise == pytest.approx(0.2)
         assert job.model_config.kind == "semi_supervised"
+    finally:
+        job.stop()
+        job.join(30)
+
+
+def test_after_a_run_ends_the_form_keeps_the_recipe_and_start_trains_what_it_shows(app):
+    """The lecturer's walk (issue 16, 5.1): after a run, the form fell to its minimums (latent 1, σ 0.1, batch 16,
+    rates 1e-6) while the recipe box still named the recipe, and Start trained those values."""
+    open_page(app, "train")
+    app.number_input(key="train_epochs").set_value(1)
+    app.select_slider(key="train_width").set_value(64)
+    app.button(key="start_run").click()
+    app.run()
+    first = _user_job(app)
+    open_page(app, "home")                      # look elsewhere while it trains, then come back
+    assert first.join(60) and first.status().state == "finished"
+    open_page(app, "train")
+    app.button(key="new_run").click()
+    app.run()
+    assert not app.exception, app.exception
+    shown = {key: app.number_input(key=key).value for key in ("train_latent", "train_std", "train_batch",
+                                                              "train_lr_rec", "train_lr_disc", "train_lr_gen")}
+    assert shown == {"train_latent": 2, "train_std": 5.0, "train_batch": 100, "train_lr_rec": 1e-3,
+                     "train_lr_disc": 2e-4, "train_lr_gen": 2e-4}          # unsupervised_gaussian_2d, as picked
+    assert app.select_slider(key="train_width").value == 64 and app.number_input(key="train_epochs").value == 1
+    app.button(key="start_run").click()
+    app.run()
+    second = _user_job(app)
+    try:
+        assert second is not first
+        assert second.model_config == first.model_config and second.train_config == first.train_config
+    finally:
+        second.stop()
+        second.join(30)
+
+
+def test_every_kind_draws_its_form_and_a_schedule_set_on_the_page_reaches_the_run(app):
+    open_page(app, "train")
+    for kind in aae_core.FAMILIES:
+        app.selectbox(key="train_kind").set_value(kind).run()
+        assert not app.exception, (kind, app.exception)
+    app.selectbox(key="train_kind").set_value("clustering").run()
+    app.selectbox(key="sched_class_code_noise").set_value("linear").run()
+    app.number_input(key="sched_final_class_code_noise").set_value(0.05).run()
+    job = _start_long_run(app)
+    try:
+        assert dict(job.train_config.schedules) == {"class_code_noise": Schedule("linear", 0.05)}
+        assert job.model_config.n_classes == 16 and job.model_config.hidden_dim == 64
     finally:
         job.stop()
         job.join(30)

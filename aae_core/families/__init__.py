@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import FAMILY_REGISTRY
 from .alae import ALAE
 from .base import AAEModel, Batch, LabelUse, flatten_images
 from .clustering import ClusteringAAE
@@ -17,7 +18,7 @@ from .supervised import SupervisedAAE
 from .unsupervised import AdversarialAutoencoder
 from .vae import VAE
 
-FAMILIES: dict[str, type[AAEModel]] = {}
+FAMILIES: dict[str, type[AAEModel]] = FAMILY_REGISTRY   # the one registry; config reads it, never imports us
 
 
 def register(family: type[AAEModel]) -> type[AAEModel]:
@@ -43,6 +44,7 @@ def get_family(kind: str) -> type[AAEModel]:
 def build_model(config, *, seed: int | None = None) -> AAEModel:
     """A freshly initialised model of config.kind (weights drawn from `seed` when given), on CPU."""
     cls = get_family(config.kind)
+    cls.check_config(config)   # again: the config may have been made before the families were loaded
     if seed is None:
         return cls(config)
     with torch.random.fork_rng(devices=[]):

@@ -17,7 +17,7 @@ from .. import losses
 from ..config import IMAGE_SIZE, ModelConfig
 from ..metrics import cluster_majority_labels, roll_distance
 from ..networks import Discriminator, mlp
-from ..priors import SwissRollPrior
+from ..priors import PRIOR_TYPES, SwissRollPrior
 from .base import AAEModel, flatten_images, noisy
 
 
@@ -55,13 +55,10 @@ class AdversarialAutoencoder(AAEModel):
     def check_config(cls, config: ModelConfig) -> None:
         if config.prior not in cls.priors:
             raise ValueError(f"prior must be one of {', '.join(cls.priors)}; got {config.prior!r}")
-        if config.prior in ("mixture", "swiss_roll") and config.latent_dim != 2:
-            raise ValueError(f"the {config.prior} prior is 2-D: latent_dim must be 2, got {config.latent_dim}")
-        if config.prior == "categorical" and config.latent_dim != config.n_classes:
-            raise ValueError("a categorical prior is one-hot over n_classes: latent_dim must equal n_classes, "
-                             f"got latent_dim={config.latent_dim}, n_classes={config.n_classes}")
+        prior = PRIOR_TYPES[config.prior]
+        prior.check_shape(config.latent_dim, config.n_classes)
         if config.label_conditioned:
-            if config.prior not in ("mixture", "swiss_roll"):
+            if not prior.parts_per_label:
                 raise ValueError("label_conditioned needs a 'mixture' or 'swiss_roll' prior (each label its own "
                                  f"part, §2.3); got prior {config.prior!r}")
             if config.n_labels == 0:

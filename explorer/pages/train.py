@@ -5,49 +5,28 @@ import time
 
 import streamlit as st
 
-from aae_core import ModelConfig, TrainConfig
+from aae_core.config import SCHEDULE_SHAPES
 from aae_core.errors import AAEError
 from aae_core.families import FAMILIES, get_family
-from aae_core.recipes import N_TRAIN, Recipe, default_recipe, get_recipe, recipes_for
+from aae_core.priors import PRIOR_TYPES
+from aae_core.recipes import N_TRAIN, get_recipe, recipes_for, resolve
 from explorer import figures, game_layers, models, runs, settings, state
-
-PRIOR_NAMES = {"gaussian": "Gaussian", "mixture": "mixture of 10 Gaussians (2-D)",
-               "swiss_roll": "swiss roll (2-D)", "categorical": "categorical (one-hot)"}
-LABEL_CHOICES = ["100", "1000", "10000", "all"]
-WIDTHS = [64, 128, 256, 512, 1000]
-
-
-def preset(recipe: Recipe) -> None:
-    """Set every field of the form to `recipe` (the Train page's presets are the recipe book's recipes)."""
-    ss, m, t = st.session_state, recipe.model_config(), recipe.train_config()
-    kind = m.kind
-    ss["train_prior"], ss["train_label_cond"] = m.prior, m.label_conditioned
-    if m.family.class_noun == "cluster":
-        ss["train_clusters"] = m.n_classes
-    if m.prior not in ("mixture", "swiss_roll", "categorical"):
-        ss["train_latent"] = m.latent_dim
-    ss["train_std"] = m.prior_std
-    if m.n_labels:
-        ss[f"train_labels_{kind}"] = "all" if m.n_labels >= N_TRAIN else str(m.n_labels)
-    ss["train_epochs"], ss["train_batch"], ss["train_seed"] = t.epochs, t.batch_size, t.seed
-    ss["train_width"] = min(WIDTHS, key=lambda w: abs(w - m.hidden_dim))
-    ss["train_lr_rec"], ss["train_lr_disc"] = t.lr_reconstruction, t.lr_discriminator
-    ss["train_lr_gen"], ss["train_lr_sup"] = t.lr_generator, t.lr_supervised
-    ss[f"train_input_noise_{kind}"] = t.input_noise
-    ss["train_decay"] = t.lr_decay_epochs
-
-
-def on_kind() -> None:
-    kind = st.session_state["train_kind"]
-    recipe = default_recipe(kind) or (recipes_for(kind) or [None])[0]
-    if recipe is not None:
-        st.session_state[f"train_recipe_{kind}"] = recipe.name
-        preset(recipe)
-
-
-def on_recipe(kind: str) -> None:
-    preset(get_recipe(st.session_state[f"train_recipe_{kind}"]))
-
+from explorer.train_form import (
+    FORM,
+    LABEL_CHOICES,
+    PRIOR_NAMES,
+    SCHEDULED,
+    WIDTHS,
+    changed,
+    changed_labels,
+    changed_schedule,
+    choice,
+    on_kind,
+    on_recipe,
+    resolved,
+    restart,
+    shown,
+)
 
 st.title("Train a model")
 state.explain(
@@ -195,8 +174,15 @@ if job is not None:
 st.subheader("A new run")
 ss = st.session_state
 if "train_kind" not in ss:
-    ss["train_kind"] = ModelConfig.kind
-    on_kind()
+    ss["train_kind"] = get_recipe(choice()["start"]).model["kind"] if choice()["start"] not in FAMILIES \
+        else choice()["start"]
+try:
+    run = resolved()
+except ValueError as exc:       # a change that no longer fits (an older session's form): start again
+    st.warning(f"The form started again from its recipe: {exc}")
+    restart(choice()["start"])
+    run = resolved()
+m, t = run.model, run.train
 c1, c2, c3 = st.columns(3)
 with c1:
     kind = st.selectbox("Kind", list(FAMILIES), format_func=lambda k: get_family(k).title, key="train_kind",
@@ -205,84 +191,88 @@ with c1:
     st.caption(family.summary)
     names = [r.name for r in recipes_for(kind)]
     if names:
-        ss.setdefault(f"train_recipe_{kind}", family.default_recipe if family.default_recipe in names else names[0])
+        shown(f"train_recipe_{kind}", run.recipe.name if run.recipe and run.recipe.name in names else names[0])
         st.selectbox("Start from the recipe", names, key=f"train_recipe_{kind}", on_change=on_recipe, args=(kind,),
                      format_func=lambda n: f"{n} ({get_recipe(n).paper})",
                      help="The recipes of the shipped models (aae_core/recipes.py); change any field below.")
-    priors = list(family.priors)
-    if ss.get("train_prior") not in priors:
-        ss["train_prior"] = priors[0]
-    prior = st.selectbox("Prior p(z)", priors, format_func=PRIOR_NAMES.get, key="train_prior",
-                         disabled=len(priors) == 1)
-    label_conditioned = False
-    if prior in ("mixture", "swiss_roll"):
-        label_conditioned = st.checkbox("Label-conditioned (each digit gets its own part of the prior, §2.3)",
-                                        key="train_label_cond")
-    n_classes = 10
-    if family.class_noun == "cluster":
-        ss.setdefault("train_clusters", 16)
-        n_classes = int(st.number_input("Clusters", 2, 50, key="train_clusters"))
-    if prior in ("mixture", "swiss_roll"):
-        latent_dim = 2
-        st.caption("This prior is 2-D: the latent size is 2.")
-    elif prior == "categorical":
-        latent_dim = n_classes
-        st.caption("A one-hot prior has one dimension per category (10).")
+    shown("train_prior", m.prior)
+    st.selectbox("Prior p(z)", list(family.priors), format_func=PRIOR_NAMES.get, key="train_prior",
+                 disabled=len(family.priors) == 1, on_change=changed, args=("train_prior",))
+    prior = PRIOR_TYPES[m.prior]
+    if prior.parts_per_label:
+        shown("train_label_cond", m.label_conditioned)
+        st.checkbox("Label-conditioned (each digit gets its own part of the prior, §2.3)", key="train_label_cond",
+                    on_change=changed, args=("train_label_cond",))
+    if family.needs_class_code and not family.classes_are_labels:
+        shown("train_clusters", m.n_classes)
+        st.number_input("Clusters", 2, 50, key="train_clusters", on_change=changed, args=("train_clusters",))
+    if prior.latent_dim_for(m.n_classes) is None:
+        shown("train_latent", m.latent_dim)
+        st.number_input("Latent size (style dimensions)", 1, 64, key="train_latent", on_change=changed,
+                        args=("train_latent",))
     else:
-        ss.setdefault("train_latent", 2)
-        latent_dim = int(st.number_input("Latent size (style dimensions)", 1, 64, key="train_latent"))
-    std = 1.0
-    if prior == "gaussian":
-        ss.setdefault("train_std", 1.0)
-        std = float(st.number_input("Prior σ", 0.1, 10.0, step=0.5, key="train_std",
-                                    help="The paper's 2-D figures use σ = 5."))
+        st.caption(f"This prior fixes the latent size: {m.latent_dim}.")
+    if prior.has_std:
+        shown("train_std", m.prior_std)
+        st.number_input("Prior σ", 0.1, 10.0, step=0.5, key="train_std", help="The paper's 2-D figures use σ = 5.",
+                        on_change=changed, args=("train_std",))
 with c2:
-    uses_labels = family.label_use(label_conditioned) != "none"
-    budget = "none"
-    if uses_labels:
-        ss.setdefault(f"train_labels_{kind}", "all")
-        budget = st.selectbox("Labelled images", LABEL_CHOICES, key=f"train_labels_{kind}")
+    if family.label_use(m.label_conditioned) != "none":
+        key = f"train_labels_{kind}"
+        shown(key, "all" if m.n_labels >= N_TRAIN else str(m.n_labels))
+        st.selectbox("Labelled images", LABEL_CHOICES, key=key, on_change=changed_labels, args=(key,))
     else:
         st.caption("This kind uses no labels.")
-    epochs = int(st.number_input("Epochs", 1, 500, key="train_epochs"))
-    decay = int(st.number_input("Learning rates x0.1 every N epochs (0: never)", 0, 500, key="train_decay"))
-    batch_size = int(st.number_input("Batch size", 16, 1000, step=10, key="train_batch"))
-    width = int(st.select_slider("Hidden units per layer", WIDTHS, key="train_width",
-                                 help="The paper uses 1000; the shipped models 512; 256 trains about 4x faster "
-                                      "than 512 on a CPU."))
-    seed = int(st.number_input("Seed", 0, 10**6, key="train_seed"))
+    for key, label, low, high, step in (("train_epochs", "Epochs", 1, 500, 1),
+                                        ("train_decay", "Learning rates x0.1 every N epochs (0: never)", 0, 500, 1),
+                                        ("train_batch", "Batch size", 16, 1000, 10)):
+        shown(key, getattr(t, FORM[key]))
+        st.number_input(label, low, high, step=step, key=key, on_change=changed, args=(key,))
+    shown("train_width", min(WIDTHS, key=lambda w: abs(w - m.hidden_dim)))
+    st.select_slider("Hidden units per layer", WIDTHS, key="train_width", on_change=changed, args=("train_width",),
+                     help="The paper uses 1000; the shipped models 512; 256 trains about 4x faster than 512 on a CPU.")
+    shown("train_seed", t.seed)
+    st.number_input("Seed", 0, 10**6, key="train_seed", on_change=changed, args=("train_seed",))
 with c3:
-    lr_rec = st.number_input("Learning rate: reconstruction", 1e-6, 1.0, format="%.0e", step=1e-4,
-                             key="train_lr_rec")
-    lr_disc = st.number_input("Learning rate: discriminator", 1e-6, 1.0, format="%.0e", step=1e-5,
-                              key="train_lr_disc")
-    lr_gen = st.number_input("Learning rate: generator", 1e-6, 1.0, format="%.0e", step=1e-5, key="train_lr_gen")
-    lr_sup = float(ss.get("train_lr_sup", TrainConfig.lr_supervised))
-    if family.label_use(label_conditioned) == "batch":
-        lr_sup = st.number_input("Learning rate: supervised", 1e-6, 1.0, format="%.0e", step=1e-4,
-                                 key="train_lr_sup")
-    ss.setdefault(f"train_input_noise_{kind}", 0.0)
-    input_noise = st.number_input(
-        "Input noise (std)", 0.0, 1.0, step=0.05, key=f"train_input_noise_{kind}",
+    rates = [("train_lr_rec", "reconstruction", 1e-4), ("train_lr_disc", "discriminator", 1e-5),
+             ("train_lr_gen", "generator", 1e-5)]
+    if family.label_use(m.label_conditioned) == "batch":
+        rates.append(("train_lr_sup", "labelled batch", 1e-4))
+    for key, label, step in rates:
+        shown(key, getattr(t, FORM[key]))
+        st.number_input(f"Learning rate: {label}", 1e-6, 1.0, format="%.0e", step=step, key=key, on_change=changed,
+                        args=(key,))
+    noise_key = f"train_input_noise_{kind}"
+    shown(noise_key, t.input_noise)
+    st.number_input(
+        "Input noise (std)", 0.0, 1.0, step=0.05, key=noise_key, on_change=changed, args=(noise_key,),
         help="Gaussian noise on what the encoder sees while training; the decoder still rebuilds the clean "
              "image. 0.3 cut the semi-supervised error by about 3 points in early epochs (see the README).")
     st.caption(f"Runs on {models.device_line()}. The page shows the measured speed and time left once it runs.")
+with st.expander("Schedules: noises and rates that change over training"):
+    st.caption("Each value starts where the form (or the recipe) sets it and moves to its final value by the last "
+               "step: linear, or cosine (flat at both ends). The command line spells it START:SHAPE:FINAL.")
+    for field, label in SCHEDULED.items():
+        if field == "class_code_noise" and not family.needs_class_code:
+            continue
+        sched = t.schedules.get(field)
+        left, right = st.columns(2)
+        shown(f"sched_{field}", sched.shape if sched else "constant")
+        left.selectbox(f"{label.capitalize()} (starts at {t.start_value(field):g})", SCHEDULE_SHAPES,
+                       key=f"sched_{field}", on_change=changed_schedule, args=(field,))
+        lr = field.startswith("lr_")
+        shown(f"sched_final_{field}", sched.final if sched else (t.start_value(field) / 10 if lr else 0.0))
+        right.number_input(f"Final {label}", 1e-7 if lr else 0.0, 1.0, key=f"sched_final_{field}",
+                           format="%.0e" if lr else "%.3f", on_change=changed_schedule, args=(field,),
+                           disabled=ss[f"sched_{field}"] == "constant")
 
 if st.button("Start training", type="primary", icon=":material/play_arrow:", key="start_run"):
     try:
-        n_labels = (N_TRAIN if budget == "all" else int(budget)) if uses_labels else 0
-        recipe = get_recipe(ss[f"train_recipe_{kind}"]) if names else None
-        base_model, base_train = (recipe.model, recipe.train) if recipe else ({}, {})
-        model_config = ModelConfig(**{**base_model, **dict(
-            kind=kind, prior=prior, latent_dim=latent_dim, n_classes=n_classes, n_labels=n_labels,
-            label_conditioned=label_conditioned, prior_std=std, hidden_dim=width, disc_hidden_dim=width)})
-        train_config = TrainConfig(**{**base_train, **dict(
-            epochs=epochs, batch_size=batch_size, labelled_batch_size=min(100, batch_size),
-            lr_reconstruction=float(lr_rec), lr_discriminator=float(lr_disc), lr_generator=float(lr_gen),
-            lr_supervised=float(lr_sup), seed=seed, input_noise=float(input_noise), lr_decay_epochs=decay,
-            eval_size=1000)})
-        runs.REGISTRY.start(user, model_config, train_config, device=dev,
-                            recipe=recipe.name if recipe else None)
+        c = choice()
+        final = resolve(c["start"], labels=c["labels"], **{**c["changes"], "eval_size": 1000,
+                                                          "labelled_batch_size": min(100, t.batch_size)})
+        runs.REGISTRY.start(user, final.model, final.train, device=dev,
+                            recipe=final.recipe.name if final.recipe else None)
     except (ValueError, AAEError) as exc:
         st.error(f"Cannot start this run: {exc}")
     else:
