@@ -5,11 +5,19 @@ not import it."""
 
 from explorer.runs.jobs import TrainingJob
 from explorer.runs.live import LiveCallback
-from explorer.runs.registry import MAX_QUEUED, MAX_RUNS_PER_USER, REGISTRY, JobBusyError, JobRegistry, QueueFullError
+from explorer.runs.registry import (
+                                    MAX_QUEUED,
+                                    MAX_RUNS_PER_USER,
+                                    REGISTRY,
+                                    JobBusyError,
+                                    JobRegistry,
+                                    QueueFullError,
+                                    time_limit_note,
+)
 from explorer.runs.status import FINAL_STATES, JobState, JobStatus, Snapshot, StatusBoard, stopped_message
 from explorer.runs.storage import evict_runs, folder_bytes, stored_runs
 from explorer.runs.worker import WorkerJob
 
 __all__ = ["FINAL_STATES", "MAX_QUEUED", "MAX_RUNS_PER_USER", "REGISTRY", "JobBusyError", "JobRegistry", "JobState",
            "JobStatus", "LiveCallback", "QueueFullError", "Snapshot", "StatusBoard", "TrainingJob", "WorkerJob",
-           "evict_runs", "folder_bytes", "stopped_message", "stored_runs"]
+           "evict_runs", "folder_bytes", "stopped_message", "stored_runs", "time_limit_note"]

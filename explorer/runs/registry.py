@@ -27,7 +27,7 @@ from aae_core.config import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
 from aae_core.training import Callback
 from explorer.catalog import runs_dir
-from explorer.runs.jobs import TrainingJob
+from explorer.runs.jobs import TrainingJob, minutes
 from explorer.runs.storage import evict_runs
 from explorer.runs.worker import WorkerJob
 from explorer.settings import (
@@ -226,6 +226,13 @@ class JobRegistry:
         for ready_job in ready:
             ready_job.start()
         return removed
+
+
+def time_limit_note() -> str:
+    """The server's per-run time limit in a sentence for the page ('' when there is none)."""
+    limit = run_time_limit_s()
+    return "" if limit is None else (f"Each run trains for at most {minutes(limit)} on this server, then saves and "
+                                     "ends as if stopped, so that the runs waiting get their turn.")
 
 
 REGISTRY = JobRegistry()

@@ -32,7 +32,8 @@ _CTX = mp.get_context("spawn")
 
 class WorkerJob:
     """One run executed by a worker process; the same face as TrainingJob (start, stop, done, status,
-    board, out, extra, join). before/after run in the server, on the job's reader thread."""
+    board, out, extra, join). before/after run in the server, on the job's reader thread; callbacks run in
+    the worker (so they must pickle: module-level classes; what they change stays in the worker)."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, out: str | Path, *,
                  data_dir: str | Path | None = None, device: Any = None, extra: dict[str, Any] | None = None,
@@ -40,14 +41,13 @@ class WorkerJob:
                  time_limit_s: float | None = None,
                  before: Callable[[WorkerJob], Sequence[str] | None] | None = None,
                  after: Callable[[WorkerJob], Sequence[str] | None] | None = None) -> None:
-        if callbacks:
-            raise ValueError("a run in a worker process takes no in-process callbacks; use TrainingJob for those")
         self.out, self.extra = Path(out), extra
         self.board = StatusBoard(self.out)
         self._spec = dict(model=model_config.to_dict(), train=train_config.to_dict(), out=str(self.out),
                           data_dir=None if data_dir is None else str(data_dir),
                           device=None if device is None else str(device), extra=extra,
-                          snapshot_every_s=snapshot_every_s, threads=threads or 1, time_limit_s=time_limit_s)
+                          snapshot_every_s=snapshot_every_s, threads=threads or 1, time_limit_s=time_limit_s,
+                          callbacks=list(callbacks))
         self._before, self._after = before, after
         self._stop = _CTX.Event()
         self.process: mp.process.BaseProcess | None = None
@@ -178,7 +178,7 @@ def worker_main(spec: dict[str, Any], send: Connection, stop: Any) -> None:
     job = TrainingJob(ModelConfig.from_dict(spec["model"]), TrainConfig.from_dict(spec["train"]), spec["out"],
                       data_dir=spec["data_dir"], device=spec["device"], extra=spec["extra"],
                       snapshot_every_s=spec["snapshot_every_s"], time_limit_s=spec["time_limit_s"],
-                      board=_PipeBoard(Path(spec["out"]), send))
+                      callbacks=spec["callbacks"], board=_PipeBoard(Path(spec["out"]), send))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
