@@ -169,6 +169,33 @@ def test_background_tasks_are_shared_and_report_progress_and_errors():
     assert shared.get_or_start("bad", work).join(5)
 
 
+def test_background_tasks_wait_their_turn_and_let_go_of_what_they_held():
+    shared = tasks.TaskRegistry(max_running=1, keep_done=1)
+    gate = threading.Event()
+
+    class Held:                                                             # stands for a model and a test set
+        pass
+
+    held = Held()
+    ref = weakref.ref(held)
+
+    def first(progress, held=held):
+        assert gate.wait(10)
+        return 1
+
+    a = shared.get_or_start("a", first)
+    b = shared.get_or_start("b", lambda progress: 2)
+    del held, first                                                         # the task holds the only references
+    _wait_for(lambda: "waiting" in b.status().message, 5)
+    assert not b.join(0.3) and b.status().state == "running"               # at most one at once
+    gate.set()
+    assert a.join(5) and b.join(5) and b.status().result == 2
+    gc.collect()
+    assert ref() is None                                                    # the finished task let go of it
+    assert shared.get_or_start("c", lambda progress: 3).join(5)
+    assert shared.get("a") is None and shared.get("b") is not None           # only the last finished one kept
+
+
 # --- the queue, the caps, memory, threads -----------------------------------------------------------
 class _Record(Callback):
     """Notes, from the training thread, the order runs start in and the thread count they see."""
