@@ -32,8 +32,9 @@ _CTX = mp.get_context("spawn")
 
 class WorkerJob:
     """One run executed by a worker process; the same face as TrainingJob (start, stop, done, status,
-    board, out, extra, join). before/after run in the server, on the job's reader thread; callbacks run in
-    the worker (so they must pickle: module-level classes; what they change stays in the worker)."""
+    board, out, extra, join, model_config, train_config). before/after run in the server, on the job's
+    reader thread; callbacks run in the worker (so they must pickle: module-level classes; what they change
+    stays in the worker)."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, out: str | Path, *,
                  data_dir: str | Path | None = None, device: Any = None, extra: dict[str, Any] | None = None,
@@ -41,6 +42,7 @@ class WorkerJob:
                  time_limit_s: float | None = None,
                  before: Callable[[WorkerJob], Sequence[str] | None] | None = None,
                  after: Callable[[WorkerJob], Sequence[str] | None] | None = None) -> None:
+        self.model_config, self.train_config = model_config, train_config
         self.out, self.extra = Path(out), extra
         self.board = StatusBoard(self.out)
         self._spec = dict(model=model_config.to_dict(), train=train_config.to_dict(), out=str(self.out),
