@@ -7,7 +7,11 @@ from __future__ import annotations
 import os
 
 MAX_TRAININGS_ENV, QUOTA_ENV = "AAE_MAX_TRAININGS", "AAE_RUNS_QUOTA_MB"
+TIME_LIMIT_ENV = "AAE_RUN_TIME_LIMIT_MIN"
+SERVER_RUNS_ENV, SERVER_QUOTA_ENV = "AAE_SERVER_MAX_RUNS", "AAE_SERVER_QUOTA_MB"
 DEFAULT_QUOTA_MB = 500         # disk for one owner's run folders (a 1000-unit run with optimizer state: ~70 MB)
+DEFAULT_TIME_LIMIT_MIN = 60    # one run's training time, so that one run cannot hold a trainer for hours
+DEFAULT_SERVER_RUNS, DEFAULT_SERVER_QUOTA_MB = 100, 5000   # all owners' app-made runs together
 MB = 1_000_000
 
 
@@ -38,15 +42,37 @@ def training_threads(max_running: int | None = None) -> int:
     return max(1, (cores - cores // 2) // (max_running or max_trainings()))
 
 
+def _number_env(name: str, default: float, what: str, *, zero_ok: bool = False) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 or (zero_ok and value == 0)):
+        raise ValueError(f"${name} must be {what}; got {raw!r}")
+    return value
+
+
 def runs_quota_bytes() -> int:
     """Disk allowed for one owner's run folders: $AAE_RUNS_QUOTA_MB (may be fractional), else 500 MB."""
-    raw = os.environ.get(QUOTA_ENV)
-    if raw is None or raw.strip() == "":
-        return DEFAULT_QUOTA_MB * MB
-    try:
-        mb = float(raw)
-    except ValueError:
-        mb = -1.0
-    if not mb > 0:
-        raise ValueError(f"${QUOTA_ENV} must be a positive number of MB; got {raw!r}")
-    return int(mb * MB)
+    return int(_number_env(QUOTA_ENV, DEFAULT_QUOTA_MB, "a positive number of MB") * MB)
+
+
+def run_time_limit_s() -> float | None:
+    """One run's training time on this server: $AAE_RUN_TIME_LIMIT_MIN minutes (0: no limit), else 60 min.
+    Past it the run saves and ends as if stopped, so the runs waiting behind it get their turn."""
+    minutes = _number_env(TIME_LIMIT_ENV, DEFAULT_TIME_LIMIT_MIN, "a positive number of minutes, or 0 for no "
+                          "limit", zero_ok=True)
+    return minutes * 60 if minutes else None
+
+
+def server_max_runs() -> int:
+    """App-made run folders the server keeps, all owners together: $AAE_SERVER_MAX_RUNS, else 100."""
+    return _positive_int_env(SERVER_RUNS_ENV) or DEFAULT_SERVER_RUNS
+
+
+def server_quota_bytes() -> int:
+    """Disk for all owners' app-made run folders together: $AAE_SERVER_QUOTA_MB, else 5000 MB."""
+    return int(_number_env(SERVER_QUOTA_ENV, DEFAULT_SERVER_QUOTA_MB, "a positive number of MB") * MB)

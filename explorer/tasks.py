@@ -1,5 +1,7 @@
 """Long computations other than training (a UMAP fit), each in a daemon thread that makes no UI calls,
-keyed by what they compute so that two pages (or users) asking for the same thing share one."""
+keyed by what they compute so that two pages (or users) asking for the same thing share one. At most
+`max_running` run at once (the others wait their turn); a finished task lets go of what its function held
+(a model, a test set), and only the last `keep_done` finished tasks are kept."""
 
 from __future__ import annotations
 
@@ -30,12 +32,15 @@ class TaskStatus(Generic[T]):
 
 
 class BackgroundTask(Generic[T]):
-    """fn(progress) run once in a daemon thread; progress(fraction, message) updates its status."""
+    """fn(progress) run once in a daemon thread; progress(fraction, message) updates its status. With
+    `slots`, it waits for one first (saying so) and gives it back at the end."""
 
-    def __init__(self, name: str, fn: Callable[[Callable[[float, str], None]], T], message: str = "starting") -> None:
+    def __init__(self, name: str, fn: Callable[[Callable[[float, str], None]], T], message: str = "starting",
+                 slots: threading.Semaphore | None = None) -> None:
         self._lock = threading.Lock()
         self._status: TaskStatus[T] = TaskStatus(state="running", message=message)
-        self._fn = fn
+        self._fn: Callable[[Callable[[float, str], None]], T] | None = fn
+        self._slots, self._message = slots, message
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> BackgroundTask[T]:
@@ -54,24 +59,38 @@ class BackgroundTask(Generic[T]):
         with self._lock:
             self._status.fraction, self._status.message = float(fraction), message
 
+    @property
+    def finished(self) -> bool:
+        return self.status().state != "running"
+
     def _run(self) -> None:
+        if self._slots is not None and not self._slots.acquire(blocking=False):
+            self._progress(0.0, "waiting: this server runs a few of these at once, and the others are busy")
+            self._slots.acquire()
+            self._progress(0.0, self._message)
         try:
-            result = self._fn(self._progress)
+            fn, self._fn = self._fn, None              # what it holds goes with the call
+            result = fn(self._progress)
             with self._lock:
                 self._status.state, self._status.result, self._status.fraction = "done", result, 1.0
         except Exception as exc:  # reported to the page, which stays usable
             log.exception("background task failed")
             with self._lock:
                 self._status.state, self._status.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
 
 class TaskRegistry:
     """Background tasks keyed by what they compute, so two pages (or users) asking for the same thing
-    share one computation."""
+    share one computation; at most `max_running` at once, the last `keep_done` finished ones kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_running: int = 1, keep_done: int = 8) -> None:
         self._lock = threading.Lock()
         self._tasks: dict[str, BackgroundTask] = {}
+        self._slots = threading.Semaphore(max_running)
+        self._keep_done = keep_done
 
     def get_or_start(self, key: str, fn: Callable[[Callable[[float, str], None]], T],
                      message: str = "starting") -> BackgroundTask[T]:
@@ -80,7 +99,10 @@ class TaskRegistry:
         with self._lock:
             task = self._tasks.get(key)
             if task is None:
-                task = BackgroundTask(f"aae-task-{key[:24]}", fn, message)
+                finished = [k for k, t in self._tasks.items() if t.finished]   # oldest first
+                for old in finished[: max(0, len(finished) - self._keep_done)]:
+                    del self._tasks[old]
+                task = BackgroundTask(f"aae-task-{key[:24]}", fn, message, slots=self._slots)
                 self._tasks[key] = task
                 task.start()
             return task

@@ -1,5 +1,6 @@
-"""Training in a background thread (explorer.runs): finish, stop, divergence, failures, one run per user,
-the server-wide queue, the per-user caps on stored runs, memory released by ended runs, torch threads."""
+"""Training in a background thread or a worker process (explorer.runs): finish, stop, divergence, failures,
+one run per user, the server-wide queue, the per-user caps on stored runs, memory released by ended runs,
+torch threads."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _train_config(epochs: int = 2, **overrides) -> TrainConfig:
                                  validation_fraction=0.0), **overrides})
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> None:
+def _wait_for(predicate, timeout: float = 120.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > end:
@@ -45,7 +46,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> None:
 def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
     out = tmp_path / "run"
     job = runs.TrainingJob(tiny_config("supervised"), _train_config(epochs=2), out, snapshot_every_s=0.0).start()
-    assert job.join(60)
+    assert job.join(180)
     s = job.status()
     assert s.state == "finished" and s.done and s.progress == 1.0
     assert s.epoch == 2 and s.step == s.total_steps == 2 * (100 // 20)    # 100 labelled images, batch 20
@@ -106,7 +107,7 @@ class _PoisonAt(Callback):
 def test_a_diverged_run_says_so_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
     job = runs.TrainingJob(tiny_config(), _train_config(epochs=4), out, callbacks=[_PoisonAt(1)]).start()
-    assert job.join(60)
+    assert job.join(180)
     s = job.status()
     assert s.state == "diverged"
     assert "NaN" in s.message and "last good checkpoint (epoch 1)" in s.message
@@ -133,12 +134,12 @@ def test_one_run_per_user_and_users_do_not_disturb_each_other(tmp_path):
         registry.start("alice", tiny_config(), _train_config(epochs=1))
     bob = registry.start("bob", tiny_config("vae", latent_dim=3), _train_config(epochs=1))
     assert registry.get("alice") is long and registry.get("bob") is bob and long.out != bob.out
-    assert bob.join(60) and bob.status().state == "finished"
+    assert bob.join(180) and bob.status().state == "finished"
     assert not long.done                                                  # bob's run left alice's alone
     assert registry.stop("alice") and long.join(30) and long.status().state == "stopped"
     assert not registry.stop("alice")                                      # nothing left to stop
     again = registry.start("alice", tiny_config(), _train_config(epochs=1))  # a new run once the old one ended
-    assert again.join(60) and again.out != long.out
+    assert again.join(180) and again.out != long.out
     for user, job in (("alice", again), ("bob", bob)):
         meta = aae_core.checkpoint.read_config(job.out)
         assert meta["app_user"] == user
@@ -168,6 +169,33 @@ def test_background_tasks_are_shared_and_report_progress_and_errors():
     assert shared.get_or_start("bad", work).join(5)
 
 
+def test_background_tasks_wait_their_turn_and_let_go_of_what_they_held():
+    shared = tasks.TaskRegistry(max_running=1, keep_done=1)
+    gate = threading.Event()
+
+    class Held:                                                             # stands for a model and a test set
+        pass
+
+    held = Held()
+    ref = weakref.ref(held)
+
+    def first(progress, held=held):
+        assert gate.wait(10)
+        return 1
+
+    a = shared.get_or_start("a", first)
+    b = shared.get_or_start("b", lambda progress: 2)
+    del held, first                                                         # the task holds the only references
+    _wait_for(lambda: "waiting" in b.status().message, 5)
+    assert not b.join(0.3) and b.status().state == "running"               # at most one at once
+    gate.set()
+    assert a.join(5) and b.join(5) and b.status().result == 2
+    gc.collect()
+    assert ref() is None                                                    # the finished task let go of it
+    assert shared.get_or_start("c", lambda progress: 3).join(5)
+    assert shared.get("a") is None and shared.get("b") is not None           # only the last finished one kept
+
+
 # --- the queue, the caps, memory, threads -----------------------------------------------------------
 class _Record(Callback):
     """Notes, from the training thread, the order runs start in and the thread count they see."""
@@ -180,7 +208,7 @@ class _Record(Callback):
 
 
 def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_path):
-    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob)  # callbacks here
     started: list = []
     by_user = {}
     for user in ("a", "b", "c", "d"):
@@ -237,12 +265,13 @@ def test_training_threads_share_the_cores_the_server_leaves_free(monkeypatch):
 
 def test_a_cpu_run_sets_the_servers_torch_threads(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=4)          # 4 of 8 cores free: 1 thread each
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=4,          # 4 of 8 cores free: 1 thread each
+                                make_job=runs.TrainingJob)
     seen: list = []
     torch.set_num_threads(2)
     try:
         job = registry.start("a", tiny_config(), _train_config(epochs=1), device="cpu", callbacks=[_Record("a", seen)])
-        assert job.join(60) and job.status().state == "finished"
+        assert job.join(180) and job.status().state == "finished"
         later: list = []
         t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))   # e.g. a new script thread
         t.start()
@@ -279,7 +308,7 @@ def test_a_user_keeps_at_most_n_runs_oldest_removed_first_and_nothing_else_is_to
 
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=5)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1))
-    assert job.join(60) and job.status().state == "finished"
+    assert job.join(180) and job.status().state == "finished"
     assert not mine[0].exists() and all(m.exists() for m in mine[1:]) and job.out.is_dir()
     assert job.status().evicted == ("mine0",)
     assert [p.name for p in runs.stored_runs(tmp_path, "alice")] == \
@@ -296,7 +325,7 @@ def test_a_users_runs_stay_within_the_disk_quota_oldest_removed_first(tmp_path, 
     monkeypatch.setenv("AAE_RUNS_QUOTA_MB", "1.3")          # the new run (~0.9 MB with its optimizer) tips it over
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1))
-    assert job.join(60) and job.status().state == "finished"
+    assert job.join(180) and job.status().state == "finished"
     assert not old.exists() and mid.exists() and bob.exists() and job.out.exists()
     assert job.status().evicted == ("old",)
     assert sum(runs.folder_bytes(p) for p in runs.stored_runs(tmp_path, "alice")) <= 1_300_000
@@ -321,9 +350,9 @@ def test_an_ended_run_releases_its_model_and_data(tmp_path):
         def on_train_start(self, trainer) -> None:
             refs.extend([weakref.ref(trainer), weakref.ref(trainer.model), weakref.ref(trainer.images)])
 
-    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1), callbacks=[Grab()])
-    assert job.join(60) and job.status().state == "finished"
+    assert job.join(180) and job.status().state == "finished"
     stopped = registry.start("bob", tiny_config(), _train_config(epochs=500), callbacks=[Grab()])
     _wait_for(lambda: stopped.status().step >= 2)
     stopped.stop()
@@ -340,7 +369,7 @@ def test_a_stopped_run_reports_whole_epochs_and_the_partial_one(tmp_path):
                 job.stop()
 
     job = runs.TrainingJob(tiny_config(), _train_config(epochs=5), tmp_path / "run", callbacks=[StopAt()]).start()
-    assert job.join(60)
+    assert job.join(180)
     s = job.status()
     assert s.state == "stopped" and s.epoch == 1 and s.step == 33 and s.steps_per_epoch == 30
     assert s.epoch_steps == 3
@@ -357,7 +386,7 @@ def test_a_run_stopped_in_its_first_epoch_has_a_history_point(tmp_path):
                 job.stop()
 
     job = runs.TrainingJob(tiny_config(), _train_config(epochs=1), tmp_path / "run", callbacks=[StopAt()]).start()
-    assert job.join(60)
+    assert job.join(180)
     s = job.status()
     assert s.state == "stopped" and s.epoch == 0 and s.epoch_steps == 4
     assert "stopped in epoch 1 after 4 of its 30 steps" in s.message and "no epoch complete" in s.message
@@ -376,7 +405,7 @@ def test_the_status_reports_the_measured_speed_and_the_time_left(tmp_path):
                 rates.append((s.steps_per_s, s.images_per_s, s.seconds_left, s.total_steps - s.step))
 
     job = runs.TrainingJob(tiny_config(), _train_config(epochs=3), tmp_path / "run", callbacks=[Watch()]).start()
-    assert job.join(60)
+    assert job.join(180)
     [(rate, images, left, remaining)] = rates
     assert rate > 0 and images == pytest.approx(rate * 20)
     assert left == pytest.approx(remaining / rate)
@@ -394,4 +423,4 @@ def test_the_registry_makes_its_runs_through_its_job_factory(tmp_path):
 
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=make)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1))
-    assert made == [job] and job.join(60) and job.status().state == "finished"
+    assert made == [job] and job.join(180) and job.status().state == "finished"

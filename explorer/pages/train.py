@@ -92,7 +92,7 @@ def draw_queued(s: runs.JobStatus) -> None:
     st.progress(0.0, text=f"{ordinal(s.queue_position or 1)} in the queue · waiting for {waited}")
     st.info(f"You are {ordinal(s.queue_position or 1)} in the queue ({s.queue_length} waiting). This server trains "
             f"{k} run{'s' if k != 1 else ''} at a time, so that each gets the cores it needs; yours starts by "
-            "itself when the runs ahead of it end. You may switch page or reload meanwhile.",
+            f"itself when the runs ahead of it end. You may switch page or reload meanwhile. {runs.time_limit_note()}",
             icon=":material/hourglass_top:")
 
 
@@ -121,6 +121,10 @@ def draw(job: runs.TrainingJob, s: runs.JobStatus) -> None:
                 f"{runs.REGISTRY.quota_bytes / settings.MB:,.0f} MB of them on this server, so your oldest "
                 f"{'run was' if len(s.evicted) == 1 else 'runs were'} removed: {', '.join(s.evicted)}.",
                 icon=":material/delete_sweep:")
+    if s.server_evicted:
+        st.info(f"This server keeps at most {settings.server_max_runs()} trained runs and "
+                f"{settings.server_quota_bytes() / settings.MB:,.0f} MB of them for all users together, so its "
+                f"oldest were removed: {', '.join(s.server_evicted)}.", icon=":material/delete_sweep:")
     if s.done:
         c1, c2, _ = st.columns([1, 1, 3])
         if s.has_checkpoint:
@@ -248,7 +252,8 @@ with c3:
         "Input noise (std)", 0.0, 1.0, step=0.05, key=noise_key, on_change=changed, args=(noise_key,),
         help="Gaussian noise on what the encoder sees while training; the decoder still rebuilds the clean "
              "image. 0.3 cut the semi-supervised error by about 3 points in early epochs (see the README).")
-    st.caption(f"Runs on {models.device_line()}. The page shows the measured speed and time left once it runs.")
+    st.caption(f"Runs on {models.device_line()}. The page shows the measured speed and time left once it runs. "
+               f"{runs.time_limit_note()}")
 with st.expander("Schedules: noises and rates that change over training"):
     st.caption("Each value starts where the form (or the recipe) sets it and moves to its final value by the last "
                "step: linear, or cosine (flat at both ends). The command line spells it START:SHAPE:FINAL.")

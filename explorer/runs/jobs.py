@@ -1,7 +1,8 @@
 """How one run executes: TrainingJob runs `prepare_run(...).fit()` in a daemon thread that makes no UI
-calls, feeding its StatusBoard through a LiveCallback. `job.stop()` asks the Trainer to stop after the
-current mini-batch; the CheckpointCallback then saves. An ended run drops its Trainer, model and data,
-keeping only what the page shows. Which runs start when is the registry's business, not this module's."""
+calls (or, in a worker process, in that process's main thread: explorer.runs.worker), feeding its
+StatusBoard through a LiveCallback. `job.stop()` asks the Trainer to stop after the current mini-batch; the
+CheckpointCallback then saves. A run past its time limit stops the same way. An ended run drops its Trainer,
+model and data, keeping only what the page shows. Which runs start when is the registry's business."""
 
 from __future__ import annotations
 
@@ -32,18 +33,23 @@ class TrainingJob:
     callbacks are extra Trainer callbacks (they run on the training thread). threads: torch threads to
     use when it trains on the CPU (None: leave the process's setting alone). before/after run on the
     training thread before the data loads and once the run has ended (the registry makes room on disk and
-    starts the next waiting run); each may return names of old runs it removed, for the page to say."""
+    starts the next waiting run); each may return names of old runs it removed, for the page to say.
+    time_limit_s: training time (from its first step) after which the run stops and saves as if stopped."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, out: str | Path, *,
                  data_dir: str | Path | None = None, device: str | torch.device | None = None,
                  extra: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-                 snapshot_every_s: float = 2.0, threads: int | None = None,
+                 snapshot_every_s: float = 2.0, threads: int | None = None, time_limit_s: float | None = None,
                  before: Callable[[TrainingJob], Sequence[str] | None] | None = None,
-                 after: Callable[[TrainingJob], Sequence[str] | None] | None = None) -> None:
+                 after: Callable[[TrainingJob], Sequence[str] | None] | None = None,
+                 board: StatusBoard | None = None) -> None:
         self.model_config, self.train_config = model_config, train_config
         self.out = Path(out)
         self.data_dir, self.device, self.extra, self.threads = data_dir, device, extra, threads
-        self.board = StatusBoard(self.out)
+        self.board = board or StatusBoard(self.out)
+        self.time_limit_s = time_limit_s
+        self._timer: threading.Timer | None = None
+        self._timed_out = False
         self._live = LiveCallback(self.board, snapshot_every_s=snapshot_every_s, on_start=self._on_start)
         self._callbacks: list[Callback] = [self._live, *callbacks]
         self._before, self._after = before, after
@@ -55,6 +61,10 @@ class TrainingJob:
     def start(self) -> TrainingJob:
         self._thread.start()
         return self
+
+    def run_here(self) -> None:
+        """Run on the calling thread until the run ends (a worker process's main thread)."""
+        self._run()
 
     def status(self) -> JobStatus:
         return self.board.read()
@@ -84,6 +94,14 @@ class TrainingJob:
         with self._lock:
             if self._stop_requested:
                 trainer.request_stop()
+            if self.time_limit_s:
+                self._timer = threading.Timer(self.time_limit_s, self._time_up)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _time_up(self) -> None:
+        self._timed_out = True
+        self.stop()
 
     def _run(self) -> None:
         board = self.board
@@ -109,10 +127,13 @@ class TrainingJob:
             st = board.read()
             if reason == "finished":
                 board.finish("finished", f"finished {st.epoch} epochs in {st.elapsed:.0f} s; saved to {self.out}")
+            elif self._timed_out:
+                board.finish("stopped", f"reached this server's time limit of {minutes(self.time_limit_s)} per "
+                                        f"run: {stopped_message(st)}; saved to {self.out}")
             else:
                 board.finish("stopped", f"{stopped_message(st)}; saved to {self.out}")
         except TrainingDivergedError as exc:
-            board.finish("diverged", f"{exc} {self._kept()}")
+            board.finish("diverged", f"{exc} {kept_checkpoint(self.out)}")
         except (AAEError, ValueError, OSError, RuntimeError) as exc:
             log.exception("training run %s failed", self.out)
             board.finish("failed", f"training failed: {exc}")
@@ -132,17 +153,30 @@ class TrainingJob:
         snapshot) and drops the Trainer, with the model, its optimizers and the dataset on the device."""
         with self._lock:
             self._trainer = None
+            if self._timer is not None:
+                self._timer.cancel()
         self._live.release()
         self._callbacks = []
         self.board.thin()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _kept(self) -> str:
-        if not (self.out / CONFIG_FILE).is_file():
-            return "No epoch had finished, so there is no checkpoint."
-        try:
-            epoch = (read_config(self.out).get("progress") or {}).get("epoch", "?")
-        except CheckpointError:
-            epoch = "?"
-        return f"The last good checkpoint (epoch {epoch}) is kept in {self.out}."
+
+def kept_checkpoint(out: Path) -> str:
+    """What an ended run left on disk, in a sentence."""
+    if not (out / CONFIG_FILE).is_file():
+        return "No epoch had finished, so there is no checkpoint."
+    try:
+        epoch = (read_config(out).get("progress") or {}).get("epoch", "?")
+    except CheckpointError:
+        epoch = "?"
+    return f"The last good checkpoint (epoch {epoch}) is kept in {out}."
+
+
+def minutes(seconds: float | None) -> str:
+    """A time limit in words: '90 s', '20 min', '2 h 30 min'."""
+    s = round(seconds or 0)
+    if s < 120:
+        return f"{s} s"
+    h, m = divmod(round(s / 60), 60)
+    return f"{h} h {m} min" if h and m else f"{h} h" if h else f"{m} min"

@@ -3,12 +3,16 @@
 REGISTRY holds the jobs of this process keyed by an owner (the app derives it from an unguessable
 per-browser token, see explorer.state), so a run outlives page switches and reloads; each owner has one
 run at a time. The server trains at most `max_trainings()` runs at once; the others wait in one FIFO
-queue (a waiting run can leave it). Each owner keeps at most MAX_RUNS_PER_USER run folders and
-$AAE_RUNS_QUOTA_MB of them on disk: the oldest of the owner's own app-made folders go first.
+queue (a waiting run can leave it). Each run executes in a worker process (explorer.runs.worker) and
+stops itself after $AAE_RUN_TIME_LIMIT_MIN. Each owner keeps at most MAX_RUNS_PER_USER run folders and
+$AAE_RUNS_QUOTA_MB of them on disk, and all owners together $AAE_SERVER_MAX_RUNS and $AAE_SERVER_QUOTA_MB:
+the oldest app-made folders go first (the owner's own for the owner's caps). When the server exits (SIGTERM
+included) the running runs are stopped and saved first.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -23,9 +27,18 @@ from aae_core.config import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
 from aae_core.training import Callback
 from explorer.catalog import runs_dir
-from explorer.runs.jobs import TrainingJob
+from explorer.runs.jobs import TrainingJob, minutes
 from explorer.runs.storage import evict_runs
-from explorer.settings import MB, max_trainings, runs_quota_bytes, training_threads
+from explorer.runs.worker import WorkerJob
+from explorer.settings import (
+    MB,
+    max_trainings,
+    run_time_limit_s,
+    runs_quota_bytes,
+    server_max_runs,
+    server_quota_bytes,
+    training_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +57,23 @@ class QueueFullError(AAEError):
 class JobRegistry:
     """The process's training jobs, one per owner; at most `max_running` train at once (default
     max_trainings()), the rest wait in a FIFO queue of at most `max_queued`. Each owner keeps at most
-    `max_runs` run folders, within `quota_mb` (default $AAE_RUNS_QUOTA_MB, else 500 MB).
+    `max_runs` run folders, within `quota_mb` (default $AAE_RUNS_QUOTA_MB, else 500 MB); all owners together
+    server_max_runs() folders within server_quota_bytes().
 
-    How a run executes is the job's (make_job, TrainingJob's signature); the registry asks of a job only
-    start(), stop(), done, status(), its board, out and extra."""
+    How a run executes is the job's (make_job, TrainingJob's signature: WorkerJob, a worker process, by
+    default); the registry asks of a job only start(), stop(), join(), done, status(), its board, out, extra."""
 
     def __init__(self, root: Callable[[], Path] = runs_dir, *, max_running: int | None = None,
                  max_queued: int = MAX_QUEUED, max_runs: int = MAX_RUNS_PER_USER,
-                 quota_mb: float | None = None, make_job: Callable[..., TrainingJob] = TrainingJob) -> None:
+                 quota_mb: float | None = None,
+                 make_job: Callable[..., TrainingJob | WorkerJob] = WorkerJob) -> None:
         self._root, self._make_job = root, make_job
         self._max_running, self.max_queued, self.max_runs, self._quota_mb = max_running, max_queued, max_runs, quota_mb
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
         self._queue: deque[TrainingJob] = deque()
         self._running: set[TrainingJob] = set()
+        self._closing = False
 
     @property
     def max_running(self) -> int:
@@ -79,12 +95,16 @@ class JobRegistry:
         train. JobBusyError if their previous run is still going or waiting; QueueFullError when max_queued
         runs wait already."""
         max_running = self.max_running
-        quota = self.quota_bytes            # a bad $AAE_RUNS_QUOTA_MB is said now, not in the thread
+        # every setting read now, so that a bad one is said to the user here, not on the run's thread
+        quota, time_limit_s = self.quota_bytes, run_time_limit_s()
+        server_max_runs(), server_quota_bytes()
         with self._lock:
             current = self._jobs.get(user)
             if current is not None and not current.done:
                 raise JobBusyError(f"you already have a run in progress ({current.out.name}); stop it or wait "
                                    "for it to end before starting another")
+            if self._closing:
+                raise QueueFullError("the server is shutting down; try again once it is back")
             if len(self._queue) >= self.max_queued:
                 raise QueueFullError(f"the queue is full ({len(self._queue)} runs waiting for "
                                      f"{max_running} trainer{'s' if max_running > 1 else ''}); try again later")
@@ -96,6 +116,7 @@ class JobRegistry:
             job = self._make_job(model_config, train_config, out, data_dir=data_dir, device=device,
                                  extra={"app_user": user, "recipe": recipe}, callbacks=callbacks,
                                  snapshot_every_s=snapshot_every_s, threads=training_threads(max_running),
+                                 time_limit_s=time_limit_s,
                                  before=lambda j: self._make_room(user, j, keep=self.max_runs - 1, quota=quota),
                                  after=self._ended)
             self._jobs[user] = job
@@ -148,10 +169,25 @@ class JobRegistry:
         with self._lock:
             return {j.out for j in self._jobs.values()} | {j.out for j in self._running}
 
+    def shutdown(self, timeout: float = 60.0) -> None:
+        """Before the process exits: waiting runs leave the queue, running ones stop and save; waits up to
+        `timeout` s for them. Registered with atexit for REGISTRY (Streamlit's SIGTERM handler returns)."""
+        with self._lock:
+            self._closing = True
+            waiting, self._queue = list(self._queue), deque()
+            running = list(self._running)
+        for job in waiting:
+            job.board.finish("left", "the server shut down before this run started")
+        for job in running:
+            job.stop()
+        end = time.monotonic() + timeout
+        for job in running:
+            job.join(max(0.0, end - time.monotonic()))
+
     def _dispatch_locked(self) -> list[TrainingJob]:
         """Move waiting runs to running while there is room (lock held); the caller starts them."""
         ready = []
-        while self._queue and len(self._running) < self.max_running:
+        while not self._closing and self._queue and len(self._running) < self.max_running:
             job = self._queue.popleft()
             self._running.add(job)
             job.board.update(queue_position=None, message="starting")
@@ -166,14 +202,21 @@ class JobRegistry:
                              message=f"waiting: {running} run{'s' if running != 1 else ''} training, "
                                      f"{i} ahead of this one")
 
-    def _make_room(self, user: str, job: TrainingJob, *, keep: int, quota: int) -> list[str]:
-        return evict_runs(self._root(), user, keep=keep, quota_bytes=quota, protect=self.protected())
+    def _make_room(self, user: str, job: TrainingJob, *, keep: int, quota: int, new: bool = True) -> list[str]:
+        """Keep the owner, then the server, within their caps (`new`: leave room for the run starting now).
+        Returns the owner's runs removed; anyone's removed for the server go on the job's board apart."""
+        protect = self.protected()
+        mine = evict_runs(self._root(), user, keep=keep, quota_bytes=quota, protect=protect)
+        theirs = evict_runs(self._root(), None, keep=server_max_runs() - new, quota_bytes=server_quota_bytes(),
+                            protect=protect)
+        job.board.add_evicted(theirs, server=True)
+        return mine
 
     def _ended(self, job: TrainingJob) -> list[str]:
         """On the ended run's thread: keep its owner within the caps, then start the next waiting run."""
         user = (job.extra or {}).get("app_user", "")
         try:
-            removed = self._make_room(user, job, keep=self.max_runs, quota=self.quota_bytes)
+            removed = self._make_room(user, job, keep=self.max_runs, quota=self.quota_bytes, new=False)
         except (OSError, ValueError):
             log.exception("could not enforce the run caps after %s", job.out)
             removed = []
@@ -185,4 +228,12 @@ class JobRegistry:
         return removed
 
 
+def time_limit_note() -> str:
+    """The server's per-run time limit in a sentence for the page ('' when there is none)."""
+    limit = run_time_limit_s()
+    return "" if limit is None else (f"Each run trains for at most {minutes(limit)} on this server, then saves and "
+                                     "ends as if stopped, so that the runs waiting get their turn.")
+
+
 REGISTRY = JobRegistry()
+atexit.register(REGISTRY.shutdown)

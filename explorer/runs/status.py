@@ -54,6 +54,7 @@ class JobStatus:
     queue_position: int | None = None                    # 1 = next to start; None when not waiting
     queue_length: int = 0
     evicted: tuple[str, ...] = ()                         # this owner's old runs removed to make room
+    server_evicted: tuple[str, ...] = ()                  # anyone's oldest runs removed for the server's caps
     started: float = 0.0                                  # 0 until it leaves the queue
     ended: float | None = None
 
@@ -127,10 +128,11 @@ class StatusBoard:
             if len(self._losses) > self.MAX_LOSS_POINTS:  # keep the curve light: drop every other old point
                 self._losses = self._losses[: -100: 2] + self._losses[-100:]
 
-    def add_evicted(self, names: Sequence[str]) -> None:
+    def add_evicted(self, names: Sequence[str], *, server: bool = False) -> None:
         if names:
+            field = "server_evicted" if server else "evicted"
             with self._lock:
-                self._status = replace(self._status, evicted=self._status.evicted + tuple(names))
+                self._status = replace(self._status, **{field: getattr(self._status, field) + tuple(names)})
 
     def thin(self) -> None:
         """Keep an ended run's loss curve to KEPT_LOSS_POINTS evenly spaced points (the last one kept)."""

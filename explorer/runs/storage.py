@@ -1,5 +1,6 @@
-"""Run folders on disk: the ones the app made for one owner, their size, and evicting the oldest to keep
-an owner within their caps. Only real folders whose config.json names the owner are ever touched."""
+"""Run folders on disk: the ones the app made (for one owner, or for anyone), their size, and evicting the
+oldest to keep an owner, or the whole server, within its caps. Only real folders whose config.json names an
+app owner are ever touched."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
-def stored_runs(root: Path, owner: str) -> list[Path]:
-    """The run folders the app made for `owner` directly under `root`, oldest first (by their config.json's
-    last write). Only real folders (no links, no temporary .name folders) whose config.json is a JSON object
-    with "app_user" == owner count: nothing else under root is ever touched."""
+def stored_runs(root: Path, owner: str | None) -> list[Path]:
+    """The run folders the app made for `owner` (None: for any owner) directly under `root`, oldest first (by
+    their config.json's last write). Only real folders (no links, no temporary .name folders) whose
+    config.json is a JSON object with "app_user" == owner (None: any non-empty text) count: nothing else under
+    root is ever touched (a run from the command line has no app_user)."""
     found: list[tuple[float, str, Path]] = []
     try:
         entries = list(os.scandir(root))
@@ -47,14 +49,15 @@ def stored_runs(root: Path, owner: str) -> list[Path]:
             mtime = config.stat().st_mtime
         except (OSError, ValueError):
             continue
-        if isinstance(meta, dict) and meta.get("app_user") == owner:
+        user = meta.get("app_user") if isinstance(meta, dict) else None
+        if (user == owner) if owner is not None else (isinstance(user, str) and user != ""):
             found.append((mtime, entry.name, Path(entry.path)))
     return [p for _, _, p in sorted(found)]
 
 
-def evict_runs(root: Path, owner: str, *, keep: int, quota_bytes: int, protect: set[Path]) -> list[str]:
-    """Delete `owner`'s oldest app-made run folders under root (never one in `protect`) until at most `keep`
-    remain and they take at most `quota_bytes`. Returns the names removed, oldest first."""
+def evict_runs(root: Path, owner: str | None, *, keep: int, quota_bytes: int, protect: set[Path]) -> list[str]:
+    """Delete `owner`'s (None: any owner's) oldest app-made run folders under root (never one in `protect`)
+    until at most `keep` remain and they take at most `quota_bytes`. Returns the names removed, oldest first."""
     runs = stored_runs(root, owner)
     sizes = {p: folder_bytes(p) for p in runs}
     protected = {Path(p).resolve() for p in protect}
@@ -71,5 +74,6 @@ def evict_runs(root: Path, owner: str, *, keep: int, quota_bytes: int, protect: 
             continue
         runs.remove(p)
         removed.append(p.name)
-        log.info("removed %s's old run %s (at most %d runs, %.0f MB)", owner, p, keep, quota_bytes / MB)
+        log.info("removed %s old run %s (at most %d runs, %.0f MB)", f"{owner}'s" if owner else "the server's", p,
+                 keep, quota_bytes / MB)
     return removed
