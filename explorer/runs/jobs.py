@@ -126,12 +126,13 @@ class TrainingJob:
             del trainer
             st = board.read()
             if reason == "finished":
-                board.finish("finished", f"finished {st.epoch} epochs in {st.elapsed:.0f} s; saved to {self.out}")
+                board.finish("finished",
+                             f"finished {st.epoch} epochs in {st.elapsed:.0f} s; saved as run {self.out.name}")
             elif self._timed_out:
                 board.finish("stopped", f"reached this server's time limit of {minutes(self.time_limit_s)} per "
-                                        f"run: {stopped_message(st)}; saved to {self.out}")
+                                        f"run: {stopped_message(st)}; saved as run {self.out.name}")
             else:
-                board.finish("stopped", f"{stopped_message(st)}; saved to {self.out}")
+                board.finish("stopped", f"{stopped_message(st)}; saved as run {self.out.name}")
         except TrainingDivergedError as exc:
             board.finish("diverged", f"{exc} {kept_checkpoint(self.out)}")
         except (AAEError, ValueError, OSError, RuntimeError) as exc:
@@ -170,7 +171,7 @@ def kept_checkpoint(out: Path) -> str:
         epoch = (read_config(out).get("progress") or {}).get("epoch", "?")
     except CheckpointError:
         epoch = "?"
-    return f"The last good checkpoint (epoch {epoch}) is kept in {out}."
+    return f"The last good checkpoint (epoch {epoch}) is kept as run {out.name}."
 
 
 def minutes(seconds: float | None) -> str:
