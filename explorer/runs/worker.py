@@ -9,12 +9,15 @@ failed in one line; the checkpoints it saved stay, as every save is atomic."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -88,7 +91,8 @@ class WorkerJob:
             receive, send = _CTX.Pipe(duplex=False)
             self.process = _CTX.Process(target=worker_main, args=(self._spec, send, self._stop),
                                         name=f"aae-train-{self.out.name}")
-            self.process.start()
+            with _plain_main():
+                self.process.start()
             send.close()                       # the worker holds the only sending end: EOF when it dies
             ended = self._drain(receive)
             self.process.join()
@@ -120,6 +124,25 @@ class WorkerJob:
                 board.add_epoch(payload)
             elif kind == "loss":
                 board.add_loss_point(payload)
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _plain_main():
+    """While a worker is spawned, let __main__ be an empty module. Streamlit runs each page script as
+    __main__, and spawn re-runs the parent's __main__ in the child before the target: the child would run the
+    app (app.py and its page) instead of only training. An empty __main__ (no file, no spec) is re-run as
+    nothing. Held only for Process.start(), which reads it."""
+    with _MAIN_LOCK:
+        saved = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if saved is not None:
+                sys.modules["__main__"] = saved
 
 
 def _how_it_died(exitcode: int | None) -> str:
