@@ -1,22 +1,33 @@
-"""A lecture hall on one server: N sessions explore the latent map and the decoder sliders while one
-training run goes and three more wait in the queue. Writes results/lecture_hall_cpu.json.
+"""A lecture hall on one server: N sessions explore the latent map and the decoder sliders, a few real Chromium
+pages hover over the map and drag the sliders (decoding in the browser), while one training run goes and three more
+wait in the queue. Writes results/lecture_hall_<sessions>.json.
 
-    python -m benchmarks.lecture_hall [--sessions 20] [--seconds 150] [--trainers 4]
+    python -m benchmarks.lecture_hall --sessions 20 --browsers 3 --seconds 90 [--trainers 4] [--out NAME]
+
+First, before anyone else comes, one run trains alone for --run-seconds (the solo speed); then the hall.
 
 The sessions are clients that speak Streamlit's own websocket protocol (the BackMsg / ForwardMsg protobufs
 of /_stcore/stream, the way the browser's frontend does): each opens a real server session, sends the widget
 states a browser would send (a plotly selection for a click on the map, a slider value in the sliders' fragment,
 the Train page's fields and its Start button), reads every ForwardMsg the server sends back, and fetches the
-decoded image from /media over HTTP as the browser would. Not headless Chromium: 20 Chromium pages on a
-2-core machine, each drawing a 10k-point WebGL scatter with software rendering (there is no GPU), would
-measure the browsers fighting the server for the two cores rather than the server. So the latencies here
-are the server's (click sent -> image bytes received), without the browser's drawing: benchmarks/app_latency
-measures that part in a real browser for one session.
+decoded image from /media over HTTP as the browser would. They send no browser's User-Agent, so the pages serve
+them the server path (st.plotly_chart, decoding on the server): their clicks and slider moves are the interactions
+that need the server, timed from the message sent to the image's bytes received.
 
-What it reports: p50/p95 of click -> decoded image and slider move -> decoded image, the errors (exceptions
-in the app's output, timeouts, broken connections: should be 0), the server's RSS (/proc/PID/status) before
-the sessions come, at its peak and after they left and the runs ended, and the trainers' sessions: the queue
-position each saw and the order their runs started in (expected: the order they pressed Start).
+The --browsers pages are real Chromium (Playwright, /usr/bin/chromium, software GL: there is no GPU), on which the
+pages draw the map component (explorer/map_view.py) that decodes in the browser: each page hovers over test points
+of the Latent map, clicks one (a server rerun), then drags the Decoder sliders, and again. The in-browser decode
+latency (pointer or slider input event -> new image drawn) comes from the frame's window.aaeStats.times; the
+websocket frames a page sends while hovering are counted (expected 0). Chromium pages are heavy on 2 cores (each
+draws a 10k-point WebGL scatter in software and runs the decoder in WebAssembly), so keep them few (3): more
+would measure the browsers fighting the server for the cores rather than the server.
+
+What it reports: p50/p95 of the in-browser decodes (hover, slider drag), of the server's click -> image and
+slider move -> image, the training run's steps/s during the hall against its solo steps/s (the ratio; target
+>= 0.5), the errors (exceptions in the app's output, timeouts, broken connections, page errors: should be 0),
+the server's RSS summed over it and its child processes (training may run in a child) before the sessions come,
+at its peak and after they left and the runs ended, and the trainers' sessions: the queue position each saw and
+the order their runs started in (expected: the order they pressed Start).
 """
 
 from __future__ import annotations
@@ -38,18 +49,31 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks._common import write_result
-from benchmarks.app_latency import _start_server, _stop
+from benchmarks.app_latency import CHROMIUM_ARGS, READY, _start_server, _stop
+from benchmarks.browser_decode import CHROMIUM, DRAWN, POINTS
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODED = 0            # explorer.figures.ENCODED: customdata source of an encoded test image
 TIMEOUT_S = 60.0
 
 
+FRAME = "map_view.latent_map/"   # in the URL of the map component's frame (the map and the sliders)
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """RSS of the process pid and every process under it (training may run in a child), in MB."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):        # it ended meanwhile
+            continue
+    return total
 
 
 class Run:
@@ -195,13 +219,86 @@ async def viewer(url: str, stats: dict, deadline: float, seed: int) -> None:
         await s.close()
 
 
+async def component_frame(page):
+    """The map component's frame on this page, once its model is loaded."""
+    await page.wait_for_selector(READY, timeout=TIMEOUT_S * 3000)
+    while not (frames := [f for f in page.frames if FRAME in f.url]):
+        await page.wait_for_timeout(100)
+    await frames[0].wait_for_function("() => window.aaeStats && window.aaeStats.ready", timeout=TIMEOUT_S * 3000)
+    return frames[0]
+
+
+async def browser_page(browser, url: str, stats: dict, clock: dict, seed: int, loaded: asyncio.Event,
+                       go: asyncio.Event) -> None:
+    """A real Chromium page: on the Latent map it sweeps the pointer over test points (30, a student's look
+    around), clicks one, then on Decoder sliders drags the first two sliders end to end (a pass started before
+    the deadline ends), and again. The frame's
+    decode times go to stats (hover_ms, slider_ms); websocket frames sent while hovering to hover_frames_sent.
+    The first map is loaded before the hall starts (sets `loaded`; the hall then sets `go` and clock["deadline"]):
+    a first visit fetches the bundles and the decoder, which under the crowd's load is not what is measured."""
+    rng = random.Random(1000 + seed)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    sent: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(len(payload))))
+    page.on("pageerror", lambda exc: stats["errors"].append(f"browser {seed}: page error: {exc}"))
+    first = True
+    try:
+        while first or time.monotonic() < clock["deadline"]:
+            if not first:                    # a page load waits behind the crowd's script runs: allow for it
+                await page.goto(f"{url}/latent_map", wait_until="commit", timeout=TIMEOUT_S * 3000)
+            else:
+                await page.goto(f"{url}/latent_map", timeout=TIMEOUT_S * 3000)
+            frame = await component_frame(page)
+            if first:
+                first = False
+                loaded.set()
+                await go.wait()
+            await frame.wait_for_function(DRAWN, timeout=TIMEOUT_S * 1000)
+            box = await page.locator("iframe[title*='latent_map']").bounding_box()
+            points = await frame.evaluate(POINTS, 400)
+            rng.shuffle(points)
+            await frame.evaluate("() => { window.aaeStats.times.length = 0; }")
+            before = len(sent)
+            for x, y in points[:30]:
+                await page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+                await page.wait_for_timeout(rng.uniform(30, 120))
+            await page.wait_for_timeout(300)
+            stats["hover_frames_sent"] += len(sent) - before
+            stats["hover_ms"] += await frame.evaluate("() => window.aaeStats.times")
+            x, y = points[0]
+            await page.mouse.click(box["x"] + x, box["y"] + y)          # selects the point: a server rerun
+            stats["browser_clicks"] += 1
+            await page.wait_for_timeout(1000)
+            await page.goto(f"{url}/sliders", wait_until="commit", timeout=TIMEOUT_S * 3000)
+            frame = await component_frame(page)
+            await frame.evaluate("() => { window.aaeStats.times.length = 0; }")
+            for i in range(2):
+                r = await frame.locator("input[type=range]").nth(i).bounding_box()
+                y = r["y"] + r["height"] / 2
+                await page.mouse.move(r["x"] + 2, y)
+                await page.mouse.down()
+                for k in range(1, 41):                                  # a slow drag, end to end
+                    await page.mouse.move(r["x"] + 2 + (r["width"] - 4) * k / 40, y)
+                    await page.wait_for_timeout(25)
+                await page.mouse.up()                                   # let go: the server hears of it
+                await page.wait_for_timeout(500)
+            stats["slider_ms"] += await frame.evaluate("() => window.aaeStats.times")
+    except Exception as exc:  # noqa: BLE001 - a page that broke is an error of the hall, counted and shown
+        stats["errors"].append(f"browser {seed}: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        loaded.set()
+        await context.close()
+
+
 async def trainer(url: str, stats: dict, name: str, start_at: float, deadline: float, run_s: float,
                   turn: asyncio.Event | None = None, done: asyncio.Event | None = None) -> None:
     """Opens the Train page, presses Start (the page's default recipe) at start_at, then watches the page
     every 2 s: its place in the queue, when its run starts; after run_s of training it presses Stop, as a
     student who has seen enough would, so that the next run in the queue starts."""
     s = Session(url, stats)
-    seen = stats["trainers"].setdefault(name, {"positions": [], "started": None, "ended": None, "pressed": None})
+    seen = stats["trainers"].setdefault(name, {"positions": [], "started": None, "ended": None, "pressed": None,
+                                               "steps": [], "rates": []})
     try:
         await s.open()
         run, _ = await s.rerun("train")
@@ -224,6 +321,10 @@ async def trainer(url: str, stats: dict, name: str, start_at: float, deadline: f
                 seen["positions"].append(int(m.group(1)))
             elif seen["started"] is None and re.search(r"epoch \d+ of \d+ ·|epochs complete|loading", text):
                 seen["started"] = time.monotonic()
+            if m := re.search(r"step ([\d,]+) of [\d,]+", text):           # (when, step) while it trains
+                seen["steps"].append((time.monotonic(), int(m.group(1).replace(",", ""))))
+            if m := re.search(r"([\d,.]+) steps/s", text):                   # the page's own recent rate
+                seen["rates"].append(float(m.group(1).replace(",", "")))
             if "epochs complete" in text or "Training diverged" in text or "training failed" in text:
                 seen["ended"] = time.monotonic()
                 seen["final"] = next((t for t in run.texts if "complete" in t), "")
@@ -244,10 +345,17 @@ async def trainer(url: str, stats: dict, name: str, start_at: float, deadline: f
         await s.close()
 
 
+async def solo(url: str, args) -> dict:
+    """One run trains alone for run_seconds (nobody else on the server), then is stopped: the solo speed."""
+    stats: dict = {"errors": [], "trainers": {}}
+    now = time.monotonic()
+    await trainer(url, stats, "solo", now, now + args.run_seconds + 120, args.run_seconds)
+    return stats
+
+
 async def hall(url: str, pid: int, args) -> dict:
-    stats: dict = {"errors": [], "click_s": [], "slider_s": [], "trainers": {}, "rss_mb": []}
-    t0 = time.monotonic()
-    deadline = t0 + args.seconds
+    stats: dict = {"errors": [], "click_s": [], "slider_s": [], "trainers": {}, "rss_mb": [], "hover_ms": [],
+                   "slider_ms": [], "hover_frames_sent": 0, "browser_clicks": 0}
 
     async def sample_rss() -> None:
         while True:
@@ -255,14 +363,45 @@ async def hall(url: str, pid: int, args) -> dict:
             await asyncio.sleep(1.0)
 
     sampler = asyncio.create_task(sample_rss())
-    pressed = [asyncio.Event() for _ in range(args.trainers)]
-    trainers = [trainer(url, stats, f"T{i + 1}", t0 + 5 + 2 * i, deadline + args.drain, args.run_seconds,
-                        turn=pressed[i - 1] if i else None, done=pressed[i])
-                for i in range(args.trainers)]
-    viewers = [viewer(url, stats, deadline, seed) for seed in range(args.sessions)]
-    await asyncio.gather(*viewers, *trainers)
+
+    async def crowd(t0: float) -> None:
+        deadline = t0 + args.seconds
+        pressed = [asyncio.Event() for _ in range(args.trainers)]
+        trainers = [trainer(url, stats, f"T{i + 1}", t0 + 5 + 2 * i, deadline + args.drain, args.run_seconds,
+                            turn=pressed[i - 1] if i else None, done=pressed[i])
+                    for i in range(args.trainers)]
+        await asyncio.gather(*(viewer(url, stats, deadline, seed) for seed in range(args.sessions)), *trainers)
+
+    if not args.browsers:
+        await crowd(time.monotonic())
+    else:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                clock, go = {"deadline": float("inf")}, asyncio.Event()
+                loaded = [asyncio.Event() for _ in range(args.browsers)]
+                pages = [asyncio.create_task(browser_page(browser, url, stats, clock, i, loaded[i], go))
+                         for i in range(args.browsers)]
+                for ev in loaded:               # the pages' first maps, before the crowd comes
+                    await ev.wait()
+                t0 = time.monotonic()
+                clock["deadline"] = t0 + args.seconds
+                go.set()
+                await asyncio.gather(crowd(t0), *pages)
+            finally:
+                await browser.close()
     sampler.cancel()
     return stats
+
+
+def steps_per_s(seen: dict) -> float | None:
+    """Steps per second of a run over the polls that saw it training (first to last step seen)."""
+    steps = seen.get("steps", [])
+    if len(steps) < 2 or steps[-1][0] <= steps[0][0]:
+        return None
+    return (steps[-1][1] - steps[0][1]) / (steps[-1][0] - steps[0][0])
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -278,6 +417,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=150, help="how long the sessions explore")
     p.add_argument("--drain", type=float, default=30, help="extra seconds for the last runs to end")
     p.add_argument("--run-seconds", type=float, default=30, help="each run trains this long, then is stopped")
+    p.add_argument("--browsers", type=int, default=3, help="real Chromium pages that hover and drag (heavy: keep few)")
+    p.add_argument("--no-solo", action="store_true", help="skip the solo run (no steps/s ratio)")
+    p.add_argument("--out", default=None, help="results name (default lecture_hall_<sessions>)")
     p.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,6 +434,7 @@ def main() -> None:
                 await s.close()
 
             asyncio.run(warm())
+            solo_stats = {"errors": [], "trainers": {}} if args.no_solo else asyncio.run(solo(url, args))
             time.sleep(2)
             before = rss_mb(proc.pid)
             stats = asyncio.run(hall(url, proc.pid, args))
@@ -301,18 +444,39 @@ def main() -> None:
             _stop(proc)
         log_tail = (Path(tmp) / "server.log").read_text()[-3000:]
     trainers = stats["trainers"]
+    solo_rate = steps_per_s(solo_stats["trainers"].get("solo", {}))
+    hall_rate = steps_per_s(trainers.get("T1", {}))
+    errors = solo_stats["errors"] + stats["errors"]
     pressed = sorted(trainers, key=lambda n: trainers[n]["pressed"] or float("inf"))
     started = sorted((n for n in trainers if trainers[n]["started"]), key=lambda n: trainers[n]["started"])
     result = {
-        "client": "Streamlit websocket protocol (BackMsg/ForwardMsg), not Chromium; see the docstring",
-        "sessions": args.sessions, "trainer_sessions": args.trainers, "seconds": args.seconds,
-        "run_seconds": args.run_seconds,
+        "client": "Streamlit websocket protocol (BackMsg/ForwardMsg) sessions plus real Chromium pages (software "
+                  "GL); see the docstring",
+        "sessions": args.sessions, "browsers": args.browsers, "trainer_sessions": args.trainers,
+        "seconds": args.seconds, "run_seconds": args.run_seconds,
+        "targets": {"browser_decode_ms": {"p50": 16, "p95": 50}, "server_interaction_p95_s": "1.0 at 20, 2.0 at 40",
+                    "training_ratio": 0.5, "errors": 0},
+        "browser_hover_decodes": len(stats["hover_ms"]), "browser_hover_ms_p50": pct(stats["hover_ms"], 50),
+        "browser_hover_ms_p95": pct(stats["hover_ms"], 95),
+        "browser_slider_decodes": len(stats["slider_ms"]), "browser_slider_ms_p50": pct(stats["slider_ms"], 50),
+        "browser_slider_ms_p95": pct(stats["slider_ms"], 95),
+        "browser_decode_ms_p50": pct(stats["hover_ms"] + stats["slider_ms"], 50),
+        "browser_decode_ms_p95": pct(stats["hover_ms"] + stats["slider_ms"], 95),
+        "browser_clicks": stats["browser_clicks"],
+        "websocket_frames_sent_while_hovering": stats["hover_frames_sent"] if stats["hover_ms"] else None,
+        "server_interactions": len(stats["click_s"]) + len(stats["slider_s"]),
+        "server_interaction_p50_s": pct(stats["click_s"] + stats["slider_s"], 50),
+        "server_interaction_p95_s": pct(stats["click_s"] + stats["slider_s"], 95),
+        "training_steps_per_s": {"solo": solo_rate, "during_hall": hall_rate,
+                                 "ratio": hall_rate / solo_rate if solo_rate and hall_rate is not None else None,
+                                 "page_reported_solo": solo_stats["trainers"].get("solo", {}).get("rates", [])[-5:],
+                                 "page_reported_during_hall": trainers.get("T1", {}).get("rates", [])[-5:]},
         "max_trainings": os.environ.get("AAE_MAX_TRAININGS") or max(1, (os.cpu_count() or 1) // 2),
         "clicks": len(stats["click_s"]), "click_to_image_p50_s": pct(stats["click_s"], 50),
         "click_to_image_p95_s": pct(stats["click_s"], 95),
         "slider_moves": len(stats["slider_s"]), "slider_to_image_p50_s": pct(stats["slider_s"], 50),
         "slider_to_image_p95_s": pct(stats["slider_s"], 95),
-        "errors": len(stats["errors"]), "error_samples": stats["errors"][:5],
+        "errors": len(errors), "error_samples": errors[:5],
         "server_rss_mb": {"before": round(before, 1), "peak": round(max(stats["rss_mb"], default=before), 1),
                           "after": round(after, 1)},
         "runs_started_in_order": started == pressed[:len(started)],
@@ -320,12 +484,12 @@ def main() -> None:
         "queue": {n: {"positions_seen": sorted(set(t["positions"]), reverse=True),
                       "waited_s": round(t["started"] - t["pressed"], 1) if t["started"] else None,
                       "ran_s": round(t["ended"] - t["started"], 1) if t["ended"] and t["started"] else None,
-                      "last_seen": t.get("final") or t.get("last", "")}
+                      "steps_per_s": steps_per_s(t), "last_seen": t.get("final") or t.get("last", "")}
                   for n, t in trainers.items()},
     }
-    if stats["errors"]:
+    if errors:
         result["server_log_tail"] = log_tail
-    write_result("lecture_hall_cpu", result)
+    write_result(args.out or f"lecture_hall_{args.sessions}", result)
     print(json.dumps({k: v for k, v in result.items() if k != "server_log_tail"}, indent=2))
 
 
