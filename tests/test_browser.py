@@ -302,7 +302,7 @@ def test_the_training_timeline_plays_in_the_browser_without_the_server(server, p
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append("sent")))
     _open(page, f"{server}/latent_map")
-    page.wait_for_function(PLOTS_DRAWN, arg=1, timeout=60_000)
+    map_frames(page, 1)                                                # the map (in its component) is drawn
     page.get_by_text("Play the training timeline").click()
     player = "() => [...document.querySelectorAll('.js-plotly-plot')].find(gd => gd.layout.sliders)"
     page.wait_for_function(f"() => {{ const gd = ({player})(); return gd && gd._fullLayout && "
