@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
-from test_browser import CHROMIUM, CHROMIUM_ARGS, FIND_POINT, PLOTS_DRAWN, READY, _draw_stroke, server  # noqa: F401
+from test_browser import CHROMIUM, CHROMIUM_ARGS, FIND_POINT, READY, _draw_stroke, map_frames, server  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -17,8 +17,9 @@ SHOTS = os.environ.get("AAE_SCREENSHOTS")    # a folder to keep the screenshots 
 
 # The colour of each pixel of the plot along a trace's points, as the screen shows it (a WebGL canvas cannot
 # be read back: the screenshot is the truth), for the traces whose name matches.
+# The map is drawn in its component's frame (explorer.map_view): evaluated there, offsets added by _on_page.
 TRACE_PIXELS = """(pattern) => {
-  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+  const gd = document.querySelector("#plot");
   const L = gd._fullLayout, box = gd.getBoundingClientRect(), re = new RegExp(pattern), out = [];
   gd._fullData.forEach((t, i) => {
     if (!re.test(t.name)) return;
@@ -47,16 +48,33 @@ def _shot(page, name: str) -> bytes:
     return data
 
 
-def _ready_map(page, url: str) -> None:
+def _ready_map(page, url: str):
+    """Open url and return the latent map's component frame once its map is drawn."""
     page.goto(url)
     page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_function(PLOTS_DRAWN, arg=1, timeout=60_000)
+    (frame,) = map_frames(page, 1)
+    return frame
+
+
+def _frame_box(page) -> dict:
+    return page.locator("iframe[title*='latent_map']").last.bounding_box()
+
+
+def _on_page(page, found: dict) -> dict:
+    """TRACE_PIXELS' points (frame coordinates) in the page's coordinates."""
+    box = _frame_box(page)
+    return {**found, "points": [{**q, "x": q["x"] + box["x"], "y": q["y"] + box["y"]} for q in found["points"]]}
+
+
+def _a_point(page, frame) -> dict:
+    box, target = _frame_box(page), frame.evaluate(FIND_POINT, "#plot")
+    return {**target, "x": box["x"] + target["x"], "y": box["y"] + target["y"]}
 
 
 def test_the_sigma_rings_are_drawn_over_the_webgl_points(server, browser):  # noqa: F811
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    _ready_map(page, f"{server}/latent_map")
-    found = page.evaluate(TRACE_PIXELS, "^prior [123]σ$")
+    frame = _ready_map(page, f"{server}/latent_map")
+    found = frame.evaluate(TRACE_PIXELS, "^prior [123]σ$")
     order = [name for name, _ in found["order"]]
     rings = [i for i, name in enumerate(order) if name.startswith("prior ") and "σ" in name]
     points = [i for i, name in enumerate(order) if name.isdigit() or name == "prior samples"]
@@ -71,11 +89,12 @@ def test_presentation_mode_fits_1920x1080_and_a_click_lands_beside_the_map_and_a
     page.get_by_text("Presentation mode", exact=True).click()
     page.wait_for_function("() => location.search.includes('present=1')", timeout=30_000)
     page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_function(PLOTS_DRAWN, arg=1, timeout=60_000)
-    chart = page.evaluate("() => document.querySelector(\"[data-testid='stPlotlyChart']\").getBoundingClientRect()"
-                          ".toJSON()")
+    (frame,) = map_frames(page, 1, drawn="() => document.querySelector('#plot')._fullLayout.height <= 560")
+    page.wait_for_timeout(1000)                                          # the frame's new height has settled
+    box = _frame_box(page)
+    chart = {"bottom": box["y"] + box["height"], "right": box["x"] + box["width"]}
     assert chart["bottom"] <= 1080, chart                                # the whole map on the screen
-    target = page.evaluate(FIND_POINT)
+    target = _a_point(page, frame)
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
     original = page.get_by_text(f"Original (label {target['label']})")
@@ -89,7 +108,7 @@ def test_presentation_mode_fits_1920x1080_and_a_click_lands_beside_the_map_and_a
 
     page.reload()
     page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_function(PLOTS_DRAWN, arg=1, timeout=60_000)
+    map_frames(page, 1)
     assert page.locator("[data-testid='stSidebar'] input[role='switch'], [data-testid='stSidebar'] "
                         "input[type='checkbox']").first.is_checked()
     page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)    # the point, still clicked
@@ -97,8 +116,8 @@ def test_presentation_mode_fits_1920x1080_and_a_click_lands_beside_the_map_and_a
 
 def test_the_share_link_opens_the_same_view_in_a_new_session(server, browser):  # noqa: F811
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    _ready_map(page, f"{server}/latent_map")
-    target = page.evaluate(FIND_POINT)
+    frame = _ready_map(page, f"{server}/latent_map")
+    target = _a_point(page, frame)
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
     page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
@@ -121,13 +140,12 @@ def test_the_drawn_digits_star_shows_over_the_points(server, browser):  # noqa: 
     _draw_stroke(page)
     page.get_by_text("Where it lands").wait_for(timeout=30_000)
     page.wait_for_selector(READY, timeout=30_000)
-    page.wait_for_function(PLOTS_DRAWN, arg=1, timeout=60_000)
-    found = page.evaluate(TRACE_PIXELS, "^your digit$")
+    (frame,) = map_frames(page, 1, drawn="() => !!document.querySelector('#plot.js-plotly-plot')")
+    found = frame.evaluate(TRACE_PIXELS, "^your digit$")
     assert found["order"][-1] == ["your digit", "scattergl"]            # the last WebGL trace: on top
-    [star] = found["points"]
-    page.locator("[data-testid='stPlotlyChart']").last.scroll_into_view_if_needed()
-    found = page.evaluate(TRACE_PIXELS, "^your digit$")
-    [star] = found["points"]
+    page.locator("iframe[title*='latent_map']").last.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    [star] = _on_page(page, frame.evaluate(TRACE_PIXELS, "^your digit$"))["points"]
     from io import BytesIO
 
     from PIL import Image

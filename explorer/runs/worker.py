@@ -115,15 +115,12 @@ class WorkerJob:
         board = self.board
         while True:
             try:
-                kind, payload = receive.recv()
+                message, payload = receive.recv()
             except (EOFError, OSError):
                 return board.read().done
-            if kind == "update":
-                board.update(**payload)
-            elif kind == "epoch":
-                board.add_epoch(payload)
-            elif kind == "loss":
-                board.add_loss_point(payload)
+            apply = {"update": lambda p: board.update(**p), "epoch": board.add_epoch, "loss": board.add_loss_point}
+            if message in apply:
+                apply[message](payload)
 
 
 _MAIN_LOCK = threading.Lock()
@@ -167,12 +164,12 @@ class _PipeBoard(StatusBoard):
         self._pending: dict[str, Any] = {}
         self._last = 0.0
 
-    def _put(self, kind: str, payload: Any) -> None:
+    def _put(self, message: str, payload: Any) -> None:
         with self._send_lock:
-            if kind != "update" and self._pending:
+            if message != "update" and self._pending:
                 self._send.send(("update", self._pending))
                 self._pending = {}
-            self._send.send((kind, payload))
+            self._send.send((message, payload))
 
     def update(self, **changes: Any) -> None:
         super().update(**changes)
