@@ -205,7 +205,7 @@ def test_the_map_takes_most_of_the_width_and_presentation_mode_makes_it_large(ap
     assert app.session_state["presentation"] is True
     spec = plotly_spec(app, MAP_CHART)
     # under the header of a 1080-pixel projector, with the decoded point beside it (tests/test_browser_walk.py)
-    assert 560 <= spec["layout"]["height"] <= 640 and spec["layout"]["font"]["size"] >= 20
+    assert 480 <= spec["layout"]["height"] <= 520 and spec["layout"]["font"]["size"] >= 20
     assert 0.7 in [round(c.weight, 2) for c in app.columns]
     codes = [t for t in spec["data"] if t["name"] == "0"][0]
     assert codes["marker"]["opacity"] == 1.0 and codes["marker"]["size"] >= 7
