@@ -124,6 +124,7 @@ class WorkerJob:
 
 
 _MAIN_LOCK = threading.Lock()
+STOP_POLL_S = 0.2   # how often a worker looks at its stop flag
 
 
 @contextlib.contextmanager
@@ -205,7 +206,10 @@ def worker_main(spec: dict[str, Any], send: Connection, stop: Any) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
     def watch() -> None:
-        stop.wait()
+        # poll, never stop.wait(): a waiter of a multiprocessing Event that dies (this process, at its end)
+        # leaves the Event's condition waiting for its wake-up, and the server's next stop.set() blocks forever
+        while not stop.is_set():
+            time.sleep(STOP_POLL_S)
         job.stop()
 
     threading.Thread(target=watch, name="aae-stop-watch", daemon=True).start()
