@@ -154,7 +154,7 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page
     assert page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() == 1  # app.py ran too
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
-    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
+    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=90_000)
     page.get_by_text("Reconstruction").wait_for(timeout=10_000)
     page.wait_for_function("() => { const ims = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
                            " return ims.length >= 2 && ims.every(im => im.complete && im.naturalWidth > 0); }",

@@ -98,7 +98,7 @@ def test_presentation_mode_fits_1920x1080_and_a_click_lands_beside_the_map_and_a
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
     original = page.get_by_text(f"Original (label {target['label']})")
-    original.wait_for(timeout=30_000)
+    original.wait_for(timeout=90_000)
     page.wait_for_selector(READY, timeout=30_000)
     image_box = page.locator("[data-testid='stImage']").first.bounding_box()
     assert image_box["y"] < 1080 and image_box["x"] > chart["right"] - 5, (image_box, chart)   # beside the map
@@ -111,7 +111,7 @@ def test_presentation_mode_fits_1920x1080_and_a_click_lands_beside_the_map_and_a
     map_frames(page, 1)
     assert page.locator("[data-testid='stSidebar'] input[role='switch'], [data-testid='stSidebar'] "
                         "input[type='checkbox']").first.is_checked()
-    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)    # the point, still clicked
+    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=90_000)    # the point, still clicked
 
 
 def test_the_share_link_opens_the_same_view_in_a_new_session(server, browser):  # noqa: F811
@@ -120,7 +120,7 @@ def test_the_share_link_opens_the_same_view_in_a_new_session(server, browser):  
     target = _a_point(page, frame)
     page.mouse.move(target["x"], target["y"])
     page.mouse.click(target["x"], target["y"])
-    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
+    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=90_000)
     page.wait_for_selector(READY, timeout=30_000)
     page.get_by_text("Share this view").click()
     link = page.locator("[data-testid='stSidebar'] [data-testid='stCode'] code").first.inner_text().strip()
@@ -128,7 +128,7 @@ def test_the_share_link_opens_the_same_view_in_a_new_session(server, browser):  
     assert parts.path.endswith("/latent_map") and "user" not in parse_qs(parts.query), link
     student = browser.new_page(viewport={"width": 1400, "height": 1000})
     _ready_map(student, link)
-    student.get_by_text(f"Original (label {target['label']})").wait_for(timeout=30_000)
+    student.get_by_text(f"Original (label {target['label']})").wait_for(timeout=90_000)
     assert "user=" in student.url                                        # a session (and token) of its own
     assert parse_qs(urlsplit(student.url).query)["user"] != parse_qs(urlsplit(page.url).query)["user"]
 
