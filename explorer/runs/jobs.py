@@ -143,11 +143,7 @@ class TrainingJob:
             board.finish("failed", f"training failed: {type(exc).__name__}: {exc}")
         finally:
             self._release()
-            if self._after is not None:
-                try:
-                    board.add_evicted(self._after(self) or ())
-                except Exception:
-                    log.exception("after run %s", self.out)
+            run_after_hook(self._after, self, board)
 
     def _release(self) -> None:
         """An ended run keeps what the page draws (status, history, a thinned loss curve, the last
@@ -161,6 +157,16 @@ class TrainingJob:
         self.board.thin()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def run_after_hook(after: Callable | None, job: Any, board: StatusBoard) -> None:
+    """The registry's after-run step (eviction), its removals shown on the run's board; never raises."""
+    if after is None:
+        return
+    try:
+        board.add_evicted(after(job) or ())
+    except Exception:
+        log.exception("after run %s", job.out)
 
 
 def kept_checkpoint(out: Path) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aae_core.config import ModelConfig, TrainConfig
-from explorer.runs.jobs import TrainingJob, kept_checkpoint
+from explorer.runs.jobs import TrainingJob, kept_checkpoint, run_after_hook
 from explorer.runs.status import JobStatus, StatusBoard
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,7 @@ class WorkerJob:
             board.finish("failed", f"training failed: could not run a worker ({type(exc).__name__}: {exc})")
         finally:
             board.thin()
-            if self._after is not None:
-                try:
-                    board.add_evicted(self._after(self) or ())
-                except Exception:
-                    log.exception("after run %s", self.out)
+            run_after_hook(self._after, self, board)
 
     def _drain(self, receive: Connection) -> bool:
         """Apply the worker's messages to the board until it ends; True when its final status came."""
