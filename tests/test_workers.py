@@ -197,3 +197,34 @@ def test_the_server_wide_disk_cap_removes_the_oldest_runs_of_anyone(tmp_path, mo
     assert job.join(180) and job.status().state == "finished"
     assert not old.exists() and job.out.exists() and job.status().server_evicted[0] == "old"
     assert sum(runs.folder_bytes(p) for p in runs.stored_runs(tmp_path, None)) <= 2.5 * size or not new.exists()
+
+
+def test_a_worker_never_runs_the_page_that_another_thread_made_main(tmp_path):
+    """Streamlit sets sys.modules["__main__"] to the page being run at the start of every rerun, in that
+    session's own thread; spawn re-runs the parent's __main__ in the child. A worker started while other
+    sessions rerun must train, not run their page script (found by CI: the Train page's run ended 'failed'
+    because the child ran app.py)."""
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the page script ran in the worker')\n")
+    import types
+    stop = threading.Event()
+
+    def rerun_pages():
+        while not stop.is_set():
+            module = types.ModuleType("__main__")
+            module.__file__ = str(page)
+            sys.modules["__main__"] = module
+            time.sleep(0.0005)
+
+    saved = sys.modules["__main__"]
+    rerunner = threading.Thread(target=rerun_pages, daemon=True)
+    rerunner.start()
+    try:
+        job = runs.WorkerJob(tiny_config(), _train_config(epochs=1), tmp_path / "run").start()
+        assert job.join(120)
+    finally:
+        stop.set()
+        rerunner.join()
+        sys.modules["__main__"] = saved
+    s = job.status()
+    assert s.state == "finished", s.message

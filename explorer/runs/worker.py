@@ -9,16 +9,14 @@ failed in one line; the checkpoints it saved stay, as every save is atomic."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable, Sequence
+from multiprocessing import spawn as mp_spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -90,9 +88,8 @@ class WorkerJob:
                 board.add_evicted(self._before(self) or ())
             receive, send = _CTX.Pipe(duplex=False)
             self.process = _CTX.Process(target=worker_main, args=(self._spec, send, self._stop),
-                                        name=f"aae-train-{self.out.name}")
-            with _plain_main():
-                self.process.start()
+                                        name=f"{_NAME_PREFIX}{self.out.name}")
+            self.process.start()
             send.close()                       # the worker holds the only sending end: EOF when it dies
             ended = self._drain(receive)
             self.process.join()
@@ -119,24 +116,32 @@ class WorkerJob:
                 apply[message](payload)
 
 
-_MAIN_LOCK = threading.Lock()
 STOP_POLL_S = 0.2   # how often a worker looks at its stop flag
+_NAME_PREFIX = "aae-train-"
 
 
-@contextlib.contextmanager
-def _plain_main():
-    """While a worker is spawned, let __main__ be an empty module. Streamlit runs each page script as
-    __main__, and spawn re-runs the parent's __main__ in the child before the target: the child would run the
-    app (app.py and its page) instead of only training. An empty __main__ (no file, no spec) is re-run as
-    nothing. Held only for Process.start(), which reads it."""
-    with _MAIN_LOCK:
-        saved = sys.modules.get("__main__")
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            yield
-        finally:
-            if saved is not None:
-                sys.modules["__main__"] = saved
+def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
+    """Wrap multiprocessing's spawn preparation so that a training worker never re-runs the parent's
+    __main__. Spawn records the parent's __main__ (its file or module name) and the child runs it before the
+    target; Streamlit makes each page script __main__, set again in every session's own thread at each
+    rerun, so no lock held while starting a worker can keep a page out. The worker needs nothing from
+    __main__ (its target and arguments live in importable modules), so its preparation drops those two
+    keys; every other process is prepared as before."""
+    if getattr(get_preparation_data, "_aae_without_main", False):
+        return get_preparation_data
+
+    def preparation_data(name: str) -> dict:
+        data = get_preparation_data(name)
+        if name.startswith(_NAME_PREFIX):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data._aae_without_main = True  # type: ignore[attr-defined]
+    return preparation_data
+
+
+mp_spawn.get_preparation_data = _without_main(mp_spawn.get_preparation_data)
 
 
 def _how_it_died(exitcode: int | None) -> str:
