@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -145,7 +146,10 @@ class ModelConfig:
     def family(self) -> Any:
         """The model family this config describes (an aae_core.families.AAEModel subclass), by its kind."""
         if not FAMILY_REGISTRY:
-            raise RuntimeError("the model families are not loaded; import aae_core.families first")
+            # The families register themselves when their package is imported. This module stays
+            # standard-library only (no import of them, no cycle); the package, and torch with it, is loaded
+            # here the first time a family is asked for (e.g. a fresh server describing its first pick).
+            importlib.import_module(f"{__package__}.families")
         try:
             return FAMILY_REGISTRY[self.kind]
         except (KeyError, TypeError):

@@ -108,3 +108,16 @@ def test_config_imports_only_the_standard_library_and_checks_families_once_they_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("kind must be one of unsupervised")
+
+
+def test_a_fresh_process_describes_a_config_without_importing_the_families_first():
+    """A fresh server's first rerun describes the picked model (app.py, after the page) before anything
+    has imported the families: the family is loaded when first asked for (seen in the lecture hall: every
+    first page of a fresh server failed with 'the model families are not loaded')."""
+    code = ("import sys\nfrom aae_core.config import ModelConfig\nfrom explorer import catalog\n"
+            "c = ModelConfig(kind='supervised', latent_dim=2, n_labels=60000)\n"
+            "assert 'torch' not in sys.modules\n"
+            "print(catalog.describe_config(c))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "supervised AAE, 2-D style, 60,000 labels"
