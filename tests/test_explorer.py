@@ -38,6 +38,7 @@ def test_streamlit_config_keeps_usage_stats_off_and_the_upload_limit_of_the_libr
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES
     assert "fileWatcherType" not in config["server"]            # edits reload while developing
+    assert config["runner"]["postScriptGC"] is False           # a full collection after every rerun
 
 
 def test_the_favicon_is_not_fetched_from_a_font_cdn():
