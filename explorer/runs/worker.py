@@ -88,7 +88,7 @@ class WorkerJob:
                 board.add_evicted(self._before(self) or ())
             receive, send = _CTX.Pipe(duplex=False)
             self.process = _CTX.Process(target=worker_main, args=(self._spec, send, self._stop),
-                                        name=f"{_NAME_PREFIX}{self.out.name}")
+                                        name=f"{WORKER_NAME_PREFIX}train-{self.out.name}")
             self.process.start()
             send.close()                       # the worker holds the only sending end: EOF when it dies
             ended = self._drain(receive)
@@ -117,12 +117,12 @@ class WorkerJob:
 
 
 STOP_POLL_S = 0.2   # how often a worker looks at its stop flag
-_NAME_PREFIX = "aae-train-"
+WORKER_NAME_PREFIX = "aae-"   # every worker process the app spawns is named so (see _without_main)
 
 
 def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
-    """Wrap multiprocessing's spawn preparation so that a training worker never re-runs the parent's
-    __main__. Spawn records the parent's __main__ (its file or module name) and the child runs it before the
+    """Wrap multiprocessing's spawn preparation so that a worker process of the app (training, UMAP) never
+    re-runs the parent's __main__. Spawn records the parent's __main__ (its file or module name) and the child runs it before the
     target; Streamlit makes each page script __main__, set again in every session's own thread at each
     rerun, so no lock held while starting a worker can keep a page out. The worker needs nothing from
     __main__ (its target and arguments live in importable modules), so its preparation drops those two
@@ -132,7 +132,7 @@ def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str]
 
     def preparation_data(name: str) -> dict:
         data = get_preparation_data(name)
-        if name.startswith(_NAME_PREFIX):
+        if name.startswith(WORKER_NAME_PREFIX):
             data.pop("init_main_from_path", None)
             data.pop("init_main_from_name", None)
         return data
