@@ -121,11 +121,11 @@ WORKER_NAME_PREFIX = "aae-"   # every worker process the app spawns is named so 
 
 
 def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
-    """Wrap multiprocessing's spawn preparation so that a worker process of the app (training, UMAP) never
-    re-runs the parent's __main__. Spawn records the parent's __main__ (its file or module name) and the child runs it before the
-    target; Streamlit makes each page script __main__, set again in every session's own thread at each
-    rerun, so no lock held while starting a worker can keep a page out. The worker needs nothing from
-    __main__ (its target and arguments live in importable modules), so its preparation drops those two
+    """Wrap multiprocessing's spawn preparation so that a worker process of the app (training, UMAP) never re-runs
+    the parent's __main__. Spawn records the parent's __main__ (its file or module name) and the child runs it
+    before the target; Streamlit makes each page script __main__, set again in every session's own thread at each
+    rerun, so no lock held while starting a worker can keep a page out. The worker needs nothing from __main__ (its
+    target and arguments live in importable modules), so its preparation drops those two
     keys; every other process is prepared as before."""
     if getattr(get_preparation_data, "_aae_without_main", False):
         return get_preparation_data
