@@ -29,6 +29,7 @@ from .judge import (
     prior_class_sweep,
     sample_quality,
 )
+from .latent_probe import latent_probe
 from .metrics import evaluate_model
 from .training import device_name, pick_device
 
@@ -67,6 +68,23 @@ def add_sample_quality(path: str | Path, *, device=None, judge: str | Path | Non
                          "or --judge)")
     digit_judge, about = found
     metrics["sample_quality"] = {**sample_quality(model, digit_judge), **about}
+    save_metrics(path, metrics)
+    return metrics
+
+
+def add_latent_probe(path: str | Path, *, data_dir: str | Path | None = None, device=None) -> dict[str, Any]:
+    """Add the latent probe (aae_core.latent_probe: 1-NN and linear-SVM accuracy of the labels from the codes,
+    fitted on the images the run trained on, scored on the test set) to the checkpoint's existing
+    metrics.json, every other number kept; the updated metrics. ValueError without a metrics.json."""
+    metrics = load_metrics(path)
+    if metrics is None:
+        raise ValueError(f"{Path(path) / METRICS_FILE} does not exist: evaluate the checkpoint first")
+    model = load(path, pick_device(device))
+    train, test = load_dataset(model.config.dataset, data_dir=data_dir)
+    fraction = read_config(path).get("training", {}).get("validation_fraction") or 0.0
+    train_idx, _ = validation_split(train.labels, fraction)
+    fitted = train.take(train_idx)
+    metrics["latent_probe"] = latent_probe(model, fitted.to_float(), fitted.labels, test.to_float(), test.labels)
     save_metrics(path, metrics)
     return metrics
 
@@ -143,11 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--judge", default=None,
                    help="digit judge for the class-sweep check of supervised models (default: the shipped one)")
     p.add_argument("--no-write", action="store_true", help="print only; leave metrics.json alone")
+    p.add_argument("--add-latent-probe", action="store_true",
+                   help="only add the 1-NN / linear-SVM accuracy of labels from the codes (ALAE's MNIST protocol) "
+                        "to the existing metrics.json")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="validation: the images the run held out, for choosing (printed, never written)")
     p.add_argument("--add-sample-quality", action="store_true",
                    help="only add the sample-quality reading to the existing metrics.json (other numbers kept)")
     args = p.parse_args(argv)
+    if args.add_latent_probe:
+        try:
+            metrics = add_latent_probe(args.checkpoint, data_dir=args.data_dir, device=args.device)
+        except (ValueError, AAEError) as exc:
+            p.exit(2, f"{p.prog}: error: {exc}\n")
+        print(json.dumps(metrics["latent_probe"], indent=2))
+        return 0
     if args.add_sample_quality:
         try:
             with torch.no_grad():
