@@ -231,6 +231,9 @@ function renderMap(a) {
   if (fresh) {
     plot = $("plot");
     plot.addEventListener("mousemove", onPointer);
+    $("caption").textContent = a.spot_decodes
+      ? "Point at a dot or any spot of the map: what is under the pointer is decoded here, in your browser."
+      : "Point at a dot: its image and its reconstruction (or a prior sample's decoding) show here.";
   }
   if (a.figure !== figureJson) {
     figureJson = a.figure;
