@@ -235,6 +235,15 @@ def require_model() -> Current:
     return _require(current_model())
 
 
+def require_loaded(pick: Pick) -> Current:
+    """`pick` with its model loaded, or a line saying why not and the end of this run (a fragment's: it reads
+    the pick it was given, not the session's picker)."""
+    cur = _load(pick)
+    if cur is None:
+        st.stop()
+    return cur
+
+
 # --- any model by its ref (the Compare page picks two at once) ----------------------------------------
 def choices() -> tuple[list[str], dict[str, str]]:
     """The refs the sidebar's picker offers, in its order, and their labels (as listed in this run)."""

@@ -133,7 +133,7 @@ def decoded_point(pick: Pick) -> None:
         return
     from aae_core import explore
 
-    cur = picker.require_model()
+    cur = picker.require_loaded(pick)
     model, noun = cur.model, widgets.class_noun(cur)
     if sel.source == "encoded":
         test = models.test_set(cur.config.dataset)
