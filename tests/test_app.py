@@ -566,6 +566,21 @@ def test_one_run_of_the_latent_map_reads_the_picked_config_json_once(app, shippe
     assert sorted(read) == sorted(set(read)) and len(read) == len(MODELS)   # the picker's listing: each once
 
 
+def test_the_maps_figure_is_built_once_per_view(app, monkeypatch):
+    """explorer.map_view.map_figure: a whole rerun showing the same view draws the figure built before."""
+    from explorer import figures
+
+    open_page(app, "latent_map")
+    built, build = [], figures.latent_map_figure
+    monkeypatch.setattr(figures, "latent_map_figure", lambda *a, **k: built.append(k) or build(*a, **k))
+    first = plotly_spec(app, MAP_CHART)
+    app.run()
+    click(app, ENCODED, 2)
+    assert built == [] and plotly_spec(app, MAP_CHART) == first
+    app.toggle(key="map_show_prior").set_value(False).run()      # another view: its own figure
+    assert len(built) <= 1 and "prior samples" not in [t.get("name") for t in plotly_spec(app, MAP_CHART)["data"]]
+
+
 def test_a_cached_map_of_the_wrong_size_or_with_nan_places_is_not_drawn(app, shipped):
     from safetensors import safe_open
     from safetensors.numpy import save_file
