@@ -1,6 +1,7 @@
 """Command line: evaluate a checkpoint on the test set, print the metrics as JSON, write metrics.json.
 
     python -m aae_core.evaluate runs/ssl100
+    python -m aae_core.evaluate runs/ssl100 --split validation     # choose on these; printed, never written
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 import torch
 
-from .checkpoint import METRICS_FILE, load, load_metrics, save_metrics
-from .data import load_dataset
+from .checkpoint import METRICS_FILE, load, load_metrics, read_config, save_metrics
+from .config import TrainConfig
+from .data import ImageSet, load_dataset, validation_split
 from .errors import AAEError
 from .judge import (
     JUDGE_CONFIG,
@@ -27,6 +29,7 @@ from .judge import (
     prior_class_sweep,
     sample_quality,
 )
+from .latent_probe import latent_probe
 from .metrics import evaluate_model
 from .training import device_name, pick_device
 
@@ -69,8 +72,25 @@ def add_sample_quality(path: str | Path, *, device=None, judge: str | Path | Non
     return metrics
 
 
+def add_latent_probe(path: str | Path, *, data_dir: str | Path | None = None, device=None) -> dict[str, Any]:
+    """Add the latent probe (aae_core.latent_probe: 1-NN and linear-SVM accuracy of the labels from the codes,
+    fitted on the images the run trained on, scored on the test set) to the checkpoint's existing
+    metrics.json, every other number kept; the updated metrics. ValueError without a metrics.json."""
+    metrics = load_metrics(path)
+    if metrics is None:
+        raise ValueError(f"{Path(path) / METRICS_FILE} does not exist: evaluate the checkpoint first")
+    model = load(path, pick_device(device))
+    train, test = load_dataset(model.config.dataset, data_dir=data_dir)
+    fraction = read_config(path).get("training", {}).get("validation_fraction") or 0.0
+    train_idx, _ = validation_split(train.labels, fraction)
+    fitted = train.take(train_idx)
+    metrics["latent_probe"] = latent_probe(model, fitted.to_float(), fitted.labels, test.to_float(), test.labels)
+    save_metrics(path, metrics)
+    return metrics
+
+
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None, device=None,
-                        n_test: int | None = None, write: bool = True,
+                        n_test: int | None = None, write: bool = True, split: str = "test",
                         judge: str | Path | None = None, sweep_styles: int = 1000,
                         prior_styles: int = 100, quality_samples: int = QUALITY_SAMPLES) -> dict[str, Any]:
     """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write.
@@ -80,10 +100,18 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     measure for every family) and, where
     the family asks for it, the class sweep of the first `sweep_styles` test images' styles (supervised), the
     sweep of `prior_styles` prior styles, the family's own judge_report (ALAE); a missing default judge skips
-    them, a missing judge that was asked for is an error."""
+    them, a missing judge that was asked for is an error.
+
+    split "validation": the same numbers on the checkpoint's validation images instead (the split its run held
+    out; the default split for a run that held none out, with a warning, since it trained on them); for
+    choosing epochs and recipes, so never written to metrics.json, which reports the test set."""
+    if split not in ("test", "validation"):
+        raise ValueError(f"split must be 'test' or 'validation'; got {split!r}")
     dev = pick_device(device)
     model = load(path, dev)
-    _, test = load_dataset(model.config.dataset, data_dir=data_dir)
+    train, test = load_dataset(model.config.dataset, data_dir=data_dir)
+    if split == "validation":
+        test, write = _validation_images(path, train), False
     if n_test:
         test = test.subset(n_test)
     t0 = time.perf_counter()
@@ -106,9 +134,22 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
                     "dataset": model.config.dataset, "device": device_name(dev),
                     "seconds": round(time.perf_counter() - t0, 3),
                     "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    if split == "validation":
+        metrics["split"] = "validation"        # n_test counts the validation images
     if write:
         save_metrics(path, metrics)
     return metrics
+
+
+def _validation_images(path: str | Path, train: ImageSet) -> ImageSet:
+    """The validation images of the run that made the checkpoint at `path`."""
+    fraction = read_config(path).get("training", {}).get("validation_fraction")
+    if not fraction:
+        fraction = TrainConfig.validation_fraction
+        print(f"warning: {_shown_path(Path(path))} trained on every training image (no validation split): its "
+              "validation numbers are not held out", file=sys.stderr)
+    _, val_idx = validation_split(train.labels, fraction)
+    return train.take(val_idx)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,9 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--judge", default=None,
                    help="digit judge for the class-sweep check of supervised models (default: the shipped one)")
     p.add_argument("--no-write", action="store_true", help="print only; leave metrics.json alone")
+    p.add_argument("--add-latent-probe", action="store_true",
+                   help="only add the 1-NN / linear-SVM accuracy of labels from the codes (ALAE's MNIST protocol) "
+                        "to the existing metrics.json")
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="validation: the images the run held out, for choosing (printed, never written)")
     p.add_argument("--add-sample-quality", action="store_true",
                    help="only add the sample-quality reading to the existing metrics.json (other numbers kept)")
     args = p.parse_args(argv)
+    if args.add_latent_probe:
+        try:
+            metrics = add_latent_probe(args.checkpoint, data_dir=args.data_dir, device=args.device)
+        except (ValueError, AAEError) as exc:
+            p.exit(2, f"{p.prog}: error: {exc}\n")
+        print(json.dumps(metrics["latent_probe"], indent=2))
+        return 0
     if args.add_sample_quality:
         try:
             with torch.no_grad():
@@ -134,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with torch.no_grad():
             metrics = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, device=args.device,
-                                          n_test=args.n_test, write=False, judge=args.judge)
+                                          n_test=args.n_test, write=False, judge=args.judge, split=args.split)
     except (ValueError, AAEError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     json.dump(metrics, sys.stdout, indent=2)
     print()
-    if not args.no_write:
+    if not args.no_write and args.split == "test":
         try:
             save_metrics(args.checkpoint, metrics)
         except OSError as exc:  # a full disk or a read-only install: the metrics are printed above

@@ -16,7 +16,9 @@ to st.plotly_chart and decode on the server, as before."""
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,17 +68,21 @@ def in_browser() -> bool:
 
 
 def _write_once(file: Path, data: bytes) -> None:
-    """Write data to file atomically, unless it is there already (names are content hashes)."""
+    """Write data gzipped to file (NAME.gz) atomically, unless it is there already (names are content hashes).
+    Streamlit serves a .gz file as application/gzip, which its gzip middleware leaves alone: compressed once
+    here, not for every browser that fetches it; the frame inflates it."""
     if file.is_file():
         return
-    atomic_write(file, lambda tmp: tmp.write_bytes(data), mode=0o644)
+    packed = gzip.compress(data, compresslevel=6, mtime=0)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(file, lambda tmp: tmp.write_bytes(packed), mode=0o644)
 
 
 def publish(array: np.ndarray) -> str:
     """Put a float32 / uint8 array where the browser can fetch it; returns its URL (relative to the map
     component's frame). The file name is the hash of its bytes."""
     data = np.ascontiguousarray(array).tobytes()
-    name = hashlib.sha256(data).hexdigest()[:24] + f".{np.asarray(array).dtype.name}"
+    name = hashlib.sha256(data).hexdigest()[:24] + f".{np.asarray(array).dtype.name}.gz"
     folder = files_dir()
     _write_once(folder / name, data)
     return _files_component(str(folder)) + name
@@ -87,9 +93,10 @@ def decoder_url(model: AAEModel, fingerprint: str) -> str:
     from aae_core.onnx_export import export_decoder
 
     folder = files_dir()
-    file = folder / f"{fingerprint}.onnx"
+    file = folder / f"{fingerprint}.onnx.gz"
     if not file.is_file():
-        export_decoder(model, file)
+        with tempfile.TemporaryDirectory() as tmp:          # not in the served folder
+            _write_once(file, export_decoder(model, Path(tmp) / "decoder.onnx").read_bytes())
     return _files_component(str(folder)) + file.name
 
 

@@ -162,10 +162,17 @@ def test_clicking_a_point_on_the_latent_map_shows_its_decoded_image(server, page
 
 
 def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server(server, page):
-    sent = []
+    sent, served = [], {}
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    page.on("response", lambda r: served.update({r.url.rsplit("/", 1)[-1]: r.all_headers()}))
     frame, target = open_map(page, server)
     page.wait_for_selector(READY, timeout=30_000)
+    # The big files travel gzipped once (application/gzip: the server's middleware compresses nothing per
+    # request): the wasm, the bundle, the decoder, the codes and the test images.
+    packed = {name: h for name, h in served.items() if name.endswith(".gz")}
+    assert {n.rsplit(".", 2)[-2] for n in packed} >= {"wasm", "js", "onnx", "float32", "uint8"}, sorted(served)
+    assert all(h.get("content-type") == "application/gzip" and "content-encoding" not in h
+               for h in packed.values()), packed
     page.wait_for_timeout(1000)                             # let the page settle: no frame is in flight
     before_frames, before = len(sent), frame.evaluate(CANVAS_PIXELS)
     page.mouse.move(target["x"], target["y"], steps=3)      # onto a test point: its reconstruction

@@ -128,6 +128,37 @@ def test_evaluate_no_write_and_n_test(trained, fake_mnist_dir, capsys):
     assert after == before
 
 
+def test_evaluate_adds_the_latent_probe_and_keeps_the_other_numbers(trained, fake_mnist_dir, capsys):
+    assert evaluate_cli.main([str(trained), "--data-dir", fake_mnist_dir, "--device", "cpu"]) == 0
+    before = aae_core.load_metrics(trained)
+    capsys.readouterr()
+    assert evaluate_cli.main([str(trained), "--data-dir", fake_mnist_dir, "--device", "cpu",
+                              "--add-latent-probe"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    after = aae_core.load_metrics(trained)
+    assert after["latent_probe"] == printed
+    assert printed["n_train"] == 550 and printed["n_test"] == 200       # the run held 50 of 600 out
+    assert 0 <= printed["knn1_accuracy"] <= 1 and 0 <= printed["linear_svm_accuracy"] <= 1
+    assert {k: v for k, v in after.items() if k != "latent_probe"} == before
+
+
+def test_evaluate_on_the_validation_split_prints_and_never_writes(trained, fake_mnist_dir, capsys):
+    """Choices are made on the images the run held out (the fixture's run: 50 of the 600); metrics.json
+    stays the test set's report."""
+    before = (trained / "metrics.json").read_bytes() if (trained / "metrics.json").exists() else None
+    assert evaluate_cli.main([str(trained), "--data-dir", fake_mnist_dir, "--device", "cpu",
+                              "--split", "validation"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["split"] == "validation" and printed["n_test"] == 50
+    after = (trained / "metrics.json").read_bytes() if (trained / "metrics.json").exists() else None
+    assert after == before
+    train, _ = aae_core.data.load_dataset("mnist", data_dir=fake_mnist_dir)
+    _, val_idx = aae_core.data.validation_split(train.labels, aae_core.TrainConfig().validation_fraction)
+    held_out = train.take(val_idx)
+    expected = aae_core.metrics.reconstruction_error(aae_core.load(trained), held_out.to_float(), held_out.labels)
+    assert printed["reconstruction"]["mse"] == pytest.approx(expected["mse"], rel=1e-5)
+
+
 def test_evaluate_cli_on_a_missing_folder_exits_2_with_one_line(tmp_path, fake_mnist_dir):
     proc = run("aae_core.evaluate", str(tmp_path / "nope"), "--data-dir", fake_mnist_dir, data_dir=fake_mnist_dir)
     assert_one_line_error(proc, "aae_core.evaluate", f"no checkpoint folder at {tmp_path / 'nope'}")

@@ -162,3 +162,20 @@ def test_only_swiss_roll_models_report_a_roll_distance(case):
     model = build_model(MODEL_CASES[case], seed=0)
     test = synthetic_images(20, seed=5)
     assert "roll_distance" not in M.evaluate_model(model, test.to_float(), test.labels)
+
+
+def test_the_latent_probe_reads_labels_that_the_codes_keep_and_not_those_they_lose():
+    from aae_core.latent_probe import linear_svm_accuracy, nearest_neighbour_accuracy
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(10, 8, generator=g) * 6
+    train_y, test_y = torch.arange(500) % 10, torch.arange(200) % 10
+    train_z = centres[train_y] + torch.randn(500, 8, generator=g)
+    test_z = centres[test_y] + torch.randn(200, 8, generator=g)
+    assert nearest_neighbour_accuracy(train_z, train_y, test_z, test_y, chunk=64) > 0.95
+    assert linear_svm_accuracy(train_z, train_y, test_z, test_y) > 0.95
+    noise_z = torch.randn(200, 8, generator=g)              # codes that know nothing of the label
+    assert nearest_neighbour_accuracy(train_z, train_y, noise_z, test_y) < 0.3
+    assert linear_svm_accuracy(train_z, train_y, noise_z, test_y) < 0.3
+    # the nearest neighbour is the nearest: a test code placed on a training code takes that code's label
+    one = nearest_neighbour_accuracy(train_z, train_y, train_z[:50] + 1e-3, train_y[:50])
+    assert one == 1.0

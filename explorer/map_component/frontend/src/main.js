@@ -33,17 +33,25 @@ const idbDo = (db, mode, fn) => new Promise((resolve, reject) => {
 });
 let dbPromise = null;
 
+// Big files come gzipped (NAME.gz): Streamlit serves them as application/gzip, which its gzip middleware
+// leaves alone, so the server compresses nothing per request (it gzipped the 14.8 MB wasm for every new
+// browser: ~1.7 s of its event loop each); the frame inflates them here.
+async function fetched(url) {
+  const resp = await fetch(url);
+  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
+  if (!url.endsWith(".gz")) return resp.arrayBuffer();
+  return new Response(resp.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+}
+
 async function bytes(url, key) {
-  key = key || url.split("/").pop();
+  key = key || url.split("/").pop().replace(/\.gz$/, "");
   let db = null;
   try {
     db = await (dbPromise = dbPromise || idb());
     const hit = await idbDo(db, "readonly", (s) => s.get(key));
     if (hit) { stats.cached.push(key); return hit; }
   } catch (e) { db = null; }  // no IndexedDB (private mode): the HTTP cache still helps
-  const resp = await fetch(url);
-  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
-  const buf = await resp.arrayBuffer();
+  const buf = await fetched(url);
   stats.fetched.push({ key, bytes: buf.byteLength });
   if (db) idbDo(db, "readwrite", (s) => s.put(buf, key)).catch(() => {});
   return buf;
@@ -56,7 +64,7 @@ function runtime() {
     runtimeReady = (async () => {
       // Streamlit pages are not cross-origin isolated: one thread, and the wasm binary handed over directly.
       ort.env.wasm.numThreads = 1;
-      ort.env.wasm.wasmBinary = await bytes(new URL(wasmUrl, document.baseURI).href);
+      ort.env.wasm.wasmBinary = await bytes(new URL(wasmUrl, document.baseURI).href + ".gz");
     })();
   }
   return runtimeReady;
