@@ -43,7 +43,5 @@ try:
     page.run()
 finally:  # after the page: a cached first map is drawn before the family's description imports torch
     picker.describe_pick(description)
-    view = share.view_params()
-    share.write(view)   # the view after this run (a click, a pick) in the URL, beside ?user=
     with share_slot:
-        share.share_box(page.url_path, view)
+        share.view_box(picker.quiet_pick(), page.url_path)

@@ -86,6 +86,7 @@ class Run:
         self.images: dict[str, str] = {}
         self.exceptions: list[str] = []
         self.query: str | None = None
+        self.bytes = 0                           # of the ForwardMsgs the run sent
 
     def add(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
@@ -147,12 +148,13 @@ class Session:
             raw = await asyncio.wait_for(self.ws.recv(), TIMEOUT_S)
             fwd = ForwardMsg()
             fwd.ParseFromString(raw)
+            run.bytes += len(raw)
             run.add(fwd)
             if until is not None and got is None and until in run.images:
                 await asyncio.to_thread(_fetch, self.url + "/" + run.images[until].lstrip("/"))
                 got = time.perf_counter() - t0
-            if fwd.WhichOneof("type") == "script_finished":
-                break
+            if fwd.WhichOneof("type") == "script_finished" and fwd.script_finished != fwd.FINISHED_EARLY_FOR_RERUN:
+                break   # (a callback's st.rerun of fragments ends the run early: the fragments' run follows)
         if run.query is not None:
             self.query = run.query
         if run.exceptions:
@@ -200,8 +202,10 @@ async def viewer(url: str, stats: dict, deadline: float, seed: int) -> None:
                          "customdata": [ENCODED, i, -1]}
                 sel = {"selection": {"points": [point], "point_indices": [i], "box": [], "lasso": []}}
                 w = _widget(chart, string_value=json.dumps(sel))               # plotly_chart's state is a string
-                _, dt = await s.rerun("latent_map", [w], until="Reconstruction")
+                reply, dt = await s.rerun("latent_map", [w], until="Reconstruction")
                 stats["click_s"].append(dt)
+                stats["click_kb"].append(reply.bytes / 1000)
+                stats["clicks_resending_the_map"] += "latent_map_chart" in reply.ids
                 await asyncio.sleep(rng.uniform(0.5, 1.5))           # a student looks at the image
             run, _ = await s.rerun("sliders")
             key = next((k for k in run.ids if re.fullmatch(r"slider_[0-9a-f]+_0", k)), None)
@@ -354,8 +358,9 @@ async def solo(url: str, args) -> dict:
 
 
 async def hall(url: str, pid: int, args) -> dict:
-    stats: dict = {"errors": [], "click_s": [], "slider_s": [], "trainers": {}, "rss_mb": [], "hover_ms": [],
-                   "slider_ms": [], "hover_frames_sent": 0, "browser_clicks": 0}
+    stats: dict = {"errors": [], "click_s": [], "click_kb": [], "clicks_resending_the_map": 0, "slider_s": [],
+                   "trainers": {}, "rss_mb": [], "hover_ms": [], "slider_ms": [], "hover_frames_sent": 0,
+                   "browser_clicks": 0}
 
     async def sample_rss() -> None:
         while True:
@@ -474,6 +479,8 @@ def main() -> None:
         "max_trainings": os.environ.get("AAE_MAX_TRAININGS") or max(1, (os.cpu_count() or 1) // 2),
         "clicks": len(stats["click_s"]), "click_to_image_p50_s": pct(stats["click_s"], 50),
         "click_to_image_p95_s": pct(stats["click_s"], 95),
+        "click_reply_kb_p50": pct(stats.get("click_kb", []), 50),
+        "clicks_resending_the_map": stats.get("clicks_resending_the_map"),
         "slider_moves": len(stats["slider_s"]), "slider_to_image_p50_s": pct(stats["slider_s"], 50),
         "slider_to_image_p95_s": pct(stats["slider_s"], 95),
         "errors": len(errors), "error_samples": errors[:5],

@@ -4,7 +4,7 @@
     state     per-user session state: its keys, the user key, this user's run, page explanations
     models    the device, cached models of checkpoint folders, cached test sets
     uploads   checkpoints users upload: one parser (aae_core.uploads.read_upload), one cache by identity
-    picker    the model picker every page shares, and the picked model (ModelRef / Current)
+    picker    the model picker every page shares, and the picked model (Pick / Current)
     maps      latent maps as the app uses them: cached, computed, or fitted in the background
     runs      training runs: the registry and queue, one run's thread, status, live callback, run folders
     tasks     other long computations (a UMAP fit) in background threads, shared by key

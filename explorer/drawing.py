@@ -14,6 +14,7 @@ import streamlit as st
 from PIL import Image
 
 from aae_core.preprocess import to_mnist
+from explorer import selection
 
 if TYPE_CHECKING:
     from explorer.picker import Current
@@ -104,8 +105,8 @@ def send_to(cur: Current, z: np.ndarray, page: str) -> None:
 
     ss = st.session_state
     ss[MODEL_KEY] = cur.ref   # the pick, said again: a page switch must not fall back to the picker's default
-    z = [float(v) for v in np.asarray(z).ravel()]
-    ss.selected = {"ref": cur.ref, "fingerprint": cur.fingerprint, "source": "drawn", "index": -1, "z": z}
+    ss.selected = selection.drawn(cur.ref, cur.fingerprint, z)
+    z = list(ss.selected.z)
     if page == "sliders":
         ss.slider_z = {"fingerprint": cur.fingerprint, "z": z}
         ss.pop(f"slider_{cur.fingerprint[:10]}_0", None)   # the Sliders page starts from slider_z on a first visit

@@ -15,7 +15,7 @@ from explorer.models import test_set  # noqa: F401 - also used by pages
 
 if TYPE_CHECKING:
     from aae_core.projection import LatentMap
-    from explorer.picker import Current, ModelRef
+    from explorer.picker import Current, Pick
 
 FIT_SUBSET = 2000   # test images a prior fit is measured on when the model has no metrics.json
 
@@ -28,7 +28,7 @@ class PriorFit:
     source: str
 
 
-def metrics_of(ref: ModelRef) -> dict[str, Any]:
+def metrics_of(ref: Pick) -> dict[str, Any]:
     """The checkpoint's (or upload's) metrics.json (written by `python -m aae_core.evaluate`), or {}."""
     return ref.metrics
 

@@ -2,7 +2,7 @@
 
 Points on the latent map carry customdata [source, index, label]: source ENCODED (index into the test
 set), PRIOR (index into the prior samples) or GRID (an invisible point of a 2-D latent's background,
-so that a click on empty space still reports where it landed).
+so that a click on empty space still reports where it landed); explorer.selection reads them back.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import numpy as np
 import pandas  # noqa: F401
 import plotly.graph_objects as go
 
+from explorer.selection import ENCODED, GRID, PRIOR
+
 if TYPE_CHECKING:  # annotations only: drawing a cached map must not import torch (explorer.runs does)
     from aae_core.projection import LatentMap
     from explorer.runs.status import Snapshot
 
-ENCODED, PRIOR, GRID = 0, 1, 2
 # Ten distinguishable colours (Tableau 10), one per digit.
 DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf")

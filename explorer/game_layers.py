@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from aae_core.config import ModelConfig
     from aae_core.projection import LatentMap
     from aae_core.snapshots import Timeline
-    from explorer.picker import Current, ModelRef
+    from explorer.picker import Current, Pick
 
 LATTICE_CELLS = 20          # the decoded manifold: 20 x 20 digits over the map
 PUSH_SAMPLE = 150           # arrows on this many codes (more hide the codes)
@@ -91,7 +91,7 @@ def add_layers(fig: go.Figure, cur: Current, codes: np.ndarray, labels: np.ndarr
     return notes
 
 
-def toggles(cur: ModelRef, prefix: str, *, manifold: bool = True) -> dict[str, bool]:
+def toggles(cur: Pick, prefix: str, *, manifold: bool = True) -> dict[str, bool]:
     """The layer switches of a 2-D latent map: D(z), the generator's push and the decoded manifold."""
     c1, c2, c3 = st.columns(3)
     out = {"critic": c1.toggle("D(z) heatmap", False, key=f"{prefix}_critic",

@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ import streamlit.components.v1 as components
 
 from aae_core import projection
 from aae_core.fsutil import atomic_write
-from explorer import widgets
+from explorer import figures, selection
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
     from aae_core.data import ImageSet
     from aae_core.families import AAEModel
     from aae_core.projection import LatentMap
-    from explorer.picker import Current
+    from explorer.picker import Current, Pick
+    from explorer.selection import MapClick
 
 BUILD_DIR = Path(__file__).resolve().parent / "map_component" / "build"
 _MAP = components.declare_component("latent_map", path=str(BUILD_DIR))
@@ -132,38 +134,81 @@ def _test_images_url(dataset: str, _test: ImageSet) -> str:
     return publish(_test.images.cpu().numpy().astype(np.uint8))
 
 
-def browser_map(cur: Current, lmap: LatentMap, fig: go.Figure, *, key: str, config: dict | None = None,
-                test: ImageSet | None = None) -> dict | None:
-    """Draw the map in the browser component, which decodes on hover. Returns the clicked point as
-    st.plotly_chart's selection reports one ({"customdata": [source, index, label], "x", "y"}), or None."""
+@dataclass(frozen=True)
+class MapFigure:
+    """A latent map's figure that every session showing the same view shares (map_figure): never changed."""
+
+    figure: go.Figure
+
+    @functools.cached_property
+    def json(self) -> str:
+        """The figure as the map component reads it (made once)."""
+        return self.figure.to_json()
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _map_figure(fingerprint: str, method: str, places: str, show_prior: bool, presentation: bool,
+                gaussian_std: float | None, note: str | None, _lmap: LatentMap) -> MapFigure:
+    return MapFigure(figures.latent_map_figure(_lmap, show_prior=show_prior, presentation=presentation,
+                                               gaussian_std=gaussian_std, note=note))
+
+
+def map_figure(pick: Pick, lmap: LatentMap, *, show_prior: bool, presentation: bool,
+               note: str | None = None) -> MapFigure:
+    """The Latent map page's figure of the picked model's map (figures.latent_map_figure), built once per server
+    for each view (the model's weights, the map: its method and what it places where, prior samples shown,
+    presentation mode, note) and shared: a rerun that draws the same view again does not build it again."""
+    places = hashlib.sha256()
+    for part in (lmap.xy, lmap.prior_xy, lmap.labels, lmap.prior_labels):
+        places.update(b"-" if part is None else np.ascontiguousarray(part).tobytes())
+    return _map_figure(pick.fingerprint, lmap.method, places.hexdigest(), show_prior, presentation,
+                       pick.gaussian_std, note, lmap)
+
+
+def _component_click(value: object) -> MapClick | None:
+    """The click the map component reports ({"point": a point as st.plotly_chart's selection reports one}); a
+    modified browser may send any shape."""
+    return selection.click_from_point(value.get("point") if isinstance(value, dict) else None)
+
+
+def browser_map(cur: Current, lmap: LatentMap, fig: MapFigure, *, key: str, config: dict | None = None,
+                test: ImageSet | None = None, on_change: Callable[[], None] | None = None) -> MapClick | None:
+    """Draw the map in the browser component, which decodes on hover. Returns the click it reports, or None."""
     files = _model_files(cur.fingerprint, lmap.method, cur, lmap, test)
     n_classes = cur.config.n_classes if cur.config.needs_class_code else 0
-    value = _MAP(figure=fig.to_json(), config=config or {"displaylogo": False}, files=files,
+    value = _MAP(figure=fig.json, config=config or {"displaylogo": False}, files=files,
                  latent_dim=lmap.latent_dim, n_classes=n_classes, class_noun=cur.family.class_noun or "class",
                  spot_decodes=lmap.method == "latent" and lmap.latent_dim == 2, image_shape=[28, 28],
-                 key=key, default=None)
-    point = value.get("point") if isinstance(value, dict) else None   # a modified browser may send any shape
-    return point if isinstance(point, dict) else None
+                 key=key, default=None, on_change=on_change)
+    return _component_click(value)
 
 
-def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure, *, key: str,
-              config: dict | None = None, clickable: bool = True) -> dict | None:
+def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure | MapFigure, *, key: str,
+              config: dict | None = None, clickable: bool = True,
+              on_click: Callable[[MapClick | None], None] | None = None) -> MapClick | None:
     """The latent map for any page: in a browser, the component that decodes on hover (model() gives the
     loaded model of the map, asked only there); elsewhere (AppTest) st.plotly_chart, as before. Returns the
-    clicked point ({"customdata": [source, index, label], "x", "y"}, what widgets.remember_click reads) or None."""
+    click (what widgets.remember_click places) or None; what no chart sends is None too.
+
+    on_click: called with the click (None where it names no point) from the chart's own callback, before the
+    rerun a click causes, so that it can make that rerun a fragment's (st.rerun with the fragment's key): the
+    map is then neither built nor sent again."""
+    shared = fig if isinstance(fig, MapFigure) else MapFigure(fig)
     if in_browser():
         from explorer import models
 
-        cur = model()
-        point = browser_map(cur, lmap, fig, key=f"{key}_browser", config=config,
-                            test=models.test_set(cur.config.dataset))
+        cur, browser_key = model(), f"{key}_browser"
+        changed = (lambda: on_click(_component_click(st.session_state.get(browser_key)))) if on_click else None
+        point = browser_map(cur, lmap, shared, key=browser_key, config=config,
+                            test=models.test_set(cur.config.dataset), on_change=changed)
         return point if clickable else None
     if not clickable:
-        st.plotly_chart(fig, key=key, config=config or {"displaylogo": False})
+        st.plotly_chart(shared.figure, key=key, config=config or {"displaylogo": False})
         return None
-    event = st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points",
+    changed = (lambda: on_click(selection.click_from_event(st.session_state.get(key)))) if on_click else "rerun"
+    event = st.plotly_chart(shared.figure, key=key, on_select=changed, selection_mode="points",
                             config=config or {"displaylogo": False})
-    return widgets.clicked_point(event)
+    return selection.click_from_event(event)
 
 
 def _decoder_args(cur: Current) -> dict:

@@ -14,7 +14,7 @@ from explorer.models import test_set
 from explorer.tasks import TASKS, BackgroundTask
 
 if TYPE_CHECKING:
-    from explorer.picker import Current, ModelRef
+    from explorer.picker import Current, Pick
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -26,12 +26,12 @@ def _map_from_disk(fingerprint: str, method: str, folder: str | None, config: st
     return found
 
 
-def _config_key(cur: ModelRef) -> str | None:
+def _config_key(cur: Pick) -> str | None:
     """The key of the pick's config.json for the map cache; None for uploads, whose identity covers it."""
     return projection.config_key(cur.stored_model) if cur.folder is not None else None
 
 
-def cached_map(cur: ModelRef, method: str) -> projection.LatentMap | None:
+def cached_map(cur: Pick, method: str) -> projection.LatentMap | None:
     """The map if it is cached (memory or disk) and is a map of this model's codes of the test set (its size read
     from the data's header), else None. Never loads data, the model or torch."""
     n_test = test_set_size(cur.stored_model.get("dataset", "mnist"), default_data_dir())
@@ -42,7 +42,7 @@ def cached_map(cur: ModelRef, method: str) -> projection.LatentMap | None:
         return None
 
 
-def _task_key(cur: ModelRef, method: str) -> str:
+def _task_key(cur: Pick, method: str) -> str:
     return f"map:{cur.fingerprint}:{method}"
 
 
@@ -74,6 +74,6 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
                               message=f"UMAP stage 1 of 3, encoding the test images: 0 of {len(test):,}")
 
 
-def retry_map(cur: ModelRef, method: str) -> None:
+def retry_map(cur: Pick, method: str) -> None:
     """Forget a failed background fit, so that the next latent_map call starts it again."""
     TASKS.discard(_task_key(cur, method))

@@ -1,13 +1,14 @@
 """The model picker every page shares (drawn in the sidebar by app.py) and the model it picked.
 
-A ModelRef describes the pick without loading it (enough for the picker and a cached latent map, so a fresh
+The pick is resolved once per script run, from the picker's own listing of the checkpoints (each config.json
+read once): a Pick describes it without loading it (enough for the picker and a cached latent map, so a fresh
 server draws a shipped model's first map before torch is imported); Current adds the loaded model."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import streamlit as st
 
@@ -21,12 +22,19 @@ if TYPE_CHECKING:
     from aae_core.families import AAEModel
 
 DEFAULT_MODELS = ("unsupervised_gaussian_2d", "supervised_style_2d", "semi_supervised_100")
+Source = Literal["shipped", "run", "upload"]
+PICK_KEY, OPTIONS_KEY = "pick", "picker_options"   # this run's resolved pick (ref, Pick or error) and the listing
 
 
 @dataclass(frozen=True)
-class ModelRef:
-    """The model the user picked, without its weights: enough for the picker and a cached map."""
+class Pick:
+    """The model the user picked, resolved once per script run (model_picker, in app.py's sidebar) and read by
+    the pages: where it comes from, its ref (the picker's value: a checkpoint folder's path, or an upload's
+    'upload:<identity>'), its name, the fingerprint of its weights (the key of its cached maps and of a clicked
+    point) and, for a folder, what its JSON files say (info; the weights are not loaded: enough for the picker
+    and a cached map, so a fresh server draws a shipped model's first map before torch is imported)."""
 
+    source: Source
     ref: str
     name: str
     fingerprint: str
@@ -59,8 +67,8 @@ class ModelRef:
     @property
     def metrics(self) -> dict:
         """metrics.json of the checkpoint, or of the upload ({} when it was not evaluated or came without one)."""
-        if self.ref.startswith(uploads.PREFIX):
-            return uploads.metrics_of(self.ref[len(uploads.PREFIX):])
+        if self.source == "upload":
+            return uploads.metrics_of(self.fingerprint)
         return (self.info.metrics if self.info is not None else None) or {}
 
     @property
@@ -73,7 +81,7 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
-class Current(ModelRef):
+class Current(Pick):
     """The picked model, loaded."""
 
     model: AAEModel
@@ -109,74 +117,105 @@ def _default_ref(refs: list[str], by_ref: dict[str, catalog.CheckpointInfo]) -> 
     return refs[0] if refs else None
 
 
+def _resolve(ref: str, info: catalog.CheckpointInfo | None = None) -> Pick | str:
+    """The Pick of `ref` (an upload of this user, loaded already; or a checkpoint folder, described by `info`
+    when the listing has read it, else read now), or the one line saying why it cannot be had."""
+    try:
+        if ref.startswith(uploads.PREFIX):
+            identity = ref[len(uploads.PREFIX):]
+            name = st.session_state.uploads.get(identity, "upload")
+            return Current("upload", ref, f"upload {name}", identity, None, None, uploads.load_upload(identity))
+        if info is None:
+            shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
+            info = catalog.read_info(ref, "shipped" if shipped else "run")
+        return Pick(info.source, ref, info.path.name, catalog.weights_fingerprint(ref), info.path, info)
+    except (CheckpointError, KeyError, OSError) as exc:
+        return f"Could not load the model {ref}: {exc}"
+
+
 def model_picker() -> None:
-    """The picker: shipped checkpoints, this server's runs (yours marked), and your uploads."""
+    """The picker: shipped checkpoints, this server's runs (yours marked), and your uploads. Resolves the pick
+    for this run (the pages read it: current_ref, current_model)."""
     refs, labels, by_ref = _options()
     ss = st.session_state
+    ss[OPTIONS_KEY] = refs, labels, by_ref
     if ss.get(MODEL_KEY) not in refs:
         ss[MODEL_KEY] = _default_ref(refs, by_ref)
     if not refs:
+        ss[PICK_KEY] = None
         st.sidebar.warning("No models yet: train one on the Train page or upload one on Home.")
         return
     st.sidebar.selectbox("Model", refs, key=MODEL_KEY, format_func=lambda r: labels.get(r, r),
                          help="Used by every page. Shipped models, runs trained here, and uploads.")
+    ref = ss[MODEL_KEY]
+    ss[PICK_KEY] = ref, _resolve(ref, by_ref.get(ref))
     # the box cuts long names: the whole name on its own line, wrapped (what describe_pick adds goes below)
-    st.sidebar.markdown(f"**{labels.get(ss[MODEL_KEY], ss[MODEL_KEY])}**")
+    st.sidebar.markdown(f"**{labels.get(ref, ref)}**")
+
+
+def _held() -> Pick | str | None:
+    """The pick of this run: resolved by model_picker, or now when the pick changed since (a page picked a model,
+    or a page ran without app.py); None when there is none."""
+    ss = st.session_state
+    ref = ss.get(MODEL_KEY)
+    if not ref:
+        return None
+    held = ss.get(PICK_KEY)
+    if held is None or held[0] != ref:
+        held = ss[PICK_KEY] = ref, _resolve(ref)
+    return held[1]
+
+
+def quiet_pick() -> Pick | None:
+    """The pick of this run, or None (no model, or one that cannot be read: the page has said so)."""
+    found = _held()
+    return found if isinstance(found, Pick) else None
 
 
 def describe_pick(slot) -> None:
     """Write the picked model's one-line description into `slot` (app.py calls this after the page, so that
     a shipped model's first map is drawn before the family's description imports torch)."""
-    ref = st.session_state.get(MODEL_KEY)
-    if not ref or ref.startswith(uploads.PREFIX):
+    pick = quiet_pick()
+    if pick is None or pick.info is None:
         return
     try:
-        shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
-        slot.caption(catalog.describe_config(catalog.read_info(ref, "shipped" if shipped else "run").config))
-    except (CheckpointError, OSError):
+        slot.caption(catalog.describe_config(pick.info.config))
+    except CheckpointError:
         pass  # the page has said what is wrong with the pick
 
 
-def ref_at(ref: str) -> ModelRef | None:
-    """The model of `ref` (a checkpoint folder, or an upload of this user) described without loading it (an
-    upload is loaded already); None with one st.error line when it cannot be read."""
+def _load(pick: Pick) -> Current | None:
+    """The pick with its model, loaded through the process's caches; None with one st.error line when it fails."""
+    if isinstance(pick, Current):
+        return pick
     try:
-        if ref.startswith(uploads.PREFIX):
-            identity = ref[len(uploads.PREFIX):]
-            name = st.session_state.uploads.get(identity, "upload")
-            return Current(ref, f"upload {name}", identity, None, None, uploads.load_upload(identity))
-        shipped = Path(ref).is_relative_to(catalog.checkpoints_dir().resolve())
-        info = catalog.read_info(ref, "shipped" if shipped else "run")
-        return ModelRef(ref, info.name, catalog.weights_fingerprint(ref), Path(ref), info)
-    except (CheckpointError, KeyError, OSError) as exc:
-        st.error(f"Could not load the model {ref}: {exc}")
-        return None
-
-
-def model_at(ref: str) -> Current | None:
-    """The model of `ref`, loaded through the process's caches; None with one st.error line when it fails."""
-    light = ref_at(ref)
-    if light is None or isinstance(light, Current):
-        return light
-    try:
-        model = load_model(light.ref, str(light.info.mtime_ns))
+        model = load_model(pick.ref, str(pick.info.mtime_ns))
     except (CheckpointError, OSError) as exc:
-        st.error(f"Could not load the model {light.ref}: {exc}")
+        st.error(f"Could not load the model {pick.ref}: {exc}")
         return None
-    return Current(**{f.name: getattr(light, f.name) for f in fields(ModelRef)}, model=model)
+    return Current(**{f.name: getattr(pick, f.name) for f in fields(Pick)}, model=model)
 
 
-def current_ref() -> ModelRef | None:
+def current_ref() -> Pick | None:
     """The picked model's description, read without loading it; None when there is none (or one st.error
     line when it cannot be read)."""
-    ref = st.session_state.get(MODEL_KEY)
-    return ref_at(ref) if ref else None
+    found = _held()
+    if isinstance(found, str):
+        st.error(found)
+        return None
+    return found
 
 
 def current_model() -> Current | None:
-    """The picked model, loaded (cached per process); None when there is none or it fails to load."""
-    ref = st.session_state.get(MODEL_KEY)
-    return model_at(ref) if ref else None
+    """The picked model, loaded (cached per process; kept for the rest of this run); None when there is none or
+    it fails to load."""
+    pick = current_ref()
+    if pick is None or isinstance(pick, Current):
+        return pick
+    cur = _load(pick)
+    if cur is not None:
+        st.session_state[PICK_KEY] = pick.ref, cur
+    return cur
 
 
 def _require(found):
@@ -186,7 +225,7 @@ def _require(found):
     return found
 
 
-def require_ref() -> ModelRef:
+def require_ref() -> Pick:
     """The picked model's description, or a note and the end of this page's run."""
     return _require(current_ref())
 
@@ -196,8 +235,31 @@ def require_model() -> Current:
     return _require(current_model())
 
 
+def require_loaded(pick: Pick) -> Current:
+    """`pick` with its model loaded, or a line saying why not and the end of this run (a fragment's: it reads
+    the pick it was given, not the session's picker)."""
+    cur = _load(pick)
+    if cur is None:
+        st.stop()
+    return cur
+
+
 # --- any model by its ref (the Compare page picks two at once) ----------------------------------------
 def choices() -> tuple[list[str], dict[str, str]]:
-    """The refs the sidebar's picker offers, in its order, and their labels."""
-    refs, labels, _ = _options()
+    """The refs the sidebar's picker offers, in its order, and their labels (as listed in this run)."""
+    listed = st.session_state.get(OPTIONS_KEY)
+    refs, labels, _ = listed if listed is not None else _options()
     return refs, labels
+
+
+def model_at(ref: str) -> Current | None:
+    """The model of `ref` (one of choices()), loaded through the process's caches; None with one st.error line
+    when it cannot be had."""
+    if ref == st.session_state.get(MODEL_KEY):
+        return current_model()
+    listed = st.session_state.get(OPTIONS_KEY)
+    found = _resolve(ref, listed[2].get(ref) if listed is not None else None)
+    if isinstance(found, str):
+        st.error(found)
+        return None
+    return _load(found)

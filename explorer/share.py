@@ -15,35 +15,37 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from explorer import catalog, uploads
+from explorer import catalog, widgets
+from explorer.selection import ENCODED, GRID, PRIOR, MapClick, Selection
 from explorer.state import MODEL_KEY, PRESENTATION_KEY
 
 if TYPE_CHECKING:
     from aae_core.projection import LatentMap
-    from explorer.picker import ModelRef
+    from explorer.picker import Pick
 
 MODEL, POINT, PRESENT, USER = "model", "point", "present", "user"
-PENDING_POINT = "url_point"      # a point named by the URL, placed once its model's map is at hand
+FRAGMENT = "share_view"          # the sidebar's link and the URL: a click on the latent map reruns it alone
+PENDING_POINT = "url_point"      # (ref, text): a point named by the URL, placed once its model's map is at hand
 _POINT = re.compile(r"(encoded|prior):(\d{1,7})|space:(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
 
 
-def parse_point(text: object) -> dict | None:
+def parse_point(text: object) -> MapClick | None:
     """'encoded:17' (a test image), 'prior:3' (a prior sample) or 'space:1.25,-0.5' (a spot of a 2-D latent) ->
-    {"source", "index"} or {"source": "space", "z": [x, y]}; None for anything else."""
+    the click on the map that names it; None for anything else."""
     m = _POINT.fullmatch(text) if isinstance(text, str) else None
     if m is None:
         return None
     if m.group(1):
-        return {"source": m.group(1), "index": int(m.group(2))}
-    return {"source": "space", "index": -1, "z": [float(m.group(3)), float(m.group(4))]}
+        return MapClick(ENCODED if m.group(1) == "encoded" else PRIOR, int(m.group(2)))
+    return MapClick(GRID, None, float(m.group(3)), float(m.group(4)))
 
 
-def point_text(sel: dict) -> str | None:
-    """The URL's form of a clicked point (the inverse of parse_point); None for points no link can name."""
-    if sel.get("source") in ("encoded", "prior"):
-        return f"{sel['source']}:{int(sel['index'])}"
-    if sel.get("source") == "space" and len(sel.get("z", [])) == 2:
-        return "space:{:.4g},{:.4g}".format(*sel["z"])
+def point_text(sel: Selection) -> str | None:
+    """The URL's form of a picked point (what parse_point reads); None for points no link can name (drawn)."""
+    if sel.source in ("encoded", "prior"):
+        return f"{sel.source}:{sel.index}"
+    if sel.source == "space" and len(sel.z) == 2:
+        return "space:{:.4g},{:.4g}".format(*sel.z)
     return None
 
 
@@ -62,13 +64,14 @@ def _ref_named(name: str) -> str | None:
     return None
 
 
-def _name_of(ref: str | None) -> str | None:
-    """What a link calls a checkpoint folder: its path under its root (None for uploads: this session's own)."""
-    if not ref or ref.startswith(uploads.PREFIX):
+def _name_of(pick: Pick | None) -> str | None:
+    """What a link calls the picked checkpoint folder: its path under its root (None for uploads: this
+    session's own)."""
+    if pick is None or pick.folder is None:
         return None
     for root in _roots():
-        if Path(ref).is_relative_to(root):
-            return Path(ref).relative_to(root).as_posix()
+        if pick.folder.is_relative_to(root):
+            return pick.folder.relative_to(root).as_posix()
     return None
 
 
@@ -80,22 +83,23 @@ def restore() -> None:
     ref = _ref_named(params.get(MODEL, "")) if params.get(MODEL) else None
     if ref is not None:
         ss[MODEL_KEY] = ref
-        point = parse_point(params.get(POINT))
-        if point is not None:
-            ss[PENDING_POINT] = {**point, "ref": ref}
+        if parse_point(params.get(POINT)) is not None:
+            ss[PENDING_POINT] = (ref, params.get(POINT))
 
 
-def view_params() -> dict[str, str]:
+def view_params(pick: Pick | None) -> dict[str, str]:
     """The shareable part of the current view: model (by name), clicked point, presentation mode. An upload is
     this session's alone: a link cannot name it."""
     ss = st.session_state
     out: dict[str, str] = {}
-    ref = ss.get(MODEL_KEY)
-    name = _name_of(ref)
+    name = _name_of(pick)
     if name is not None:
         out[MODEL] = name
-        sel = ss.get("selected") or ss.get(PENDING_POINT)
-        text = point_text(sel) if sel and sel.get("ref") == ref else None
+        sel, pending = ss.get("selected"), ss.get(PENDING_POINT)
+        if isinstance(sel, Selection) and sel.ref == pick.ref:
+            text = point_text(sel)
+        else:
+            text = pending[1] if pending and pending[0] == pick.ref else None
         if text:
             out[POINT] = text
     if ss.get(PRESENTATION_KEY):
@@ -120,18 +124,13 @@ def share_link(url: str | None, params: dict[str, str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
 
 
-def place_pending(ref: ModelRef, lmap: LatentMap) -> None:
-    """Make the point a link named the clicked point, once the map of its model is drawn (the latent map)."""
-    from explorer import figures, widgets
-
+def place_pending(pick: Pick, lmap: LatentMap) -> None:
+    """Make the point a link named the clicked point, once the map of its model is drawn (the latent map; a
+    point that is not on this map is dropped)."""
     pending = st.session_state.get(PENDING_POINT)
-    if not pending or pending.get("ref") != ref.ref:
+    if not pending or pending[0] != pick.ref:
         return
-    source = {"encoded": figures.ENCODED, "prior": figures.PRIOR, "space": figures.GRID}[pending["source"]]
-    size = {"encoded": lmap.z.shape[0], "prior": lmap.prior_z.shape[0], "space": 1}[pending["source"]]
-    if 0 <= pending["index"] < size or pending["source"] == "space":
-        x, y = pending.get("z", [0.0, 0.0])
-        widgets.remember_click(ref, lmap, {"customdata": [source, pending["index"], -1], "x": x, "y": y})
+    widgets.remember_click(pick, lmap, parse_point(pending[1]))
     del st.session_state[PENDING_POINT]
 
 
@@ -145,3 +144,12 @@ def share_box(page_path: str, params: dict[str, str]) -> None:
         st.code(link, language=None, wrap_lines=True)
         st.caption("This page, model, clicked point and presentation mode, for a slide or a chat. It leaves out "
                    "your own ?user= token, so whoever opens it gets a session of their own.")
+
+
+@st.fragment(key=FRAGMENT)
+def view_box(pick: Pick | None, page_path: str) -> None:
+    """After every run: the view in the URL (a click, a pick) beside ?user=, and the sidebar's "Share this view"
+    (app.py). A fragment, so that a click on the latent map brings both up to date without a whole rerun."""
+    view = view_params(pick)
+    write(view)
+    share_box(page_path, view)

@@ -3,84 +3,45 @@ images, and the sidebar's training badge."""
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
+from explorer import selection
 from explorer.models import test_set
+from explorer.selection import MapClick, Selection
 from explorer.state import presenting, user_job
 
 if TYPE_CHECKING:
     from aae_core.explore import LatentPoint
     from aae_core.projection import LatentMap
-    from explorer.picker import Current, ModelRef
+    from explorer.picker import Current, Pick
     from explorer.runs import TrainingJob
 
 
 # --- points the user picks ------------------------------------------------------------------------
-def clicked_point(event: object) -> dict | None:
-    """The first clicked point of a plotly chart's selection event, or None: the event comes from the browser,
-    and a modified one can send any shape."""
-    selection = event.get("selection") if isinstance(event, dict) else None
-    points = selection.get("points") if isinstance(selection, dict) else None
-    return points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else None
+def remember_click(cur: Pick, lmap: LatentMap, click: MapClick) -> None:
+    """Make a click on the map `lmap` of the picked model the selected point (what every page's point picker
+    offers). A click that names nothing on this map (an index past it, a forged source) is ignored."""
+    placed = selection.place(click, lmap, cur.ref, cur.fingerprint)
+    if placed is not None:
+        st.session_state.selected = placed
 
 
-def _whole(value: object) -> int | None:
-    """value as an int if it is a whole number (plotly may send 7 or 7.0), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return int(value) if isinstance(value, int) or (math.isfinite(value) and value.is_integer()) else None
-
-
-def _finite(value: object) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
-def remember_click(cur: ModelRef, lmap: LatentMap, point: dict) -> None:
-    """Store a clicked map point (a plotly selection point with customdata [source, index, label]). What no chart
-    sends (an index past the map, a string, a wrong shape) is ignored."""
-    from explorer.figures import ENCODED, GRID, PRIOR
-
-    data = point.get("customdata")
-    if isinstance(data, dict):  # a row of a typed array reaches Python as {"0": ..., "1": ..., "2": ...}
-        keys = sorted((k for k in data if isinstance(k, str) and k.isdigit()), key=int)
-        data = [data[k] for k in keys] if keys == [str(i) for i in range(len(data))] else None
-    if not isinstance(data, list) or len(data) < 2:
-        return
-    source, index = _whole(data[0]), _whole(data[1])
-    if source == ENCODED and index is not None and 0 <= index < len(lmap.z):
-        z = lmap.z[index]
-    elif source == PRIOR and index is not None and 0 <= index < len(lmap.prior_z):
-        z = lmap.prior_z[index]
-    elif source == GRID and lmap.method == "latent":
-        x, y = _finite(point.get("x")), _finite(point.get("y"))
-        if x is None or y is None:
-            return
-        z = np.array([x, y], dtype=np.float32)
-    else:
-        return
-    st.session_state.selected = {"ref": cur.ref, "fingerprint": cur.fingerprint,
-                                 "source": {ENCODED: "encoded", PRIOR: "prior", GRID: "space"}[source],
-                                 "index": index, "z": [float(v) for v in z]}
-
-
-def selected_point(cur: ModelRef) -> dict | None:
+def selected_point(cur: Pick) -> Selection | None:
     """The last clicked point if it belongs to this model."""
     sel = st.session_state.get("selected")
-    return sel if sel and sel.get("fingerprint") == cur.fingerprint else None
+    return sel if isinstance(sel, Selection) and sel.fingerprint == cur.fingerprint else None
 
 
-def slider_point(cur: ModelRef) -> list[float] | None:
+def slider_point(cur: Pick) -> list[float] | None:
     """The decoder sliders' code if it belongs to this model."""
     sz = st.session_state.get("slider_z")
     return sz["z"] if sz and sz.get("fingerprint") == cur.fingerprint else None
 
 
-def class_noun(cur: ModelRef) -> str:
+def class_noun(cur: Pick) -> str:
     """What the model's class code means: 'class' or 'cluster' (the family's word)."""
     return cur.family.class_noun or "class"
 
@@ -92,7 +53,7 @@ def drawn_image() -> np.ndarray | None:
     return None if drawn is None else np.asarray(drawn, dtype=np.uint8)
 
 
-def class_selector(cur: ModelRef, key: str, label: str | None = None, default: int | None = 0) -> int | None:
+def class_selector(cur: Pick, key: str, label: str | None = None, default: int | None = 0) -> int | None:
     """A row of class (or cluster) buttons, 0..n_classes-1, for models whose decoder takes a class code.
     default None: none is picked until the user picks one (then None is returned)."""
     k = cur.config.n_classes
@@ -101,23 +62,23 @@ def class_selector(cur: ModelRef, key: str, label: str | None = None, default: i
     return None if picked is None else int(picked)
 
 
-def point_class(cur: Current, sel: dict | None) -> int | None:
+def point_class(cur: Current, sel: Selection | None) -> int | None:
     """The class code a clicked point decodes best with: a test image's label where the class code means the
     label and the model has no classifier of its own (supervised), else the class (or cluster) the model
     predicts for the image (semi-supervised, clustering). None for prior samples, empty spots and models
     without a class code."""
-    if not sel or sel.get("source") != "encoded" or not cur.config.needs_class_code:
+    if sel is None or sel.source != "encoded" or not cur.config.needs_class_code:
         return None
     test = test_set(cur.config.dataset)
-    if test is None or not 0 <= sel["index"] < len(test):
+    if test is None or not 0 <= sel.index < len(test):
         return None
-    image = test.images[sel["index"]].cpu().numpy()
+    image = test.images[sel.index].cpu().numpy()
     if cur.config.has_classifier:
         from aae_core import explore
 
         return int(explore.class_probabilities(cur.model, image[None])[0].argmax())
     if cur.family.classes_are_labels:
-        return int(test.labels[sel["index"]])
+        return int(test.labels[sel.index])
     return None
 
 
@@ -150,11 +111,11 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
         seed = st.number_input("Prior sample seed", 0, 10**6, default_seed, key=f"{key}_seed")
         return explore.point_from_prior(cur.model, int(seed))
     if source == "Clicked map point":
-        if sel["source"] == "encoded":
+        if sel.source == "encoded":
             test = test_set(cur.config.dataset)
-            if test is not None and sel["index"] < len(test):
-                return explore.point_from_test(cur.model, test, sel["index"])
-        return LatentPoint(z=np.asarray(sel["z"], np.float32), description=f"clicked {sel['source']} point")
+            if test is not None and sel.index < len(test):
+                return explore.point_from_test(cur.model, test, sel.index)
+        return LatentPoint(z=sel.code, description=f"clicked {sel.source} point")
     if source == "Drawn digit":
         return explore.point_from_image(cur.model, drawn, "your drawn digit")
     return LatentPoint(z=np.asarray(sz, np.float32), description="the decoder sliders' code")

@@ -18,7 +18,7 @@ from conftest import start_app, synthetic_images, tiny_config
 from streamlit.testing.v1 import AppTest
 
 import aae_core
-from aae_core import projection
+from aae_core import checkpoint_meta, projection
 from aae_core.checkpoint import save_metrics
 from aae_core.config import Schedule
 from aae_core.uploads import read_upload
@@ -549,7 +549,36 @@ def test_latent_map_shows_codes_and_prior_and_a_click_decodes_a_test_image(app):
     urls = image_with(app, "Original")
     captions = next(c for u, c in images(app) if u == urls)
     assert captions == [f"Original (label {int(FAKE_TEST.labels[7])})", "Reconstruction"] and len(urls) == 2
-    assert app.session_state["selected"]["index"] == 7
+    assert app.session_state["selected"].index == 7
+
+
+def test_one_run_of_the_latent_map_reads_the_picked_config_json_once(app, shipped, monkeypatch):
+    """The pick is resolved once per run, from the picker's own listing (explorer.picker): every config.json
+    goes through checkpoint_meta.parse_meta, counted here over one whole run of the page (a click)."""
+    open_page(app, "latent_map")
+    click(app, ENCODED, 3)                               # the model and its map are in the process's caches now
+    read, parse = [], checkpoint_meta.parse_meta
+    monkeypatch.setattr(checkpoint_meta, "parse_meta", lambda text, where: read.append(where) or parse(text, where))
+    click(app, ENCODED, 5)
+    assert app.session_state["selected"].index == 5 and image_with(app, "Original")
+    picked = str(shipped.resolve() / "unsupervised_gaussian_2d" / "config.json")
+    assert read.count(picked) == 1
+    assert sorted(read) == sorted(set(read)) and len(read) == len(MODELS)   # the picker's listing: each once
+
+
+def test_the_maps_figure_is_built_once_per_view(app, monkeypatch):
+    """explorer.map_view.map_figure: a whole rerun showing the same view draws the figure built before."""
+    from explorer import figures
+
+    open_page(app, "latent_map")
+    built, build = [], figures.latent_map_figure
+    monkeypatch.setattr(figures, "latent_map_figure", lambda *a, **k: built.append(k) or build(*a, **k))
+    first = plotly_spec(app, MAP_CHART)
+    app.run()
+    click(app, ENCODED, 2)
+    assert built == [] and plotly_spec(app, MAP_CHART) == first
+    app.toggle(key="map_show_prior").set_value(False).run()      # another view: its own figure
+    assert len(built) <= 1 and "prior samples" not in [t.get("name") for t in plotly_spec(app, MAP_CHART)["data"]]
 
 
 def test_a_cached_map_of_the_wrong_size_or_with_nan_places_is_not_drawn(app, shipped):
@@ -584,9 +613,9 @@ def test_latent_map_decodes_prior_samples_and_empty_space_in_a_2d_latent(app):
     open_page(app, "latent_map")
     click(app, PRIOR, 3)
     prior_url = image_with(app, "Decoded z")
-    assert app.session_state["selected"]["source"] == "prior"
+    assert app.session_state["selected"].source == "prior"
     click(app, GRID, 0, x=1.5, y=-2.0, as_list=True)
-    assert app.session_state["selected"]["z"] == [1.5, -2.0]
+    assert app.session_state["selected"].z == (1.5, -2.0)
     assert image_with(app, "Decoded z") != prior_url
 
 
@@ -654,7 +683,7 @@ def test_sliders_redraw_the_decoded_image(app):
 def test_sliders_start_from_the_clicked_point(app):
     open_page(app, "latent_map")
     click(app, PRIOR, 5)
-    z = app.session_state["selected"]["z"]
+    z = list(app.session_state["selected"].z)
     open_page(app, "sliders")
     values = [s.value for s in app.slider if s.label in ("z1", "z2")]
     assert values == pytest.approx(z, abs=0.02)

@@ -164,4 +164,4 @@ def test_a_genuine_click_still_decodes_after_crafted_ones(app):  # noqa: F811
     open_page(app, "latent_map")
     crafted_click(app, {"customdata": [0, 10**9, -1]})
     crafted_click(app, {"customdata": {"0": 0, "1": 3, "2": -1}, "x": 0.0, "y": 0.0})
-    assert app.session_state["selected"]["index"] == 3 and app.image
+    assert app.session_state["selected"].index == 3 and app.image

@@ -356,7 +356,7 @@ def test_a_drawn_digit_starts_the_sliders_the_class_sweep_and_an_interpolation(a
     assert app.title[0].value == "Style × class"
     assert app.selectbox(key="style_source").value == "Drawn digit"
     assert any(c and c[0] == "your drawn digit" for _, c in images(app))
-    z = app.session_state["selected"]["z"]
+    z = list(app.session_state["selected"].z)
     app.switch_page("explorer/pages/draw.py").run()
     draw(app, a_seven())
     app.button(key="draw_to_sliders").click().run()

@@ -394,7 +394,7 @@ def test_a_link_opens_the_same_model_point_and_mode_and_the_share_link_has_no_to
     assert student.session_state["user_token"] != app.session_state["user_token"]
     open_page(student, "latent_map")
     selected = student.session_state["selected"]
-    assert (selected["source"], selected["index"]) == ("encoded", 5)
+    assert (selected.source, selected.index) == ("encoded", 5)
     assert any(m.value == "#### Test image #5" for m in student.markdown)
 
 

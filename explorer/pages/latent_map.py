@@ -1,14 +1,18 @@
-"""Latent map: the encoded test set and prior samples on one chart; click a point to decode it."""
+"""Latent map: the encoded test set and prior samples on one chart; click a point to decode it. A click reruns
+only the decoded point beside the map and the sidebar's share link (fragments): the map is not drawn again."""
 
 import numpy as np
 import streamlit as st
 
 from aae_core import projection
 from explorer import evaluation, exports, figures, game_layers, map_view, maps, models, picker, share, state, widgets
+from explorer.picker import Pick
+from explorer.selection import MapClick
 from explorer.tasks import BackgroundTask
 
 METHOD_NAMES = {"latent": "the latent space itself", "umap": "UMAP (one fit, then cached)", "pca": "PCA (instant)"}
 STANDING_IN = "Showing PCA while UMAP fits"
+POINT_FRAGMENT = "map_point"   # the decoded point beside the map: what a click reruns
 
 # A cached map is drawn from the checkpoint's description alone; the model (and torch) loads after the chart,
 # so a fresh server shows a shipped model's map at once.
@@ -67,10 +71,10 @@ if lmap is None:  # not cached yet: encode the test set (and for UMAP, fit in th
 
 share.place_pending(ref, lmap)   # a point a shared link named
 with chart_area:
-    fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
-                                    gaussian_std=ref.gaussian_std,
-                                    note=f"{STANDING_IN} (PCA view)" if standing_in else None)
-    if any(layers.values()):
+    over = f"{STANDING_IN} (PCA view)" if standing_in else None
+    if any(layers.values()):   # drawn on a figure of this view's own (the shared one is never changed)
+        fig = figures.latent_map_figure(lmap, show_prior=show_prior, presentation=presenting,
+                                        gaussian_std=ref.gaussian_std, note=over)
         game_cur = picker.require_model()
         label = None
         if layers["manifold"] and game_cur.config.needs_class_code:
@@ -80,10 +84,18 @@ with chart_area:
             label = game_layers.critic_label(game_cur.config, "map_critic_label")
         for line in game_layers.add_layers(fig, game_cur, lmap.z, lmap.labels, label=label, **layers):
             st.caption(line)
-    point = map_view.map_chart(picker.require_model, lmap, fig, key=state.MAP_CHART_KEY, config=figures.chart_config(
-        exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
-    if point is not None:
-        widgets.remember_click(ref, lmap, point)
+    else:
+        fig = map_view.map_figure(ref, lmap, show_prior=show_prior, presentation=presenting, note=over)
+
+    def clicked(click: MapClick | None, pick=ref, lmap=lmap) -> None:   # the chart's callback, before the rerun
+        if click is not None:
+            widgets.remember_click(pick, lmap, click)
+        st.rerun([POINT_FRAGMENT, share.FRAGMENT])
+
+    click = map_view.map_chart(picker.require_model, lmap, fig, key=state.MAP_CHART_KEY, on_click=clicked,
+                               config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
+    if click is not None:   # where no callback ran (AppTest sets the chart's state before a whole run)
+        widgets.remember_click(ref, lmap, click)
     own = ref.metrics.get("own_component_fraction")
     facts = [f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples."]
     if own is not None:
@@ -109,51 +121,57 @@ if note:
     with chart_area, st.container(border=True):
         st.markdown(f":material/visibility: **What to look for.** {note}")
 
-with panel:
-    sel = widgets.selected_point(ref)
+
+@st.fragment(key=POINT_FRAGMENT)
+def decoded_point(pick: Pick) -> None:
+    """The clicked point beside the map: a fragment that a click reruns alone."""
+    sel = widgets.selected_point(pick)
     if sel is None:
         st.markdown("#### Decoded point")
         st.caption("Click a point on the map: an encoded test image shows next to its reconstruction; a prior "
                    "sample (or an empty spot of a 2-D latent) shows what the decoder makes of it.")
-    else:
-        from aae_core import explore
+        return
+    from aae_core import explore
 
-        cur = picker.require_model()
-        model, noun = cur.model, widgets.class_noun(cur)
-        if sel["source"] == "encoded":
-            test = models.test_set(cur.config.dataset)
-            if test is not None:
-                i = sel["index"]
-                image, label = test.images[i].numpy(), int(test.labels[i])
-                recon = explore.reconstruct(model, image[None], labels=[label])[0]
-                st.markdown(f"#### Test image #{i}")
-                widgets.show_images(np.stack([image, recon]), [f"Original (label {label})", "Reconstruction"],
-                                    width=168, scale=6)
-                probs = explore.class_probabilities(model, image[None])
-                if probs is not None:
-                    predicted = evaluation.class_name(cur, int(probs[0].argmax()))
-                    st.markdown(f"**The model's {noun} probabilities** (predicted: {predicted})")
-                    truth = label if cur.family.classes_are_labels else None
-                    st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
-                                    key="probs_chart", config=figures.chart_config("probabilities"))
-        else:
-            z = np.asarray(sel["z"], np.float32)
-            st.markdown(f"#### {'Prior sample' if sel['source'] == 'prior' else 'Empty spot'}")
-            y = [widgets.class_selector(cur, "map_class")] if cur.config.needs_class_code else None
-            image = explore.decode(model, z[None], y)[0]
-            widgets.show_images(image[None], [f"Decoded z{f' with {noun} ' + str(y[0]) if y else ''}"],
+    cur = picker.require_loaded(pick)
+    model, noun = cur.model, widgets.class_noun(cur)
+    if sel.source == "encoded":
+        test = models.test_set(cur.config.dataset)
+        if test is not None:
+            i = sel.index
+            image, label = test.images[i].numpy(), int(test.labels[i])
+            recon = explore.reconstruct(model, image[None], labels=[label])[0]
+            st.markdown(f"#### Test image #{i}")
+            widgets.show_images(np.stack([image, recon]), [f"Original (label {label})", "Reconstruction"],
                                 width=168, scale=6)
-            if cur.config.needs_class_code:
-                k = cur.config.n_classes
-                st.markdown(f"**The same z with every {noun} code**")
-                widgets.image_strip(explore.class_sweep(model, z[None])[0],
-                                    f"{noun.capitalize()} codes 0-{k - 1}, left to right", scale=2,
-                                    file_name=exports.safe_name(f"{ref.name}_{noun}_sweep") + ".png",
-                                    key="map_sweep_png")
-        z = np.asarray(sel["z"])
-        shown = ", ".join(f"{v:.2f}" for v in z[:8]) + (", ..." if z.size > 8 else "")
-        st.caption(f"z = ({shown}). The Decoder sliders, Style × class and Interpolate pages can start from "
-                   "this point.")
+            probs = explore.class_probabilities(model, image[None])
+            if probs is not None:
+                predicted = evaluation.class_name(cur, int(probs[0].argmax()))
+                st.markdown(f"**The model's {noun} probabilities** (predicted: {predicted})")
+                truth = label if cur.family.classes_are_labels else None
+                st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
+                                key="probs_chart", config=figures.chart_config("probabilities"))
+    else:
+        z = sel.code
+        st.markdown(f"#### {'Prior sample' if sel.source == 'prior' else 'Empty spot'}")
+        y = [widgets.class_selector(cur, "map_class")] if cur.config.needs_class_code else None
+        image = explore.decode(model, z[None], y)[0]
+        widgets.show_images(image[None], [f"Decoded z{f' with {noun} ' + str(y[0]) if y else ''}"],
+                            width=168, scale=6)
+        if cur.config.needs_class_code:
+            k = cur.config.n_classes
+            st.markdown(f"**The same z with every {noun} code**")
+            widgets.image_strip(explore.class_sweep(model, z[None])[0],
+                                f"{noun.capitalize()} codes 0-{k - 1}, left to right", scale=2,
+                                file_name=exports.safe_name(f"{pick.name}_{noun}_sweep") + ".png",
+                                key="map_sweep_png")
+    shown = ", ".join(f"{v:.2f}" for v in sel.z[:8]) + (", ..." if len(sel.z) > 8 else "")
+    st.caption(f"z = ({shown}). The Decoder sliders, Style × class and Interpolate pages can start from "
+               "this point.")
+
+
+with panel:
+    decoded_point(ref)
 
 # With the map on screen, load the model and the test images (the first click is then quick) and offer the
 # encoded test set; its files are made only when a button is clicked.

@@ -51,10 +51,10 @@ if f"{prefix}_0" not in st.session_state:  # first visit for this model: continu
     if widgets.slider_point(cur):
         set_start(widgets.slider_point(cur), st.session_state.slider_z.get("y"))
     else:
-        set_start(sel["z"] if sel else np.zeros(d), sel_class)
+        set_start(sel.code if sel else np.zeros(d), sel_class)
 
 b1, b2, b3, _ = st.columns([1.3, 1.3, 1, 2])
-b1.button("Start from the clicked point", on_click=set_start, args=(sel["z"] if sel else None, sel_class),
+b1.button("Start from the clicked point", on_click=set_start, args=(sel.code if sel else None, sel_class),
           disabled=sel is None, key="start_clicked",
           help="The point last clicked on the Latent map page (a test image brings its class along).")
 

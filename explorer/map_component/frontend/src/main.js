@@ -244,8 +244,13 @@ function renderMap(a) {
       plot.on("plotly_click", (ev) => {
         const p = ev.points && ev.points[0];
         if (!p || !p.customdata) return;
+        // The point under the pointer by our own hit test, as hovering finds it: Plotly may report the invisible
+        // background grid's point (an "empty spot") first when one lies under the test point clicked.
+        const area = plot.querySelector(".nsewdrag"), box = area && area.getBoundingClientRect();
+        const own = box && ev.event ? hit(plot, ev.event.clientX - box.left, ev.event.clientY - box.top) : null;
+        const customdata = own || p.customdata;
         send("streamlit:setComponentValue", { dataType: "json", value: {
-          point: { customdata: Array.from(p.customdata, Number), x: p.x, y: p.y }, clicks: ++clicks } });
+          point: { customdata: Array.from(customdata, Number), x: p.x, y: p.y }, clicks: ++clicks } });
       });
     }
   }
