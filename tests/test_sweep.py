@@ -118,10 +118,10 @@ def test_a_bad_input_on_the_command_line_is_one_line_and_exit_2(tmp_path):
 
 def test_schedule_fields_become_schedules_and_the_recipe_values_come_first():
     start_ = resolve("clustering_16")
-    fields = [sweep_space.parse_field(f) for f in ("class_code_noise=0.1:0.5", "class_code_noise.shape=constant,linear",
+    fields = [sweep_space.parse_field(f) for f in ("class_code_noise=0.1:0.7", "class_code_noise.shape=constant,linear",
                                              "class_code_noise.final=0:0.2", "latent_dim=3,5,8")]
-    assert sweep_space.recipe_params(fields, start_) == {"class_code_noise": 0.3, "class_code_noise.shape": "constant",
-                                                   "latent_dim": 5}
+    assert sweep_space.recipe_params(fields, start_) == {"class_code_noise": 0.598, "class_code_noise.shape": "linear",
+                                                   "class_code_noise.final": 0.0518, "latent_dim": 5}
     changes = sweep_space.changes_of({"class_code_noise": 0.4, "class_code_noise.shape": "linear",
                                 "class_code_noise.final": 0.05}, start_)
     run = resolve("clustering_16", **changes)
