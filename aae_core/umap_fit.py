@@ -8,9 +8,11 @@ Where the time of a first fit went (12,000 8-D codes, 2 shared cores, benchmarks
 - UMAP's own numba functions (the fuzzy set, the layout epochs) compile again in every process (about 30 s);
   they are not marked cache=True, so `import_umap` imports umap with numba's caching on, into a folder this
   program owns ($AAE_CACHE_DIR/numba, default ~/.cache/aae_explorer/numba): compiled once per machine.
-- the layout epochs grow with the points: with more than `fit_points`, a seeded random sample of that many
-  is fitted (200 epochs, as UMAP gives large sets) and every other point is placed among its nearest fitted
-  neighbours (a weighted mean of their places, the start UMAP's own transform uses, without its extra epochs).
+- the layout: UMAP gives 10,000+ points 200 epochs; 100 (`LAYOUT_EPOCHS`) halve that stage and measured nearly
+  the same map (trustworthiness 0.912 against 0.918, the same label among the 10 nearest for 80.8 % of test points
+  against 81.4 %), where fitting a 5,000 sample in the same time and placing the rest measured 0.855 and 68.7 %.
+  Above `fit_points` points a seeded random sample of that many is fitted and every other point placed among its
+  nearest fitted neighbours (a weighted mean of their places, the start UMAP's own transform uses).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 Progress = Callable[[float, str], None]
 UMAP_NEIGHBOURS = 15
-LAYOUT_EPOCHS = 200
+LAYOUT_EPOCHS = 100
 PLACE_NEIGHBOURS = 10
 NUMBA_CACHE = "numba"
 
@@ -109,7 +111,7 @@ class _TqdmProgress(io.TextIOBase):
 
 
 def fit_umap(points: np.ndarray, *, seed: int | None = 0, fit_points: int | None = None,
-             progress: Progress = _no_progress, lo: float = 0.0, hi: float = 1.0,
+             epochs: int = LAYOUT_EPOCHS, progress: Progress = _no_progress, lo: float = 0.0, hi: float = 1.0,
              graph_share: float = 0.1) -> tuple[np.ndarray, int]:
     """UMAP of points [N, d] -> ([N, 2] float32, how many points UMAP fitted). With fit_points < N, a seeded random
     sample of fit_points is fitted and the rest placed among their nearest fitted neighbours (`place_among`).
@@ -128,7 +130,7 @@ def fit_umap(points: np.ndarray, *, seed: int | None = 0, fit_points: int | None
     progress(mid, "layout: the fuzzy graph and its spectral start, then the layout epochs")
     n_jobs = 1 if seed is not None else -1  # a seeded UMAP runs on one thread (it says so, and would warn)
     reducer = umap.UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=0.1, random_state=seed, n_jobs=n_jobs,
-                        n_epochs=LAYOUT_EPOCHS, precomputed_knn=(idx, dist),
+                        n_epochs=epochs, precomputed_knn=(idx, dist),
                         tqdm_kwds={"disable": False, "file": _TqdmProgress(progress, mid, hi),
                                    "mininterval": 0.25, "ascii": True})
     with warnings.catch_warnings():  # that a graph given without its search index cannot transform: not needed

@@ -16,7 +16,6 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +48,7 @@ class UmapWorker:
         self.process: mp.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._last_used = 0.0
+        self._busy = False
         self._lock = threading.Lock()      # one fit at a time
         self._start_lock = threading.Lock()
 
@@ -56,7 +56,7 @@ class UmapWorker:
         """Make sure a worker runs (a new one when there is none, it died, or it is about to end idle)."""
         with self._start_lock:
             alive = self.process is not None and self.process.is_alive()
-            if alive and time.monotonic() - self._last_used < self.idle_s - 30:
+            if alive and (self._busy or time.monotonic() - self._last_used < self.idle_s - 30):
                 return self
             if alive:  # ending idle: the next request could cross its exit
                 self.process.terminate()
@@ -70,15 +70,15 @@ class UmapWorker:
             self._conn, self._last_used = mine, time.monotonic()
             return self
 
-    def fit(self, points: np.ndarray, *, seed: int | None = 0, fit_points: int | None = None,
-            progress: Callable[[float, str], None] = umap_fit._no_progress, lo: float = 0.0,
-            hi: float = 1.0) -> tuple[np.ndarray, int]:
-        """aae_core.umap_fit.fit_umap(points [N, d], ...) run by the worker: ([N, 2], how many were fitted)."""
+    def fit(self, points: np.ndarray, *, progress: Callable[[float, str], None] = umap_fit._no_progress,
+            **options) -> tuple[np.ndarray, int]:
+        """aae_core.umap_fit.fit_umap(points [N, d], **options) run by the worker: ([N, 2], how many were fitted)."""
         with self._lock:
             self.start()
             process, conn = self.process, self._conn
+            self._busy = True
             try:
-                conn.send(("fit", np.ascontiguousarray(points, dtype=np.float32), seed, fit_points, lo, hi))
+                conn.send(("fit", np.ascontiguousarray(points, dtype=np.float32), options))
                 while True:
                     message, *payload = conn.recv()
                     if message == "progress":
@@ -90,11 +90,13 @@ class UmapWorker:
                         raise WorkerDied(f"{payload[0]} (in the UMAP worker; the server's log has the details). "
                                          "Press Try again.")
             except (EOFError, OSError) as exc:
+                from explorer.runs.worker import _how_it_died  # noqa: PLC0415 - the server's side only (torch)
+
                 process.join(5)
                 raise WorkerDied(f"its worker process {_how_it_died(process.exitcode)} before the map was done. "
                                  "Press Try again.") from exc
             finally:
-                self._last_used = time.monotonic()
+                self._busy, self._last_used = False, time.monotonic()
 
     def stop(self) -> None:
         """End the worker (it has nothing to save)."""
@@ -102,15 +104,6 @@ class UmapWorker:
             if self.process is not None and self.process.is_alive():
                 self.process.terminate()
                 self.process.join(5)
-
-
-def _how_it_died(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            return f"was killed ({signal.Signals(-exitcode).name})"
-        except ValueError:
-            return f"was killed (signal {-exitcode})"
-    return "did not answer" if exitcode is None else f"ended (exit code {exitcode})"
 
 
 def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
@@ -127,7 +120,7 @@ def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
     umap_fit.import_umap()             # while the server encodes: the fit then finds umap imported
     while conn.poll(idle_s):
         try:
-            _, points, seed, fit_points, lo, hi = conn.recv()
+            _, points, options = conn.recv()
         except EOFError:
             return                     # the server went away
 
@@ -135,7 +128,7 @@ def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
             conn.send(("progress", fraction, message))
 
         try:
-            xy, fitted = umap_fit.fit_umap(points, seed=seed, fit_points=fit_points, progress=progress, lo=lo, hi=hi)
+            xy, fitted = umap_fit.fit_umap(points, progress=progress, **options)
         except Exception as exc:  # noqa: BLE001 - reported to the server in one line; the worker stays
             log.exception("UMAP fit failed")
             conn.send(("error", f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"))   # one line
