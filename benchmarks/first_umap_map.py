@@ -135,7 +135,7 @@ def main() -> None:
         if args.before:
             z, prior_z, _ = projection.encode_for_map(models[0], test)
             np.save(tmp / "points.npy", np.concatenate([z, prior_z]))
-            env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / "before_numba")}
+            env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}   # numba's own caches, as before
             before_load = load()
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-c", BEFORE.format(file=str(tmp / "points.npy"))], check=True, env=env)

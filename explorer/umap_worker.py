@@ -29,7 +29,7 @@ from explorer.tasks import TaskError
 log = logging.getLogger(__name__)
 
 UMAP_NICE = 10           # the pages win on shared cores
-IDLE_S = 600.0           # a worker without work this long ends itself (its memory goes back)
+IDLE_S = 1800.0          # a worker without work this long ends itself (its 330-490 MB go back)
 CHILD_SETUP: str | None = None
 """'module:function' the child calls before its first fit (tests install a stand-in umap there); None in use."""
 _CTX = mp.get_context("spawn")
