@@ -121,8 +121,8 @@ def pca_basis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 ENCODING_SHARE = 0.15
 FIT_POINTS = 20000
 """A UMAP map of more points than this fits a random sample of this many and places the rest (aae_core.umap_fit).
-MNIST's maps (12,000 points) are fitted whole: that measured better than fitting 5,000 (the Embedding Projector's
-sample) in the same time (benchmarks/first_umap_map.py)."""
+MNIST's maps (12,000 points) are fitted whole: fitting 5,000 (the Embedding Projector's sample) and placing the rest
+was 1.1-1.9x faster but a clearly worse map (benchmarks/first_umap_map.py)."""
 Fit = Callable[..., tuple[np.ndarray, int]]
 
 
