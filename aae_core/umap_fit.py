@@ -124,7 +124,7 @@ def fit_umap(points: np.ndarray, *, seed: int | None = 0, fit_points: int | None
     m = fitted.shape[0]
     mid = lo + graph_share * (hi - lo)
     progress(lo, f"neighbour graph: the {UMAP_NEIGHBOURS} nearest neighbours of each of {m:,} points, exact "
-                 "(the first UMAP fit on a machine also compiles UMAP, about 30 s on 2 cores; then it is kept)")
+                 "(the first UMAP fit on a machine also compiles UMAP, about a minute on 2 cores; then it is kept)")
     umap = import_umap()
     idx, dist = exact_neighbours(fitted, UMAP_NEIGHBOURS)
     progress(mid, "layout: the fuzzy graph and its spectral start, then the layout epochs")

@@ -32,6 +32,8 @@ UMAP_NICE = 10           # the pages win on shared cores
 IDLE_S = 1800.0          # a worker without work this long ends itself (its 330-490 MB go back)
 CHILD_SETUP: str | None = None
 """'module:function' the child calls before its first fit (tests install a stand-in umap there); None in use."""
+STARTING = ("neighbour graph: waiting for the UMAP worker process to import UMAP (seconds; the first time on a "
+            "machine about a minute, compiling)")
 _CTX = mp.get_context("spawn")
 _NUMBERS = itertools.count(1)
 
@@ -49,6 +51,7 @@ class UmapWorker:
         self._conn: Connection | None = None
         self._last_used = 0.0
         self._busy = False
+        self._ready = False      # whether the worker said it has imported UMAP
         self._lock = threading.Lock()      # one fit at a time
         self._start_lock = threading.Lock()
 
@@ -67,7 +70,7 @@ class UmapWorker:
                                         name=f"{WORKER_NAME_PREFIX}umap-{next(_NUMBERS)}")
             self.process.start()
             theirs.close()
-            self._conn, self._last_used = mine, time.monotonic()
+            self._conn, self._last_used, self._ready = mine, time.monotonic(), False
             return self
 
     def fit(self, points: np.ndarray, *, progress: Callable[[float, str], None] = umap_fit._no_progress,
@@ -79,9 +82,13 @@ class UmapWorker:
             self._busy = True
             try:
                 conn.send(("fit", np.ascontiguousarray(points, dtype=np.float32), options))
+                if not self._ready:
+                    progress(options.get("lo", 0.0), STARTING)
                 while True:
                     message, *payload = conn.recv()
-                    if message == "progress":
+                    if message == "ready":
+                        self._ready = True
+                    elif message == "progress":
                         progress(*payload)
                     elif message == "done":
                         xy, fitted = payload
@@ -118,6 +125,7 @@ def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
         module, name = setup.split(":")
         getattr(importlib.import_module(module), name)()
     umap_fit.import_umap()             # while the server encodes: the fit then finds umap imported
+    conn.send(("ready",))
     while conn.poll(idle_s):
         try:
             _, points, options = conn.recv()

@@ -64,9 +64,13 @@ def test_the_fit_runs_in_a_kept_worker_process_at_a_lower_priority(stand_in, tmp
     assert os.getpriority(os.PRIO_PROCESS, pid) > os.getpriority(os.PRIO_PROCESS, 0)
     assert xy.shape == (300, 2) and fitted == 300
     np.testing.assert_allclose(xy, _points()[:, :2] + 100.0)
-    assert any(m.startswith("neighbour graph") for _, m in seen) and "layout: epoch 100 of 200" in [m for _, m in seen]
-    worker.fit(_points(seed=1))
+    messages = [m for _, m in seen]
+    assert messages[0] == umap_worker.STARTING                               # a fresh worker: its imports show
+    assert messages[1].startswith("neighbour graph: the 15 nearest") and "layout: epoch 100 of 200" in messages
+    seen.clear()
+    worker.fit(_points(seed=1), progress=lambda f, m: seen.append((f, m)))
     assert worker.process.pid == pid and [p for p, _ in _ran_in(tmp_path)] == [pid, pid]   # kept for the next
+    assert umap_worker.STARTING not in [m for _, m in seen]
 
 
 def test_a_killed_worker_is_one_line_and_the_next_fit_works(stand_in, tmp_path):
