@@ -30,7 +30,9 @@ class LatentMap:
     xy [N, 2] and prior_xy [M, 2] their places on the map. PCA maps keep their basis
     (pca_mean [d], pca_components [d, 2]) so that any other code can be placed too. prior_labels [M]
     is the label each prior sample was drawn for, where the prior is label-conditioned (paper §2.3,
-    Fig. 4: label k owns the k-th component or segment); None otherwise and in caches written before."""
+    Fig. 4: label k owns the k-th component or segment); None otherwise and in caches written before.
+    fit_points: how many of the N + M points a UMAP layout was fitted on, where it fitted a sample and placed
+    the rest among their nearest fitted neighbours (aae_core.umap_fit); None where every point was fitted."""
 
     method: str
     fingerprint: str
@@ -43,6 +45,7 @@ class LatentMap:
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
     prior_labels: np.ndarray | None = None
+    fit_points: int | None = None
 
     @property
     def n_test(self) -> int:
@@ -135,10 +138,12 @@ def read_cache(file: Path, method: str, fingerprint: str, config: str | None = N
     need = {"z", "labels", "prior_z", "xy", "prior_xy"}
     if not need <= set(arrays) or not _describes_a_map(arrays, n_test, latent_dim):
         return None
+    fitted = meta.get("fit_points", "")
     return LatentMap(method=method, fingerprint=fingerprint, dataset=meta.get("dataset", "mnist"),
                      z=arrays["z"], labels=arrays["labels"], prior_z=arrays["prior_z"], xy=arrays["xy"],
                      prior_xy=arrays["prior_xy"], pca_mean=arrays.get("pca_mean"),
-                     pca_components=arrays.get("pca_components"), prior_labels=arrays.get("prior_labels"))
+                     pca_components=arrays.get("pca_components"), prior_labels=arrays.get("prior_labels"),
+                     fit_points=int(fitted) if fitted.isdigit() else None)
 
 
 def load_cached(method: str, fingerprint: str, folder: str | Path | None = None, *, config: str | None = None,
@@ -165,6 +170,8 @@ def _write_atomic(file: Path, lmap: LatentMap, config: str | None = None) -> Non
             "dataset": lmap.dataset, "n_test": str(lmap.n_test), "n_prior": str(lmap.prior_z.shape[0])}
     if config is not None:
         meta["config"] = config
+    if lmap.fit_points is not None:
+        meta["fit_points"] = str(lmap.fit_points)
     file.parent.mkdir(parents=True, exist_ok=True)
     # mode: mkstemp makes the file private; a cache shipped or shared with the server is read by others
     atomic_write(file, lambda tmp: save_file(arrays, str(tmp), metadata=meta), mode=0o644)

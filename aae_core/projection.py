@@ -14,8 +14,6 @@ umap is imported only when a UMAP fit runs: loading a cached map needs numpy and
 from __future__ import annotations
 
 import argparse
-import io
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +34,7 @@ from .map_cache import (  # noqa: F401 - the cache's names, as callers know them
     user_cache_dir,
     weights_fingerprint,
 )
+from .umap_fit import UMAP_NEIGHBOURS, fit_umap  # noqa: F401 - the fit's names, as callers know them
 
 if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
     from .data import ImageSet
@@ -118,58 +117,22 @@ def pca_basis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.numpy().astype(np.float32), comps.numpy().astype(np.float32)
 
 
-class _TqdmProgress(io.TextIOBase):
-    """A file for UMAP's tqdm bar that turns 'k/n' epochs into progress calls."""
-
-    def __init__(self, progress: Progress, lo: float, hi: float) -> None:
-        self.progress, self.lo, self.hi = progress, lo, hi
-
-    def write(self, s: str) -> int:
-        found = re.findall(r"(\d+)/(\d+)", s)
-        if found:
-            done, total = (int(v) for v in found[-1])
-            if total:
-                self.progress(self.lo + (self.hi - self.lo) * done / total, f"layout: epoch {done} of {total}")
-        return len(s)
-
-    def isatty(self) -> bool:
-        return False
-
-
-UMAP_NEIGHBOURS = 15
-# The share of a UMAP map's progress bar for each stage, after what they took on 2 cores for 12,000 points
-# in a fresh process: encoding 5-35 s, the neighbour graph 40-85 s (numba compiling), the layout 10-30 s.
-ENCODING_SHARE, GRAPH_SHARE = 0.15, 0.5
-
-
-def fit_umap(points: np.ndarray, *, seed: int | None = 0, progress: Progress = _no_progress,
-             lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
-    """One UMAP fit of points [N, d] -> [N, 2] in two reported stages: the nearest-neighbour graph (one
-    call with no count to report; the first fit in a process also compiles UMAP's numba code), then the
-    layout, reported per epoch. Messages start with 'neighbour graph' or 'layout'. umap is imported here."""
-    import umap  # noqa: PLC0415 - lazy: numba compiles for a minute on the first fit in a process
-
-    n = points.shape[0]
-    mid = lo + GRAPH_SHARE / (1 - ENCODING_SHARE) * (hi - lo)
-    progress(lo, f"neighbour graph: the {UMAP_NEIGHBOURS} nearest neighbours of each of {n:,} points (one step, "
-                 "no count to show; the first UMAP fit in a server process also compiles UMAP: about a minute "
-                 "on 2 cores)")
-    # the graph UMAP.fit would build itself (same call, same arguments), built here so that its stage shows
-    n_jobs = 1 if seed is not None else -1  # a seeded UMAP runs on one thread (it says so, and would warn)
-    knn = umap.umap_.nearest_neighbors(points, UMAP_NEIGHBOURS, "euclidean", {}, False, np.random.RandomState(seed),
-                                       n_jobs=n_jobs)
-    progress(mid, "layout: the fuzzy graph and its spectral start, then the layout epochs")
-    reducer = umap.UMAP(n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=0.1, random_state=seed, n_jobs=n_jobs,
-                        precomputed_knn=tuple(knn),
-                        tqdm_kwds={"disable": False, "file": _TqdmProgress(progress, mid, hi),
-                                   "mininterval": 0.25, "ascii": True})
-    return np.asarray(reducer.fit_transform(points), dtype=np.float32)
+# The share of a UMAP map's progress bar for the encoding (in the server), before the fit's two stages.
+ENCODING_SHARE = 0.15
+FIT_POINTS = 20000
+"""A UMAP map of more points than this fits a random sample of this many and places the rest (aae_core.umap_fit).
+MNIST's maps (12,000 points) are fitted whole: fitting 5,000 (the Embedding Projector's sample) and placing the rest
+was 1.1-1.9x faster but a clearly worse map (benchmarks/first_umap_map.py)."""
+Fit = Callable[..., tuple[np.ndarray, int]]
 
 
 def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: str, dataset: str | None = None,
-                n_prior: int = DEFAULT_N_PRIOR, seed: int = 0, progress: Progress = _no_progress) -> LatentMap:
+                n_prior: int = DEFAULT_N_PRIOR, seed: int = 0, progress: Progress = _no_progress,
+                fit_points: int | None = FIT_POINTS, fit: Fit = fit_umap) -> LatentMap:
     """Encode the test set, draw prior samples and place both in 2-D with `method` (encoded and prior
-    points are fitted together, so the map shows how well the codes cover the prior)."""
+    points are fitted together, so the map shows how well the codes cover the prior). A UMAP fit is
+    fit(points, seed=, fit_points=, progress=, lo=, hi=) -> (places, how many were fitted): here by default, or
+    in a worker process (explorer.umap_worker)."""
     check_method(method, model.config.latent_dim)
     umap_fit = method == "umap"
     enc_hi = ENCODING_SHARE if umap_fit else 0.95
@@ -181,21 +144,22 @@ def compute_map(model: AAEModel, test: ImageSet, method: str, *, fingerprint: st
     z, prior_z, prior_labels = encode_for_map(model, test, n_prior=n_prior, seed=seed, lo=0.0, hi=enc_hi,
                                               progress=staged)
     both = np.concatenate([z, prior_z])
-    mean = comps = None
+    mean = comps = fitted = None
     if method == "latent":
         placed = both
     elif method == "pca":
         mean, comps = pca_basis(both)
         placed = (both - mean) @ comps
     else:
-        placed = fit_umap(both, seed=seed, lo=enc_hi, hi=0.99, progress=staged)
+        placed, fitted = fit(both, seed=seed, fit_points=fit_points, lo=enc_hi, hi=0.99, progress=staged)
     progress(1.0, "done")
     n = z.shape[0]
     return LatentMap(method=method, fingerprint=fingerprint, dataset=dataset or model.config.dataset,
                      z=z, labels=test.labels.cpu().numpy().astype(np.int64), prior_z=prior_z,
                      xy=np.ascontiguousarray(placed[:n], dtype=np.float32),
                      prior_xy=np.ascontiguousarray(placed[n:], dtype=np.float32),
-                     pca_mean=mean, pca_components=comps, prior_labels=prior_labels)
+                     pca_mean=mean, pca_components=comps, prior_labels=prior_labels,
+                     fit_points=None if fitted is None or fitted >= both.shape[0] else int(fitted))
 
 
 def get_map(model: AAEModel, method: str, *, fingerprint: str, load_test: Callable[[], ImageSet],

@@ -59,6 +59,17 @@ def gaussian_rings(lmap: LatentMap, std: float) -> tuple[tuple[float, float], fl
     return None
 
 
+def points_shown(lmap: LatentMap, show_prior: bool = True) -> str:
+    """How many points the map shows, and where UMAP fitted a sample, how many it fitted (the map says so)."""
+    n, m = lmap.n_test, lmap.prior_z.shape[0]
+    text = f"{n:,} test images and {m:,} prior samples" if show_prior else f"{n:,} test images"
+    if lmap.fit_points is not None:
+        text += (f"; UMAP fitted {lmap.fit_points:,} of these {n + m:,}" if show_prior else
+                 f"; UMAP fitted {lmap.fit_points:,} of {n + m:,} points (with the prior samples)")
+        text += " and placed the rest among their nearest fitted neighbours"
+    return text
+
+
 def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_background: bool | None = None,
                       webgl: bool = True, grid_size: int = 70, height: int | None = None,
                       presentation: bool = False, gaussian_std: float | None = None,
@@ -128,7 +139,9 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
             fig.add_annotation(x=cx + k * sd * 0.7071, y=cy + k * sd * 0.7071, text=f"{k}σ", showarrow=False,
                                font=dict(color=colour, size=14 + 4 * big), bgcolor="rgba(255,255,255,0.7)")
     xt, yt = AXIS_TITLES.get(lmap.method, ("x", "y"))
-    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40 if note else 10, b=40), hovermode="closest",
+    fig.add_annotation(x=1, y=1, xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
+                       text=points_shown(lmap, show_prior), font=dict(size=12 + 4 * big, color="#555555"))
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40), hovermode="closest",
                       legend=dict(title="label", itemsizing="constant"), uirevision=lmap.fingerprint + lmap.method,
                       xaxis=dict(title=xt, range=[x0, x1], zeroline=False),
                       yaxis=dict(title=yt, range=[y0, y1], zeroline=False), plot_bgcolor="white")

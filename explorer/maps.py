@@ -1,6 +1,6 @@
 """Latent maps as the app uses them: from the memory or disk cache (numpy only: no torch, no data), computed
-at once for 'latent' and 'pca', or fitted in the background for 'umap' (explorer.tasks.TASKS, shared by every
-user who asks). The maps themselves are aae_core.projection's."""
+at once for 'latent' and 'pca', or for 'umap' in the background (explorer.tasks.TASKS, shared by every user who
+asks: a thread of the server encodes, the kept UMAP worker process fits). The maps are aae_core.projection's."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aae_core import projection
 from aae_core.idx import default_data_dir, test_set_size
 from explorer.models import test_set
 from explorer.tasks import TASKS, BackgroundTask
+from explorer.umap_worker import WORKER
 
 if TYPE_CHECKING:
     from explorer.picker import Current, Pick
@@ -63,7 +64,9 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
 
     def compute(progress=projection._no_progress) -> projection.LatentMap:
         # cached_map has just looked in the memory and disk caches: compute and store, without a second look
-        lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress)
+        if method == "umap":
+            WORKER.start()       # its imports run while this thread encodes
+        lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress, fit=WORKER.fit)
         projection.save_cached(lmap, folder, config)
         return lmap
 

@@ -1,5 +1,6 @@
-"""Long computations other than training (a UMAP fit), each in a daemon thread that makes no UI calls,
-keyed by what they compute so that two pages (or users) asking for the same thing share one. At most
+"""Long computations other than training (a UMAP map: the thread encodes, a worker process fits, see
+explorer.umap_worker), each in a daemon thread that makes no UI calls, keyed by what they compute so that two
+pages (or users) asking for the same thing share one. At most
 `max_running` run at once (the others wait their turn); a finished task lets go of what its function held
 (a model, a test set), and only the last `keep_done` finished tasks are kept."""
 
@@ -15,6 +16,10 @@ from typing import Generic, Literal, TypeVar
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class TaskError(RuntimeError):
+    """A failure already said in words for the page: its status's error is the message alone."""
 
 
 @dataclass
@@ -76,7 +81,8 @@ class BackgroundTask(Generic[T]):
         except Exception as exc:  # reported to the page, which stays usable
             log.exception("background task failed")
             with self._lock:
-                self._status.state, self._status.error = "failed", f"{type(exc).__name__}: {exc}"
+                self._status.state = "failed"
+                self._status.error = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
         finally:
             if self._slots is not None:
                 self._slots.release()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import secrets
-import sys
 import time
-import types
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import umap_stand_in
 from conftest import start_app, synthetic_images, tiny_config
 from streamlit.testing.v1 import AppTest
 
@@ -22,7 +22,7 @@ from aae_core import checkpoint_meta, projection
 from aae_core.checkpoint import save_metrics
 from aae_core.config import Schedule
 from aae_core.uploads import read_upload
-from explorer import catalog, runs, tasks
+from explorer import catalog, runs, tasks, umap_worker
 from explorer.figures import ENCODED, GRID, PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -630,32 +630,17 @@ def test_latent_map_of_a_larger_latent_uses_pca_and_caches_it(app, shipped):
     assert [e for e in app.get("plotly_chart") if e.key == "probs_chart"]   # class probabilities shown
 
 
-def test_latent_map_fits_umap_in_the_background_and_shows_pca_meanwhile(app, shipped, monkeypatch):
-    import threading
-
-    release = threading.Event()
-
-    class UMAP:
-        def __init__(self, **kwargs):
-            pass
-
-        def fit_transform(self, x):
-            release.wait(20)
-            return np.asarray(x)[:, :2] + 100.0
-
-    def nearest_neighbors(x, k, *args, **kwargs):
-        return np.zeros((len(x), k), np.int64), np.zeros((len(x), k), np.float32), None
-
-    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(
-        UMAP=UMAP, umap_=types.SimpleNamespace(nearest_neighbors=nearest_neighbors)))
+def test_latent_map_fits_umap_in_the_background_and_shows_pca_meanwhile(app, shipped, monkeypatch, tmp_path):
+    release = umap_stand_in.use_in_workers(monkeypatch, tmp_path, hold=True)   # the fit runs in a worker process
     open_page(app, "latent_map", "unsupervised_gaussian_20d", shipped)
     assert app.radio(key="map_method").value == "umap"
     assert app.progress and "UMAP" in app.progress[0].proto.text               # progress while it fits
     assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "PC 1"   # PCA meanwhile
-    release.set()
+    release.write_text("go")
     fp = catalog.weights_fingerprint(shipped / "unsupervised_gaussian_20d")
     task = tasks.TASKS.get(f"map:{fp}:umap")
-    assert task.join(20) and task.status().state == "done"
+    assert task.join(60) and task.status().state == "done"
+    assert umap_worker.WORKER.process.pid != os.getpid()
     app.run()
     assert not app.progress
     assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"

@@ -130,6 +130,7 @@ def fake_umap(monkeypatch):
     class UMAP:
         def __init__(self, **kwargs):
             self.kwargs = kwargs
+            fits.append(("graph", kwargs["precomputed_knn"][0].shape))    # the exact graph, made beforehand
 
         def fit_transform(self, x):
             fits.append(np.asarray(x).shape)
@@ -138,12 +139,7 @@ def fake_umap(monkeypatch):
                 out.write(f"\r{k}/200 epochs")
             return np.asarray(x)[:, :2] * 2.0
 
-    def nearest_neighbors(x, k, *args, **kwargs):
-        fits.append("graph")
-        return np.zeros((len(x), k), np.int64), np.zeros((len(x), k), np.float32), None
-
-    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(
-        UMAP=UMAP, umap_=types.SimpleNamespace(nearest_neighbors=nearest_neighbors)))
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=UMAP))
     return fits
 
 
@@ -154,13 +150,13 @@ def test_umap_is_fitted_once_on_codes_and_prior_together_then_cached(tmp_path, t
     progress = []
     lmap = projection.get_map(model, "umap", fingerprint=fp, folder=folder, load_test=lambda: test_set,
                               n_prior=30, progress=lambda f, m: progress.append((f, m)))
-    assert fake_umap == ["graph", (len(test_set) + 30, 4)]                 # one fit, both clouds
+    assert fake_umap == [("graph", (len(test_set) + 30, 15)), (len(test_set) + 30, 4)]   # one fit, both clouds
     assert lmap.xy.shape == (len(test_set), 2) and lmap.prior_xy.shape == (30, 2)
     assert any("epoch 100 of 200" in m for _, m in progress)
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     projection.get_map(model, "umap", fingerprint=fp, folder=folder, load_test=_no_data)
-    assert len(fake_umap) == 2
+    assert len(fake_umap) == 2 and lmap.fit_points is None                  # fewer than FIT_POINTS: all fitted
 
 
 def test_the_first_map_path_imports_neither_umap_nor_torch(tmp_path, test_set):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import umap_stand_in
 from conftest import start_app, synthetic_images, tiny_config
 from streamlit.testing.v1 import AppTest
 
@@ -171,7 +172,8 @@ def test_gaussian_priors_get_sigma_rings_on_latent_and_pca_maps(app, shipped):
     rings = _circles(spec)
     assert [(r["x0"], r["x1"], r["y0"], r["y1"]) for r in rings] == [(-2 * k, 2 * k, -2 * k, 2 * k) for k in (1, 2, 3)]
     assert {r["type"] for r in rings} == {"scattergl"}                    # drawn over the WebGL points
-    assert [a["text"] for a in spec["layout"]["annotations"]] == ["1σ", "2σ", "3σ"]
+    assert [a["text"] for a in spec["layout"]["annotations"]] == ["1σ", "2σ", "3σ",
+                                                                  "200 test images and 2,000 prior samples"]
     assert "1σ, 2σ and 3σ of the Gaussian prior (σ = 2)" in app.info[0].value
     x0, x1 = spec["layout"]["xaxis"]["range"]
     assert x0 <= -6 and x1 >= 6                                           # the 3σ ring is in view
@@ -325,23 +327,8 @@ def test_sliders_start_from_a_clicked_test_image_with_the_class_the_model_predic
 
 
 # --- 8. UMAP: real stages, and PCA standing in says so -------------------------------------------------------
-def _fake_umap(monkeypatch, release=None):
-    class UMAP:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
-
-        def fit_transform(self, x):
-            if release is not None:
-                release.wait(20)
-            for k in (0, 100, 200):
-                self.kwargs["tqdm_kwds"]["file"].write(f"\r{k}/200 epochs")
-            return np.asarray(x)[:, :2] + 100.0
-
-    def nearest_neighbors(x, k, *args, **kwargs):
-        return np.zeros((len(x), k), np.int64), np.zeros((len(x), k), np.float32), None
-
-    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(
-        UMAP=UMAP, umap_=types.SimpleNamespace(nearest_neighbors=nearest_neighbors)))
+def _fake_umap(monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=umap_stand_in.UMAP))
 
 
 def test_umap_progress_reports_each_stage_and_every_chunk_of_the_encoding(monkeypatch, tmp_path):
@@ -363,11 +350,8 @@ def test_umap_progress_reports_each_stage_and_every_chunk_of_the_encoding(monkey
     assert stage_of == sorted(stage_of)                                   # the stages come in order
 
 
-def test_the_pca_standing_in_for_umap_says_so_beside_the_chart(app, shipped, monkeypatch):
-    import threading
-
-    release = threading.Event()
-    _fake_umap(monkeypatch, release)
+def test_the_pca_standing_in_for_umap_says_so_beside_the_chart(app, shipped, monkeypatch, tmp_path):
+    release = umap_stand_in.use_in_workers(monkeypatch, tmp_path, hold=True)
     open_page(app, "latent_map", "unsupervised_gaussian_20d", shipped)
     try:
         assert app.radio(key="map_method").value == "umap"
@@ -377,9 +361,9 @@ def test_the_pca_standing_in_for_umap_says_so_beside_the_chart(app, shipped, mon
         assert spec["layout"]["xaxis"]["title"]["text"] == "PC 1"
         assert "UMAP stage" in app.progress[0].proto.text and "s so far" in app.progress[0].proto.text
     finally:
-        release.set()
+        release.write_text("go")
     fp = catalog.weights_fingerprint(shipped / "unsupervised_gaussian_20d")
-    assert tasks.TASKS.get(f"map:{fp}:umap").join(20)
+    assert tasks.TASKS.get(f"map:{fp}:umap").join(60)
     app.run()
     assert not app.warning and "title" not in plotly_spec(app, MAP_CHART)["layout"]
     assert plotly_spec(app, MAP_CHART)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
