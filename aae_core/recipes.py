@@ -62,8 +62,8 @@ Chosen on the validation split (5,000 held-out training images; 2026-12-02, one 
   the recipe's.
 - Before that, the clustering recipes stayed: 8-epoch runs of clustering_16 (validation eval_error at
   epoch 8; the recipe itself 30.7 %, plateauing from epoch 7): β1 0.1 for the adversarial phases 41 %
-  (epoch 5, stopped), lr_generator 1e-3 / lr_discriminator 5e-4 42 %, input noise 0.5 37.6 %, class-code noise 0.2 36.0 %
-  (0.1: 80 % at epoch 2, stopped), a 3-D style 36.1 %. README, "Closer to the paper", has the rest.
+  (epoch 5, stopped), lr_generator 1e-3 / lr_discriminator 5e-4 42 %, input noise 0.5 37.6 %, class-code
+  noise 0.2 36.0 % (0.1: 80 % at epoch 2, stopped), a 3-D style 36.1 %. README, "Closer to the paper", has the rest.
 """
 
 from __future__ import annotations
