@@ -424,3 +424,17 @@ def test_the_registry_makes_its_runs_through_its_job_factory(tmp_path):
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=make)
     job = registry.start("alice", tiny_config(), _train_config(epochs=1))
     assert made == [job] and job.join(180) and job.status().state == "finished"
+
+
+def test_a_finished_run_above_2d_starts_the_umap_worker_for_its_map(tmp_path, monkeypatch):
+    from explorer.runs import registry as registry_module
+    started = []
+    monkeypatch.setattr(registry_module.UMAP_WORKER, "start", lambda: started.append(True))
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
+    flat = registry.start("alice", tiny_config(), _train_config(epochs=1))          # 2-D: its map needs no UMAP
+    assert flat.join(180) and flat.status().state == "finished"
+    _wait_for(lambda: not registry.running())
+    assert started == []
+    deep = registry.start("bob", tiny_config("vae", latent_dim=3), _train_config(epochs=1))
+    assert deep.join(180) and deep.status().state == "finished"
+    _wait_for(lambda: started == [True])
