@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file as st_save_file
 
+from . import __version__
 from .checkpoint_meta import CONFIG_FILE, FORMAT_VERSION, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, read_meta
 from .config import ModelConfig, TrainConfig
 from .errors import (
@@ -45,8 +46,6 @@ FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__
-
     return {"aae_core": __version__, "torch": torch.__version__}
 
 

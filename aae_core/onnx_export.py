@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from aae_core import checkpoint
 from aae_core.families import AAEModel
 from aae_core.fsutil import atomic_write
 
@@ -76,8 +77,6 @@ def export_decoder(model: AAEModel, path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from aae_core import checkpoint
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint folder (config.json + model.safetensors)")
     parser.add_argument("out", help="the .onnx file to write")

@@ -14,6 +14,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +57,18 @@ def flatten_optimizers(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], 
     return tensors, groups
 
 
+def _in_model_order(names: Iterable[str], phases: list[str]) -> list[str]:
+    """Entry names `<phase>.<index>.<key>` in the model's order (phase, then parameter index), anything else last:
+    the first mismatch an error names is the first in the model."""
+    def order(name: str) -> tuple[int, int, str]:
+        parts = name.split(".", 2)
+        if len(parts) != 3 or parts[0] not in phases or not parts[1].isdigit():
+            return (len(phases), 0, name)
+        return (phases.index(parts[0]), int(parts[1]), parts[2])
+
+    return sorted(names, key=order)
+
+
 def _unflatten_optimizers(tensors: dict[str, torch.Tensor], groups: dict[str, Any]) -> dict[str, Any]:
     optimizers: dict[str, Any] = {}
     for phase, param_groups in groups.items():
@@ -63,15 +76,7 @@ def _unflatten_optimizers(tensors: dict[str, torch.Tensor], groups: dict[str, An
             if "betas" in g:
                 g["betas"] = tuple(g["betas"])
         optimizers[phase] = {"state": {}, "param_groups": param_groups}
-    phases = list(optimizers)
-
-    def order(name: str) -> tuple[int, int, str]:   # the first mismatch named is the first in the model
-        parts = name.split(".", 2)
-        if len(parts) != 3 or parts[0] not in optimizers or not parts[1].isdigit():
-            return (len(phases), 0, name)
-        return (phases.index(parts[0]), int(parts[1]), parts[2])
-
-    for name in sorted(tensors, key=order):
+    for name in _in_model_order(tensors, list(optimizers)):
         value = tensors[name]
         if name == RNG_KEY:
             continue
@@ -136,15 +141,7 @@ def check_state_fits(tensors: dict[str, torch.Tensor], groups: Any, optimizers: 
             raise ValueError(f"it holds the phase {phase}, which this model does not train")
     params = {phase: _check_groups(phase, groups[phase], opt) for phase, opt in optimizers.items()}
     entries: dict[str, dict[int, set[str]]] = {phase: {} for phase in optimizers}
-    phases = list(optimizers)
-
-    def order(name: str) -> tuple[int, int, str]:   # the first mismatch named is the first in the model
-        parts = name.split(".", 2)
-        if len(parts) != 3 or parts[0] not in optimizers or not parts[1].isdigit():
-            return (len(phases), 0, name)
-        return (phases.index(parts[0]), int(parts[1]), parts[2])
-
-    for name in sorted(tensors, key=order):
+    for name in _in_model_order(tensors, list(optimizers)):
         value = tensors[name]
         if name == RNG_KEY:
             want = generator.get_state()

@@ -20,21 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benchmarks._common import write_result
+from benchmarks._common import READY, REPO, launch_chromium, start_app, stop_app, write_result
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 DRAWN = """() => { const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
   return !!(gd && gd._fullLayout && gd.calcdata && gd.data.length > 3); }"""
 # The src of the sliders page's decoded image (the one captioned "Decoded image"), once it has loaded.
@@ -65,43 +57,8 @@ ISOLATED_POINT = """() => {
   return {x: box.left + best.x, y: box.top + best.y, label: best.name}; }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(env: dict[str, str], log: Path, root: Path = REPO) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=root, env={**env, "PYTHONPATH": str(root)},  # noqa: SIM115
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.read() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def measure_once(env: dict[str, str], browser, log: Path, root: Path = REPO) -> dict[str, float]:
-    proc, url = _start_server(env, log, root)
+    proc, url = start_app(env, log, root)
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         t0 = time.perf_counter()
@@ -166,7 +123,7 @@ def measure_once(env: dict[str, str], browser, log: Path, root: Path = REPO) -> 
                 "slider_server_ms": statistics.median(server_ms), "slider_browser_ms": statistics.median(browser_ms),
                 "compare_first_view_s": compare_first, "draw_to_image_s": draw_to_image}
     finally:
-        _stop(proc)
+        stop_app(proc)
 
 
 def main() -> None:
@@ -189,7 +146,7 @@ def main() -> None:
             env["AAE_DATA_DIR"] = args.data_dir
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw, args.chromium)
             try:
                 for i in range(args.runs):
                     for name, root in trees.items():

@@ -27,14 +27,9 @@ from playwright.sync_api import sync_playwright
 
 from aae_core import checkpoint
 from aae_core.onnx_export import export_decoder
-from benchmarks._common import write_result
-from benchmarks.app_latency import _start_server, _stop
+from benchmarks._common import READY, REPO, launch_chromium, start_app, stop_app, write_result
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 MODELS = ("unsupervised_gaussian_2d", "supervised_style_2d", "semi_supervised_100")
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
   return gd && gd._fullLayout && gd.calcdata && window.aaeStats && window.aaeStats.ready; }"""
 # Page coordinates (in the frame) of test points to hover, spread over the plot.
@@ -79,7 +74,7 @@ def measure_model(name: str, browser, root: Path, moves: int) -> dict:
     shutil.copytree(REPO / "checkpoints" / name, root / "checkpoints" / name)
     env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
            "AAE_CACHE_DIR": str(root / "cache"), "AAE_DEVICE": "cpu"}
-    proc, url = _start_server(env, root / "server.log")
+    proc, url = start_app(env, root / "server.log")
     try:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
@@ -137,7 +132,7 @@ def measure_model(name: str, browser, root: Path, moves: int) -> dict:
         wasm_s = time.perf_counter() - t
         assert "<title>" in html
     finally:
-        _stop(proc)
+        stop_app(proc)
     result = {"hover_decodes": len(times), "hover_ms_p50": percentile(times, 50),
               "hover_ms_p95": percentile(times, 95), "hover_ms_max": max(times) if times else None,
               "websocket_frames_sent_while_hovering": hover_frames_sent,
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         root = Path(tmp)
         files = decoder_files(root / "onnx")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = launch_chromium(p)
             try:
                 hover = {name: measure_model(name, browser, root, args.moves) for name in args.models}
             finally:

@@ -48,11 +48,9 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from benchmarks._common import write_result
-from benchmarks.app_latency import CHROMIUM_ARGS, READY, _start_server, _stop
-from benchmarks.browser_decode import CHROMIUM, DRAWN, POINTS
+from benchmarks._common import READY, REPO, launch_chromium, start_app, stop_app, write_result
+from benchmarks.browser_decode import DRAWN, POINTS
 
-REPO = Path(__file__).resolve().parents[1]
 ENCODED = 0            # explorer.figures.ENCODED: customdata source of an encoded test image
 TIMEOUT_S = 60.0
 
@@ -383,7 +381,7 @@ async def hall(url: str, pid: int, args) -> dict:
         from playwright.async_api import async_playwright
 
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await launch_chromium(pw)
             try:
                 clock, go = {"deadline": float("inf")}, asyncio.Event()
                 loaded = [asyncio.Event() for _ in range(args.browsers)]
@@ -430,7 +428,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "AAE_CHECKPOINTS_DIR": args.checkpoints, "AAE_RUNS_DIR": str(Path(tmp) / "runs"),
                "AAE_CACHE_DIR": str(Path(tmp) / "cache")}
-        proc, url = _start_server(env, Path(tmp) / "server.log")
+        proc, url = start_app(env, Path(tmp) / "server.log")
         try:
             async def warm() -> None:                      # the model, test set and map loaded once
                 s = Session(url, {"errors": []})
@@ -446,7 +444,7 @@ def main() -> None:
             time.sleep(3)
             after = rss_mb(proc.pid)
         finally:
-            _stop(proc)
+            stop_app(proc)
         log_tail = (Path(tmp) / "server.log").read_text()[-3000:]
     trainers = stats["trainers"]
     solo_rate = steps_per_s(solo_stats["trainers"].get("solo", {}))

@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
+from benchmarks._common import READY, REPO, launch_chromium, running_app
+
 MAP_DRAWN = "() => window.aaeStats && window.aaeStats.ready && document.querySelector('#plot.js-plotly-plot')"
 # The encoded test point nearest the middle of the plot, in the frame's coordinates.
 A_POINT = """() => {
@@ -39,34 +32,16 @@ A_POINT = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="unsupervised_gaussian_2d")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "img" / "latent_map.png"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "img" / "latent_map.png"))
     args = parser.parse_args(argv)
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-           "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    with tempfile.TemporaryDirectory() as runs:
-        env = {**os.environ, "AAE_RUNS_DIR": runs, "AAE_DEVICE": "cpu"}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.3)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "AAE_RUNS_DIR": str(Path(tmp) / "runs"), "AAE_DEVICE": "cpu"}
+        with running_app(env, Path(tmp) / "server.log") as url:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = launch_chromium(p)
                 page = browser.new_page(viewport={"width": 1920, "height": 1080})
                 page.goto(f"{url}/latent_map?model={args.model}")
                 page.wait_for_selector(READY, timeout=120_000)
@@ -86,9 +61,6 @@ def main(argv: list[str] | None = None) -> None:
                 Path(args.out).parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=args.out)
                 browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(20)
     print(args.out)
 
 

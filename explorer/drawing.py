@@ -15,6 +15,7 @@ from PIL import Image
 
 from aae_core.preprocess import to_mnist
 from explorer import selection
+from explorer.state import MODEL_KEY
 
 if TYPE_CHECKING:
     from explorer.picker import Current
@@ -101,8 +102,6 @@ def send_to(cur: Current, z: np.ndarray, page: str) -> None:
     """A button's callback: make the drawn digit's code the clicked point (the sliders start from it, the point
     pickers offer it) and the starting source of the page's point picker, then go to `page` (the page calls
     follow() first thing)."""
-    from explorer.state import MODEL_KEY
-
     ss = st.session_state
     ss[MODEL_KEY] = cur.ref   # the pick, said again: a page switch must not fall back to the picker's default
     ss.selected = selection.drawn(cur.ref, cur.fingerprint, z)

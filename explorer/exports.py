@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
 
 
 def png_bytes(image: np.ndarray) -> bytes:
     """PNG of a uint8 image [H, W] (grey) or [H, W, 3] (RGB)."""
-    from PIL import Image
-
     a = np.asarray(image)
     if a.dtype != np.uint8 or a.ndim not in (2, 3):
         raise ValueError(f"a PNG needs uint8 [H, W] or [H, W, 3]; got {a.dtype} {list(a.shape)}")

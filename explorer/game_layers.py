@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from aae_core.checkpoint_meta import SNAPSHOTS_FILE
+from aae_core.errors import CheckpointError
 from explorer import game_figures
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ def _timeline(folder: str, latent_dim: int, mtime: float) -> Timeline | None:
 
 def timeline(folder: Path | str, latent_dim: int) -> Timeline | None:
     """The folder's timeline, read again when its file changes (a live run rewrites it every epoch)."""
-    from aae_core.errors import CheckpointError
-
     file = Path(folder) / SNAPSHOTS_FILE
     try:
         return _timeline(str(folder), latent_dim, file.stat().st_mtime)

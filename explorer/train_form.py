@@ -6,12 +6,21 @@ the command line, so what Start trains is what the form shows, also after Stream
 state (another page visited, a run in between: issue 16, 5.1).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from aae_core import ModelConfig
-from aae_core.families import get_family
+from aae_core import ModelConfig, TrainConfig
+from aae_core.families import FAMILIES, get_family
 from aae_core.priors import PRIOR_TYPES
-from aae_core.recipes import ALL_LABELS, Resolved, recipes_for, resolve
+from aae_core.recipes import ALL_LABELS, N_TRAIN, Resolved, get_recipe, recipes_for, resolve
+from explorer import runs
+
+if TYPE_CHECKING:
+    import torch
 
 PRIOR_NAMES = {"gaussian": "Gaussian", "mixture": "mixture of 10 Gaussians (2-D)",
                "swiss_roll": "swiss roll (2-D)", "categorical": "categorical (one-hot)"}
@@ -26,6 +35,10 @@ FORM = {"train_prior": "prior", "train_label_cond": "label_conditioned", "train_
 SCHEDULED = {"input_noise": "input noise", "disc_input_noise": "noise on D's inputs",
              "class_code_noise": "noise on the class code", "lr_generator": "generator rate",
              "lr_discriminator": "discriminator rate", "lr_reconstruction": "reconstruction rate"}
+# The learning rates' widgets: (key, what the rate trains, the widget's step).
+RATES = (("train_lr_rec", "reconstruction", 1e-4), ("train_lr_disc", "discriminator", 1e-5),
+         ("train_lr_gen", "generator", 1e-5))
+SUPERVISED_RATE = ("train_lr_sup", "labelled batch", 1e-4)
 
 
 def choice() -> dict:
@@ -35,6 +48,55 @@ def choice() -> dict:
 def resolved() -> Resolved:
     c = choice()
     return resolve(c["start"], labels=c["labels"], **c["changes"])
+
+
+def current() -> tuple[Resolved, str | None]:
+    """What the form shows, set up on its first draw. Changes that no longer fit (an older session's form) start
+    it again from its recipe: then the second value says why."""
+    start = choice()["start"]
+    if "train_kind" not in st.session_state:
+        st.session_state["train_kind"] = start if start in FAMILIES else get_recipe(start).model["kind"]
+    try:
+        return resolved(), None
+    except ValueError as exc:
+        restart(start)
+        return resolved(), str(exc)
+
+
+def start_run(user: str, device: torch.device) -> None:
+    """Start training what the form shows (evaluating on 1000 held-out images; labelled batches of at most 100,
+    never more than the batch size). Raises ValueError or AAEError with a message for the user."""
+    c = choice()
+    batch_size = resolved().train.batch_size
+    final = resolve(c["start"], labels=c["labels"], **{**c["changes"], "eval_size": 1000,
+                                                      "labelled_batch_size": min(100, batch_size)})
+    runs.REGISTRY.start(user, final.model, final.train, device=device,
+                        recipe=final.recipe.name if final.recipe else None)
+
+
+def labels_shown(m: ModelConfig) -> str:
+    """The 'Labelled images' choice that stands for the config's labels."""
+    return "all" if m.n_labels >= N_TRAIN else str(m.n_labels)
+
+
+def width_shown(hidden_dim: int) -> int:
+    """The slider's width nearest to the config's."""
+    return min(WIDTHS, key=lambda w: abs(w - hidden_dim))
+
+
+def rates(kind: str, label_conditioned: bool) -> tuple[tuple[str, str, float], ...]:
+    """The learning-rate widgets of a kind: a labelled-batch phase adds its own rate."""
+    return RATES + ((SUPERVISED_RATE,) if get_family(kind).label_use(label_conditioned) == "batch" else ())
+
+
+def schedules(kind: str, t: TrainConfig) -> Iterator[tuple[str, str, str, float, bool]]:
+    """The schedulable fields of a kind: (field, label, shape shown, final value shown, is a learning rate)."""
+    for field, label in SCHEDULED.items():
+        if field == "class_code_noise" and not get_family(kind).needs_class_code:
+            continue
+        sched, lr = t.schedules.get(field), field.startswith("lr_")
+        yield (field, label, sched.shape if sched else "constant",
+               sched.final if sched else (t.start_value(field) / 10 if lr else 0.0), lr)
 
 
 def restart(start: str) -> None:

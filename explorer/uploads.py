@@ -8,11 +8,14 @@ torch's own messages) go to the server log only. Importing this module does not 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import tempfile
 import threading
+import zipfile
 from collections import OrderedDict
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -234,10 +237,6 @@ def _on_upload() -> None:
 def upload_name(named: list[tuple[str, bytes]], files: CheckpointFiles) -> str:
     """What the picker calls an upload: the checkpoint folder's name inside a .zip (else the .zip's own name);
     for loose files, the model's kind and the first digits of its identity ('supervised 3f2a9c1b')."""
-    import io
-    import zipfile
-    from pathlib import PurePosixPath
-
     if len(named) == 1 and named[0][0].lower().endswith(".zip"):
         try:
             members = zipfile.ZipFile(io.BytesIO(named[0][1])).namelist()

@@ -1,18 +1,35 @@
-"""Shared fixtures: tiny configs and a small synthetic MNIST in torchvision's layout."""
+"""Shared fixtures: tiny configs, a small synthetic MNIST in torchvision's layout, folders of tiny checkpoints
+and the app run over them through AppTest, and the helpers of the tests that train runs in the background."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 
+import aae_core
+from aae_core.checkpoint import save_metrics
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import ImageSet, write_idx_dataset
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine torch's worker threads
 # fight other processes for the cores (measured: one tiny training step 4.6 ms single-threaded, 1 s with 2).
 torch.set_num_threads(1)
 
 TINY = dict(hidden_dim=32, disc_hidden_dim=32, n_hidden_layers=2)
+MODEL = "model_ref"                                     # the picker's key (explorer.state.MODEL_KEY)
+MAP_CHART = "latent_map_chart"                          # the Latent map's chart key
+# A prior-fit record as metrics.json holds it (aae_core.metrics): a 2-D code against a prior of sigma 5.
+FIT = {"encoded": {"mean": [0.5, 0.1], "std": [2.0, 5.1], "skewness": [0.3, 0.0], "excess_kurtosis": [1.0, 0.1]},
+       "prior": {"mean": [0.0, 0.0], "std": [5.0, 5.0], "skewness": [0.0, 0.0], "excess_kurtosis": [0.0, 0.0]},
+       "mmd": 0.0123, "mmd_same_prior": -0.0002}
 
 
 def tiny_config(kind: str = "unsupervised", **overrides) -> ModelConfig:
@@ -49,11 +66,77 @@ def fake_mnist_dir(tmp_path_factory) -> str:
     return str(root)
 
 
+@pytest.fixture
+def fake_data(fake_mnist_dir, monkeypatch) -> str:
+    """Runs (and the app) read the fake MNIST."""
+    monkeypatch.setenv("AAE_DATA_DIR", fake_mnist_dir)
+    return fake_mnist_dir
+
+
+def run_train_config(epochs: int = 2, **overrides) -> TrainConfig:
+    """A run over the fake MNIST's 600 training images, no validation split: 30 steps of 20 per epoch (5 for a
+    kind that trains on its 100 labelled images)."""
+    return TrainConfig(**{**dict(epochs=epochs, batch_size=20, labelled_batch_size=10, eval_size=50,
+                                 validation_fraction=0.0), **overrides})
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 180.0) -> None:
+    """Poll until predicate() holds; AssertionError after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the run")
+        time.sleep(0.01)
+
+
+def save_models(root: Path, models: dict[str, ModelConfig], metrics: dict[str, dict] | None = None) -> Path:
+    """A checkpoints folder: each config built untrained (seeded by its place in `models`) and saved as
+    root/<name>, with its metrics.json where `metrics` has one."""
+    for seed, (name, config) in enumerate(models.items()):
+        aae_core.save(aae_core.build_model(config, seed=seed), root / name)
+        if metrics and name in metrics:
+            save_metrics(root / name, metrics[name])
+    return root
+
+
+@pytest.fixture
+def app(shipped, fake_mnist_dir, tmp_path, monkeypatch) -> AppTest:
+    """app.py run once over the checkpoints folder of the requesting module's `shipped` fixture."""
+    return start_app(shipped, fake_mnist_dir, tmp_path, monkeypatch, timeout=60)
+
+
+def ref(shipped: Path, name: str) -> str:
+    """The picker's value for the checkpoint `name` of the folder `shipped`."""
+    return str((shipped / name).resolve())
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | None = None) -> AppTest:
+    """Pick `model` of the folder `shipped` (if given), switch to explorer/pages/<page>.py, and check that it
+    ran without an exception."""
+    if model is not None:
+        at.selectbox(key=MODEL).set_value(ref(shipped, model)).run()
+    at.switch_page(f"explorer/pages/{page}.py").run()
+    return ok(at)
+
+
+def click(at: AppTest, source: int, index: int, x: float = 0.0, y: float = 0.0, as_list: bool = False) -> AppTest:
+    """What the browser sends when a point of the latent map is clicked (customdata rows of a typed array
+    arrive as {"0": ..., "1": ..., "2": ...}; plain lists are accepted too)."""
+    data = [source, index, -1] if as_list else {"0": source, "1": index, "2": -1}
+    point = {"curve_number": 0, "point_number": index, "point_index": index, "x": x, "y": y, "customdata": data}
+    at.session_state[MAP_CHART] = {"selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}}
+    at.run()
+    return ok(at)
+
+
 def start_app(checkpoints, data_dir: str, tmp_path, monkeypatch, *, timeout: float = 30):
     """app.py under AppTest, run once, against the checkpoints folder `checkpoints`, the fake MNIST in
     `data_dir`, and runs and caches under tmp_path (nothing of the user's is touched)."""
-    from pathlib import Path
-
     from streamlit.testing.v1 import AppTest
 
     for name, value in {"AAE_CHECKPOINTS_DIR": checkpoints, "AAE_RUNS_DIR": tmp_path / "runs",

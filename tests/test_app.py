@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import umap_stand_in
-from conftest import start_app, synthetic_images, tiny_config
+from conftest import MAP_CHART, MODEL, click, open_page, ref, save_models, start_app, synthetic_images, tiny_config
 from streamlit.testing.v1 import AppTest
 
 import aae_core
@@ -26,7 +26,6 @@ from explorer import catalog, runs, tasks, umap_worker
 from explorer.figures import ENCODED, GRID, PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
-MAP_CHART, MODEL = "latent_map_chart", "model_ref"
 FAKE_TEST = synthetic_images(200, seed=2)          # what fake_mnist_dir holds as its test set
 MODELS = {
     "unsupervised_gaussian_2d": tiny_config("unsupervised"),          # the app's default pick
@@ -38,38 +37,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("checkpoints")
-    for seed, (name, config) in enumerate(MODELS.items()):
-        aae_core.save(aae_core.build_model(config, seed=seed), root / name)
-    return root
-
-
-@pytest.fixture
-def app(shipped, fake_mnist_dir, tmp_path, monkeypatch) -> AppTest:
-    return start_app(shipped, fake_mnist_dir, tmp_path, monkeypatch, timeout=30)
-
-
-def ref(shipped: Path, name: str) -> str:
-    return str((shipped / name).resolve())
-
-
-def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | None = None) -> AppTest:
-    if model is not None:
-        at.selectbox(key=MODEL).set_value(ref(shipped, model)).run()
-    at.switch_page(f"explorer/pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def click(at: AppTest, source: int, index: int, x: float = 0.0, y: float = 0.0, as_list: bool = False) -> AppTest:
-    """What the browser sends when a point of the latent map is clicked (customdata rows of a typed array
-    arrive as {"0": ..., "1": ..., "2": ...}; plain lists are accepted too)."""
-    data = [source, index, -1] if as_list else {"0": source, "1": index, "2": -1}
-    point = {"curve_number": 0, "point_number": index, "point_index": index, "x": x, "y": y, "customdata": data}
-    at.session_state[MAP_CHART] = {"selection": {"points": [point], "point_indices": [index], "box": [], "lasso": []}}
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return save_models(tmp_path_factory.mktemp("checkpoints"), MODELS)
 
 
 def images(at: AppTest) -> list[tuple[list[str], list[str]]]:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,14 +16,10 @@ from playwright.sync_api import sync_playwright
 
 import aae_core
 from aae_core import projection
+from benchmarks._common import CHROMIUM, CHROMIUM_ARGS, READY, launch_chromium, running_app  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-READY = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 # The most isolated encoded point of the map (so that the click cannot land on a neighbour) and where it is on screen.
 FIND_POINT = """(selector) => {
@@ -52,12 +44,6 @@ FIND_POINT = """(selector) => {
   }
   return {x: box.left + best.x, y: box.top + best.y, label: best.name, gap: bestGap};
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _write_timeline(model, folder: Path, n: int = 4) -> None:
@@ -89,42 +75,16 @@ def server(tmp_path_factory, fake_mnist_dir):
     _write_timeline(model, folder)
     vae = aae_core.save(aae_core.build_model(tiny_config("vae", latent_dim=2), seed=1), root / "checkpoints" / "vae_2d")
     projection.precompute(vae, data_dir=fake_mnist_dir)            # the Compare page opens on this pair
-    port = _free_port()
     env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
            "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": str(root / "cache"), "AAE_DEVICE": "cpu"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    log = open(root / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+    with running_app(env, root / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
 
 
 @pytest.fixture
 def page():
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:

@@ -11,8 +11,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import ok, open_page
 from PIL import Image, ImageFile
-from test_teaching_views import a_seven, app, canvas_state, draw, ok, open_page, shipped  # noqa: F401
+from test_teaching_views import a_seven, canvas_state, draw, shipped  # noqa: F401
 
 from explorer import drawing
 from explorer.state import MAP_CHART_KEY

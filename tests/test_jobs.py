@@ -14,38 +14,19 @@ import weakref
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import run_train_config, tiny_config, wait_for
 
 import aae_core
-from aae_core.config import TrainConfig
 from aae_core.training import Callback
 from explorer import runs, settings, tasks
 from explorer.runs import jobs
 
-
-@pytest.fixture(autouse=True)
-def fake_data(fake_mnist_dir, monkeypatch):
-    monkeypatch.setenv("AAE_DATA_DIR", fake_mnist_dir)
-    return fake_mnist_dir
-
-
-def _train_config(epochs: int = 2, **overrides) -> TrainConfig:
-    # no validation split: all 600 synthetic training images, 30 steps of 20 per epoch (the numbers below)
-    return TrainConfig(**{**dict(epochs=epochs, batch_size=20, labelled_batch_size=10, eval_size=50,
-                                 validation_fraction=0.0), **overrides})
-
-
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the job")
-        time.sleep(0.01)
+pytestmark = pytest.mark.usefixtures("fake_data")      # every run reads the fake MNIST
 
 
 def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
     out = tmp_path / "run"
-    job = runs.TrainingJob(tiny_config("supervised"), _train_config(epochs=2), out, snapshot_every_s=0.0).start()
+    job = runs.TrainingJob(tiny_config("supervised"), run_train_config(epochs=2), out, snapshot_every_s=0.0).start()
     assert job.join(180)
     s = job.status()
     assert s.state == "finished" and s.done and s.progress == 1.0
@@ -63,8 +44,8 @@ def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
 
 
 def test_stop_ends_the_run_after_a_mini_batch_and_keeps_a_checkpoint(tmp_path):
-    job = runs.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
-    _wait_for(lambda: job.status().step >= 3)
+    job = runs.TrainingJob(tiny_config(), run_train_config(epochs=500), tmp_path / "run").start()
+    wait_for(lambda: job.status().step >= 3)
     job.stop()
     assert job.join(30)
     s = job.status()
@@ -83,7 +64,7 @@ def test_a_stop_asked_for_before_training_starts_is_honoured(tmp_path, monkeypat
         return real_prepare(*args, **kwargs)
 
     monkeypatch.setattr(jobs, "prepare_run", slow_prepare)
-    job = runs.TrainingJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
+    job = runs.TrainingJob(tiny_config(), run_train_config(epochs=500), tmp_path / "run").start()
     job.stop()
     stopped.set()
     assert job.join(30)
@@ -106,7 +87,7 @@ class _PoisonAt(Callback):
 
 def test_a_diverged_run_says_so_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
-    job = runs.TrainingJob(tiny_config(), _train_config(epochs=4), out, callbacks=[_PoisonAt(1)]).start()
+    job = runs.TrainingJob(tiny_config(), run_train_config(epochs=4), out, callbacks=[_PoisonAt(1)]).start()
     assert job.join(180)
     s = job.status()
     assert s.state == "diverged"
@@ -121,7 +102,7 @@ def test_a_run_that_cannot_start_fails_with_a_message(tmp_path, monkeypatch):
         raise aae_core.DataError("no MNIST here")
 
     monkeypatch.setattr(jobs, "prepare_run", broken)
-    job = runs.TrainingJob(tiny_config(), _train_config(), tmp_path / "run").start()
+    job = runs.TrainingJob(tiny_config(), run_train_config(), tmp_path / "run").start()
     assert job.join(10)
     s = job.status()
     assert s.state == "failed" and "no MNIST here" in s.message and not s.has_checkpoint
@@ -129,16 +110,16 @@ def test_a_run_that_cannot_start_fails_with_a_message(tmp_path, monkeypatch):
 
 def test_one_run_per_user_and_users_do_not_disturb_each_other(tmp_path):
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=2)
-    long = registry.start("alice", tiny_config(), _train_config(epochs=500))
+    long = registry.start("alice", tiny_config(), run_train_config(epochs=500))
     with pytest.raises(runs.JobBusyError, match="already have a run"):
-        registry.start("alice", tiny_config(), _train_config(epochs=1))
-    bob = registry.start("bob", tiny_config("vae", latent_dim=3), _train_config(epochs=1))
+        registry.start("alice", tiny_config(), run_train_config(epochs=1))
+    bob = registry.start("bob", tiny_config("vae", latent_dim=3), run_train_config(epochs=1))
     assert registry.get("alice") is long and registry.get("bob") is bob and long.out != bob.out
     assert bob.join(180) and bob.status().state == "finished"
     assert not long.done                                                  # bob's run left alice's alone
     assert registry.stop("alice") and long.join(30) and long.status().state == "stopped"
     assert not registry.stop("alice")                                      # nothing left to stop
-    again = registry.start("alice", tiny_config(), _train_config(epochs=1))  # a new run once the old one ended
+    again = registry.start("alice", tiny_config(), run_train_config(epochs=1))  # a new run once the old one ended
     assert again.join(180) and again.out != long.out
     for user, job in (("alice", again), ("bob", bob)):
         meta = aae_core.checkpoint.read_config(job.out)
@@ -186,7 +167,7 @@ def test_background_tasks_wait_their_turn_and_let_go_of_what_they_held():
     a = shared.get_or_start("a", first)
     b = shared.get_or_start("b", lambda progress: 2)
     del held, first                                                         # the task holds the only references
-    _wait_for(lambda: "waiting" in b.status().message, 5)
+    wait_for(lambda: "waiting" in b.status().message, 5)
     assert not b.join(0.3) and b.status().state == "running"               # at most one at once
     gate.set()
     assert a.join(5) and b.join(5) and b.status().result == 2
@@ -212,9 +193,9 @@ def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_p
     started: list = []
     by_user = {}
     for user in ("a", "b", "c", "d"):
-        by_user[user] = registry.start(user, tiny_config(), _train_config(epochs=500),
+        by_user[user] = registry.start(user, tiny_config(), run_train_config(epochs=500),
                                        callbacks=[_Record(user, started)])
-    _wait_for(lambda: by_user["a"].status().state == "running")
+    wait_for(lambda: by_user["a"].status().state == "running")
     assert [by_user[u].status().state for u in "bcd"] == ["queued"] * 3
     assert [by_user[u].status().queue_position for u in "bcd"] == [1, 2, 3]
     assert by_user["b"].status().queue_length == 3 and by_user["a"].status().queue_position is None
@@ -222,7 +203,7 @@ def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_p
     assert [by_user[u].status().queue_position for u in "cd"] == [1, 2]        # the others moved up
     assert not registry.leave_queue("a")                                   # a running run is stopped, not left
     assert registry.stop("a") and by_user["a"].join(30)
-    _wait_for(lambda: by_user["c"].status().state == "running")
+    wait_for(lambda: by_user["c"].status().state == "running")
     assert by_user["d"].status().state == "queued" and by_user["d"].status().queue_position == 1
     assert registry.stop("d") and by_user["d"].status().state == "left"      # stopping a waiting run leaves the queue
     assert registry.stop("c") and by_user["c"].join(30)
@@ -232,11 +213,11 @@ def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_p
 
 def test_the_queue_has_a_length_limit(tmp_path):
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_queued=1)
-    first = registry.start("a", tiny_config(), _train_config(epochs=500))
-    registry.start("b", tiny_config(), _train_config(epochs=500))
+    first = registry.start("a", tiny_config(), run_train_config(epochs=500))
+    registry.start("b", tiny_config(), run_train_config(epochs=500))
     try:
         with pytest.raises(runs.QueueFullError, match="queue is full"):
-            registry.start("c", tiny_config(), _train_config(epochs=1))
+            registry.start("c", tiny_config(), run_train_config(epochs=1))
     finally:
         registry.stop("b")
         registry.stop("a")
@@ -270,7 +251,8 @@ def test_a_cpu_run_sets_the_servers_torch_threads(tmp_path, monkeypatch):
     seen: list = []
     torch.set_num_threads(2)
     try:
-        job = registry.start("a", tiny_config(), _train_config(epochs=1), device="cpu", callbacks=[_Record("a", seen)])
+        job = registry.start("a", tiny_config(), run_train_config(epochs=1), device="cpu",
+                             callbacks=[_Record("a", seen)])
         assert job.join(180) and job.status().state == "finished"
         later: list = []
         t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))   # e.g. a new script thread
@@ -307,7 +289,7 @@ def test_a_user_keeps_at_most_n_runs_oldest_removed_first_and_nothing_else_is_to
     (tmp_path / "link").symlink_to(outside, target_is_directory=True)              # a link is not the app's folder
 
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=5)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=1))
     assert job.join(180) and job.status().state == "finished"
     assert not mine[0].exists() and all(m.exists() for m in mine[1:]) and job.out.is_dir()
     assert job.status().evicted == ("mine0",)
@@ -324,7 +306,7 @@ def test_a_users_runs_stay_within_the_disk_quota_oldest_removed_first(tmp_path, 
     bob = _app_run(tmp_path, "bob_run", "bob", age_s=900, pad_bytes=900_000)
     monkeypatch.setenv("AAE_RUNS_QUOTA_MB", "1.3")          # the new run (~0.9 MB with its optimizer) tips it over
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=1))
     assert job.join(180) and job.status().state == "finished"
     assert not old.exists() and mid.exists() and bob.exists() and job.out.exists()
     assert job.status().evicted == ("old",)
@@ -333,8 +315,8 @@ def test_a_users_runs_stay_within_the_disk_quota_oldest_removed_first(tmp_path, 
 
 def test_a_run_in_progress_is_never_evicted(tmp_path):
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_runs=1)
-    long = registry.start("alice", tiny_config(), _train_config(epochs=500))
-    _wait_for(lambda: long.out.is_dir() or long.status().done)
+    long = registry.start("alice", tiny_config(), run_train_config(epochs=500))
+    wait_for(lambda: long.out.is_dir() or long.status().done)
     try:
         assert runs.evict_runs(tmp_path, "alice", keep=0, quota_bytes=0, protect=registry.protected()) == []
         assert long.out.is_dir()
@@ -351,10 +333,10 @@ def test_an_ended_run_releases_its_model_and_data(tmp_path):
             refs.extend([weakref.ref(trainer), weakref.ref(trainer.model), weakref.ref(trainer.images)])
 
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=1), callbacks=[Grab()])
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=1), callbacks=[Grab()])
     assert job.join(180) and job.status().state == "finished"
-    stopped = registry.start("bob", tiny_config(), _train_config(epochs=500), callbacks=[Grab()])
-    _wait_for(lambda: stopped.status().step >= 2)
+    stopped = registry.start("bob", tiny_config(), run_train_config(epochs=500), callbacks=[Grab()])
+    wait_for(lambda: stopped.status().step >= 2)
     stopped.stop()
     assert stopped.join(30)
     gc.collect()
@@ -368,7 +350,7 @@ def test_a_stopped_run_reports_whole_epochs_and_the_partial_one(tmp_path):
             if trainer.state.step == 33:                                   # 30 steps per epoch: 3 into epoch 2
                 job.stop()
 
-    job = runs.TrainingJob(tiny_config(), _train_config(epochs=5), tmp_path / "run", callbacks=[StopAt()]).start()
+    job = runs.TrainingJob(tiny_config(), run_train_config(epochs=5), tmp_path / "run", callbacks=[StopAt()]).start()
     assert job.join(180)
     s = job.status()
     assert s.state == "stopped" and s.epoch == 1 and s.step == 33 and s.steps_per_epoch == 30
@@ -385,7 +367,7 @@ def test_a_run_stopped_in_its_first_epoch_has_a_history_point(tmp_path):
             if trainer.state.step == 4:
                 job.stop()
 
-    job = runs.TrainingJob(tiny_config(), _train_config(epochs=1), tmp_path / "run", callbacks=[StopAt()]).start()
+    job = runs.TrainingJob(tiny_config(), run_train_config(epochs=1), tmp_path / "run", callbacks=[StopAt()]).start()
     assert job.join(180)
     s = job.status()
     assert s.state == "stopped" and s.epoch == 0 and s.epoch_steps == 4
@@ -404,7 +386,7 @@ def test_the_status_reports_the_measured_speed_and_the_time_left(tmp_path):
                 s = job.status()
                 rates.append((s.steps_per_s, s.images_per_s, s.seconds_left, s.total_steps - s.step))
 
-    job = runs.TrainingJob(tiny_config(), _train_config(epochs=3), tmp_path / "run", callbacks=[Watch()]).start()
+    job = runs.TrainingJob(tiny_config(), run_train_config(epochs=3), tmp_path / "run", callbacks=[Watch()]).start()
     assert job.join(180)
     [(rate, images, left, remaining)] = rates
     assert rate > 0 and images == pytest.approx(rate * 20)
@@ -422,7 +404,7 @@ def test_the_registry_makes_its_runs_through_its_job_factory(tmp_path):
         return made[-1]
 
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=make)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=1))
     assert made == [job] and job.join(180) and job.status().state == "finished"
 
 
@@ -431,10 +413,10 @@ def test_a_finished_run_above_2d_starts_the_umap_worker_for_its_map(tmp_path, mo
     started = []
     monkeypatch.setattr(registry_module.UMAP_WORKER, "start", lambda: started.append(True))
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
-    flat = registry.start("alice", tiny_config(), _train_config(epochs=1))          # 2-D: its map needs no UMAP
+    flat = registry.start("alice", tiny_config(), run_train_config(epochs=1))          # 2-D: its map needs no UMAP
     assert flat.join(180) and flat.status().state == "finished"
-    _wait_for(lambda: not registry.running())
+    wait_for(lambda: not registry.running())
     assert started == []
-    deep = registry.start("bob", tiny_config("vae", latent_dim=3), _train_config(epochs=1))
+    deep = registry.start("bob", tiny_config("vae", latent_dim=3), run_train_config(epochs=1))
     assert deep.join(180) and deep.status().state == "finished"
-    _wait_for(lambda: started == [True])
+    wait_for(lambda: started == [True])

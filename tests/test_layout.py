@@ -1,5 +1,6 @@
 """The layout stays as STYLE.md draws it: no module of the library or the app past 400 lines (past that
-it is two modules), and the checkpoint format does not depend on the Trainer."""
+it is two modules), no page past 150 (a page holds widgets and calls), and the checkpoint format does not depend
+on the Trainer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_LINES = 400
+MAX_PAGE_LINES = 150
 
 
 def modules() -> list[Path]:
@@ -48,6 +50,31 @@ def test_the_module_list_is_not_empty():
 def test_no_module_is_over_400_lines(file):
     n = len(file.read_text().splitlines())
     assert n <= MAX_LINES, f"{file.relative_to(REPO)} has {n} lines; split it along its seams"
+
+
+# Pages still over the limit, each with the reason it waits. strict: the mark fails once the page fits, so it
+# must then leave this list.
+PAGES_OVER = {"latent_map.py": "187 lines; its picker and map code are being reworked on another branch (issue 15.2)"}
+
+
+def pages() -> list[Path]:
+    return sorted(REPO.joinpath("explorer", "pages").glob("*.py"))
+
+
+def page_cases() -> list:
+    return [pytest.param(f, id=f.name, marks=pytest.mark.xfail(strict=True, reason=PAGES_OVER[f.name]))
+            if f.name in PAGES_OVER else pytest.param(f, id=f.name) for f in pages()]
+
+
+def test_the_page_list_is_not_empty():
+    assert {"train.py", "latent_map.py", "home.py"} <= {f.name for f in pages()}
+
+
+@pytest.mark.parametrize("file", page_cases())
+def test_no_page_is_over_150_lines(file):
+    n = len(file.read_text().splitlines())
+    assert n <= MAX_PAGE_LINES, (f"{file.relative_to(REPO)} has {n} lines; a page holds widgets and calls: move "
+                                 f"its logic into an explorer module")
 
 
 def test_the_import_reader_sees_imports_inside_functions(tmp_path):

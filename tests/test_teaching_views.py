@@ -11,16 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import start_app, synthetic_images, tiny_config
+from conftest import FIT, MODEL, ok, open_page, ref, save_models, synthetic_images, tiny_config
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import aae_core
-from aae_core.checkpoint import save_metrics
 from explorer import exports
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = "model_ref"
 FAKE_TEST = synthetic_images(200, seed=2)          # what fake_mnist_dir holds as its test set
 # Named as the shipped checkpoints (and recipes) they stand in for.
 MODELS = {
@@ -31,41 +28,14 @@ MODELS = {
     "supervised_style_2d": tiny_config("supervised", latent_dim=2),
     "unsupervised_gaussian_20d": tiny_config("unsupervised", latent_dim=20),
 }
-FIT = {"encoded": {"mean": [0.5, 0.1], "std": [2.0, 5.1], "skewness": [0.3, 0.0], "excess_kurtosis": [1.0, 0.1]},
-       "prior": {"mean": [0.0, 0.0], "std": [5.0, 5.0], "skewness": [0.0, 0.0], "excess_kurtosis": [0.0, 0.0]},
-       "mmd": 0.0123, "mmd_same_prior": -0.0002}
 
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("checkpoints")
-    for seed, (name, config) in enumerate(MODELS.items()):
-        aae_core.save(aae_core.build_model(config, seed=seed), root / name)
-    save_metrics(root / "unsupervised_gaussian_2d", {"n_test": 200, "prior_fit": FIT})
-    save_metrics(root / "semi_supervised_100", {"n_test": 200, "classification_error": 0.0291})
-    save_metrics(root / "clustering_16", {"n_test": 200, "clustering_error": 0.307})
-    return root
-
-
-@pytest.fixture
-def app(shipped, fake_mnist_dir, tmp_path, monkeypatch) -> AppTest:
-    return start_app(shipped, fake_mnist_dir, tmp_path, monkeypatch, timeout=60)
-
-
-def ref(shipped: Path, name: str) -> str:
-    return str((shipped / name).resolve())
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | None = None) -> AppTest:
-    if model is not None:
-        at.selectbox(key=MODEL).set_value(ref(shipped, model)).run()
-    at.switch_page(f"explorer/pages/{page}.py").run()
-    return ok(at)
+    return save_models(tmp_path_factory.mktemp("checkpoints"), MODELS, {
+        "unsupervised_gaussian_2d": {"n_test": 200, "prior_fit": FIT},
+        "semi_supervised_100": {"n_test": 200, "classification_error": 0.0291},
+        "clustering_16": {"n_test": 200, "clustering_error": 0.307}})
 
 
 def charts(at: AppTest) -> dict[str, dict]:

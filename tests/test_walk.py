@@ -14,14 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import start_app, tiny_config
+from conftest import FIT, MODEL, ok, open_page, ref, save_models, tiny_config
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import aae_core
-from aae_core.checkpoint import save_metrics
-
-MODEL = "model_ref"
 MODELS = {
     "unsupervised_gaussian_2d": tiny_config("unsupervised", prior_std=5.0),
     "vae_2d": tiny_config("vae", latent_dim=2),
@@ -30,48 +26,22 @@ MODELS = {
     "clustering_16": tiny_config("clustering", latent_dim=3, n_classes=16),
     "alae_mnist": tiny_config("alae", latent_dim=4),
 }
-FIT = {"encoded": {"mean": [0.5, 0.1], "std": [2.0, 5.1], "skewness": [0.3, 0.0], "excess_kurtosis": [1.0, 0.1]},
-       "prior": {"mean": [0.0, 0.0], "std": [5.0, 5.0], "skewness": [0.0, 0.0], "excess_kurtosis": [0.0, 0.0]},
-       "mmd": 0.0123, "mmd_same_prior": -0.0002}
 QUALITY = {"sure_fraction": 0.875, "digit_shares": [0.1, 0.12, 0.08, 0.1, 0.1, 0.041, 0.1, 0.129, 0.12, 0.1],
            "min_digit_share": 0.041, "n_samples": 10000, "sure_threshold": 0.9}
 
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("checkpoints")
-    for seed, (name, config) in enumerate(MODELS.items()):
-        aae_core.save(aae_core.build_model(config, seed=seed), root / name)
-    save_metrics(root / "unsupervised_gaussian_2d", {"n_test": 200, "prior_fit": FIT, "sample_quality": QUALITY,
-                                                     "reconstruction": {"mse": 0.0512}})
-    save_metrics(root / "semi_supervised_100", {"n_test": 200, "prior_class_sweep": {
-        "accuracy": 0.87, "per_class": [0.9, 0.95, 0.8, 0.85, 0.9, 0.62, 0.9, 0.93, 0.95, 0.9], "n_styles": 100,
-        "n_images": 1000, "judge_test_accuracy": 0.99}})
+    root = save_models(tmp_path_factory.mktemp("checkpoints"), MODELS, {
+        "unsupervised_gaussian_2d": {"n_test": 200, "prior_fit": FIT, "sample_quality": QUALITY,
+                                     "reconstruction": {"mse": 0.0512}},
+        "semi_supervised_100": {"n_test": 200, "prior_class_sweep": {
+            "accuracy": 0.87, "per_class": [0.9, 0.95, 0.8, 0.85, 0.9, 0.62, 0.9, 0.93, 0.95, 0.9], "n_styles": 100,
+            "n_images": 1000, "judge_test_accuracy": 0.99}}})
     config = json.loads((root / "vae_2d" / "config.json").read_text())
     config["progress"] = {"epoch": 1, "step": 1}                          # a run stopped after one epoch
     (root / "vae_2d" / "config.json").write_text(json.dumps(config))
     return root
-
-
-@pytest.fixture
-def app(shipped, fake_mnist_dir, tmp_path, monkeypatch) -> AppTest:
-    return start_app(shipped, fake_mnist_dir, tmp_path, monkeypatch, timeout=60)
-
-
-def ref(shipped: Path, name: str) -> str:
-    return str((shipped / name).resolve())
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def open_page(at: AppTest, page: str, model: str | None = None, shipped: Path | None = None) -> AppTest:
-    if model is not None:
-        at.selectbox(key=MODEL).set_value(ref(shipped, model)).run()
-    at.switch_page(f"explorer/pages/{page}.py").run()
-    return ok(at)
 
 
 def in_order(at: AppTest) -> list:

@@ -15,37 +15,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import run_train_config, tiny_config, wait_for
 
 import aae_core
-from aae_core.config import TrainConfig
 from explorer import runs, settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(autouse=True)
-def fake_data(fake_mnist_dir, monkeypatch):
-    monkeypatch.setenv("AAE_DATA_DIR", fake_mnist_dir)
-    return fake_mnist_dir
-
-
-def _train_config(epochs: int = 2) -> TrainConfig:
-    # all 600 synthetic training images: 30 steps of 20 per epoch
-    return TrainConfig(epochs=epochs, batch_size=20, labelled_batch_size=10, eval_size=50, validation_fraction=0.0)
-
-
-def _wait_for(predicate, timeout: float = 180.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for the run")
-        time.sleep(0.02)
+pytestmark = pytest.mark.usefixtures("fake_data")      # every run reads the fake MNIST
 
 
 def test_a_run_trains_in_a_worker_process_and_reports_what_the_page_draws(tmp_path):
     out = tmp_path / "run"
-    job = runs.WorkerJob(tiny_config("supervised"), _train_config(epochs=2), out, snapshot_every_s=0.0).start()
+    job = runs.WorkerJob(tiny_config("supervised"), run_train_config(epochs=2), out, snapshot_every_s=0.0).start()
     assert job.join(120)
     s = job.status()
     assert s.state == "finished" and s.epoch == 2 and s.step == s.total_steps == 10, s.message
@@ -59,8 +41,8 @@ def test_a_run_trains_in_a_worker_process_and_reports_what_the_page_draws(tmp_pa
 
 
 def test_stop_saves_and_ends_and_the_worker_runs_at_a_lower_priority(tmp_path):
-    job = runs.WorkerJob(tiny_config(), _train_config(epochs=500), tmp_path / "run").start()
-    _wait_for(lambda: job.status().step >= 3)
+    job = runs.WorkerJob(tiny_config(), run_train_config(epochs=500), tmp_path / "run").start()
+    wait_for(lambda: job.status().step >= 3)
     assert os.getpriority(os.PRIO_PROCESS, job.process.pid) > os.getpriority(os.PRIO_PROCESS, 0)
     job.stop()
     assert job.join(180)
@@ -72,8 +54,8 @@ def test_stop_saves_and_ends_and_the_worker_runs_at_a_lower_priority(tmp_path):
 
 def test_a_killed_worker_is_one_line_and_its_last_checkpoint_loads(tmp_path):
     out = tmp_path / "run"
-    job = runs.WorkerJob(tiny_config(), _train_config(epochs=500), out).start()
-    _wait_for(lambda: job.status().has_checkpoint)                  # an epoch saved
+    job = runs.WorkerJob(tiny_config(), run_train_config(epochs=500), out).start()
+    wait_for(lambda: job.status().has_checkpoint)                  # an epoch saved
     os.kill(job.process.pid, signal.SIGKILL)
     assert job.join(30)
     s = job.status()
@@ -85,15 +67,15 @@ def test_a_killed_worker_is_one_line_and_its_last_checkpoint_loads(tmp_path):
 
 def test_the_queue_starts_worker_runs_in_order(tmp_path):
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
-    by_user = {u: registry.start(u, tiny_config(), _train_config(epochs=500)) for u in "abc"}
+    by_user = {u: registry.start(u, tiny_config(), run_train_config(epochs=500)) for u in "abc"}
     assert all(isinstance(j, runs.WorkerJob) for j in by_user.values())
-    _wait_for(lambda: by_user["a"].status().state == "running")
+    wait_for(lambda: by_user["a"].status().state == "running")
     assert [by_user[u].status().queue_position for u in "bc"] == [1, 2]
     for user, following in (("a", "b"), ("b", "c"), ("c", None)):
         assert registry.stop(user) and by_user[user].join(180)
         assert by_user[user].status().state == "stopped"
         if following:
-            _wait_for(lambda following=following: by_user[following].status().state == "running")
+            wait_for(lambda following=following: by_user[following].status().state == "running")
     starts = [by_user[u].status().started for u in "abc"]
     assert starts == sorted(starts) and len({j.process.pid for j in by_user.values()}) == 3
 
@@ -101,7 +83,7 @@ def test_the_queue_starts_worker_runs_in_order(tmp_path):
 def test_a_run_past_the_time_limit_saves_and_ends_as_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.TIME_LIMIT_ENV, "0.03")            # 1.8 s of training
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=500))
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=500))
     assert job.join(180)
     s = job.status()
     assert s.state == "stopped" and s.step > 0 and s.has_checkpoint, s.message
@@ -128,14 +110,12 @@ def test_the_new_settings_are_checked(monkeypatch):
 _SERVER = """
 import signal, sys, threading, time
 sys.path[:0] = [{repo!r}, {tests!r}]
-from conftest import tiny_config
-from aae_core.config import TrainConfig
+from conftest import run_train_config, tiny_config
 from explorer import runs
 
 ended = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: ended.set())   # as Streamlit's handler: it ends the server's loop
-job = runs.REGISTRY.start("alice", tiny_config(), TrainConfig(epochs=500, batch_size=20, labelled_batch_size=10,
-                                                              eval_size=50, validation_fraction=0.0))
+job = runs.REGISTRY.start("alice", tiny_config(), run_train_config(epochs=500))
 while job.status().step < 3:
     assert not job.done, job.status().message
     time.sleep(0.05)
@@ -179,7 +159,7 @@ def test_the_server_keeps_at_most_n_app_runs_of_all_users_oldest_first(tmp_path,
     os.utime(cli / "config.json", (0, 0))
     monkeypatch.setenv(settings.SERVER_RUNS_ENV, "4")
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=1))
     assert job.join(180) and job.status().state == "finished"
     s = job.status()
     assert s.server_evicted == ("run0", "run1") and s.evicted == ()
@@ -193,7 +173,7 @@ def test_the_server_wide_disk_cap_removes_the_oldest_runs_of_anyone(tmp_path, mo
     size = runs.folder_bytes(old)
     monkeypatch.setenv(settings.SERVER_QUOTA_ENV, str(2.5 * size / settings.MB))   # two tiny runs fit, not three
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob)
-    job = registry.start("alice", tiny_config(), _train_config(epochs=1))
+    job = registry.start("alice", tiny_config(), run_train_config(epochs=1))
     assert job.join(180) and job.status().state == "finished"
     assert not old.exists() and job.out.exists() and job.status().server_evicted[0] == "old"
     assert sum(runs.folder_bytes(p) for p in runs.stored_runs(tmp_path, None)) <= 2.5 * size or not new.exists()
@@ -220,7 +200,7 @@ def test_a_worker_never_runs_the_page_that_another_thread_made_main(tmp_path):
     rerunner = threading.Thread(target=rerun_pages, daemon=True)
     rerunner.start()
     try:
-        job = runs.WorkerJob(tiny_config(), _train_config(epochs=1), tmp_path / "run").start()
+        job = runs.WorkerJob(tiny_config(), run_train_config(epochs=1), tmp_path / "run").start()
         assert job.join(120)
     finally:
         stop.set()

@@ -21,6 +21,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from aae_core.config import ModelConfig, TrainConfig
 from explorer.runs.jobs import TrainingJob, kept_checkpoint, run_after_hook
 from explorer.runs.status import JobStatus, StatusBoard
@@ -195,8 +197,6 @@ class _PipeBoard(StatusBoard):
 def worker_main(spec: dict[str, Any], send: Connection, stop: Any) -> None:
     """The worker process: lower priority, one torch thread, the run, its status sent on `send`. SIGTERM
     or SIGINT to the worker (a terminal's Ctrl-C reaches the whole group) stops the run, which then saves."""
-    import torch
-
     os.nice(WORKER_NICE)
     torch.set_num_threads(spec["threads"])
     job = TrainingJob(ModelConfig.from_dict(spec["model"]), TrainConfig.from_dict(spec["train"]), spec["out"],
