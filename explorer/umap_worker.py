@@ -12,6 +12,7 @@ The child imports this module: it must stay light (numpy and aae_core.umap_fit; 
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -115,7 +116,6 @@ class UmapWorker:
 
 def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
     """The worker process: lower priority, one thread, its imports first, then fits until idle for idle_s."""
-    import importlib  # noqa: PLC0415
 
     from threadpoolctl import threadpool_limits  # noqa: PLC0415 - scikit-learn's; one BLAS / OpenMP thread
 

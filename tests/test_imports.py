@@ -63,6 +63,10 @@ INSIDE_FUNCTIONS = {
     "explorer/drawing.py": (1, "streamlit-drawable-canvas raises when imported outside a running app"),
     "explorer/exports.py": (1, "aae_core.explore imports torch; the map page imports exports"),
     "explorer/models.py": (1, "aae_core.data imports torch; models promises a torch-free import"),
+    "aae_core/umap_fit.py": (3, "umap, numba and scikit-learn take seconds to import; only the UMAP worker fits"),
+    "explorer/umap_worker.py": (3, "the worker process stays torch-free: runs.worker's names (torch) on the server's "
+                                   "side only; threadpoolctl in the worker"),
+    "explorer/point_view.py": (2, "aae_core.explore (torch): the map page imports this view before its chart"),
     "explorer/share.py": (1, "explorer.figures (plotly: 0.6 s) once a shared point is placed; app.py imports share"),
 }
 
