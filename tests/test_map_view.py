@@ -14,7 +14,7 @@ from conftest import tiny_config
 
 import aae_core
 from aae_core import projection
-from benchmarks.app_latency import _start_server, _stop
+from benchmarks._common import start_app, stop_app
 from benchmarks.lecture_hall import ENCODED, Session, _widget
 from explorer.figures import PRIOR
 
@@ -30,11 +30,11 @@ def server(tmp_path_factory, fake_mnist_dir):
     projection.precompute(folder, data_dir=fake_mnist_dir)
     env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
            "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": str(root / "cache"), "OMP_NUM_THREADS": "1"}
-    proc, url = _start_server(env, root / "server.log", REPO)
+    proc, url = start_app(env, root / "server.log", REPO)
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_app(proc)
 
 
 def _click(chart_id: str, source: int, index: int):
