@@ -81,9 +81,7 @@ def add_latent_probe(path: str | Path, *, data_dir: str | Path | None = None, de
         raise ValueError(f"{Path(path) / METRICS_FILE} does not exist: evaluate the checkpoint first")
     model = load(path, pick_device(device))
     train, test = load_dataset(model.config.dataset, data_dir=data_dir)
-    fraction = read_config(path).get("training", {}).get("validation_fraction") or 0.0
-    train_idx, _ = validation_split(train.labels, fraction)
-    fitted = train.take(train_idx)
+    fitted = train.take(_run_split(path, train)[0])
     metrics["latent_probe"] = latent_probe(model, fitted.to_float(), fitted.labels, test.to_float(), test.labels)
     save_metrics(path, metrics)
     return metrics
@@ -141,14 +139,21 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     return metrics
 
 
+def _run_split(path: str | Path, train: ImageSet) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the training images' indices, the validation images' indices) of the run that made the checkpoint at
+    `path`: its own split; a run that held none out trained on every image and has no validation images."""
+    fraction = read_config(path).get("training", {}).get("validation_fraction") or 0.0
+    return validation_split(train.labels, fraction)
+
+
 def _validation_images(path: str | Path, train: ImageSet) -> ImageSet:
-    """The validation images of the run that made the checkpoint at `path`."""
-    fraction = read_config(path).get("training", {}).get("validation_fraction")
-    if not fraction:
-        fraction = TrainConfig.validation_fraction
+    """The validation images of the run that made the checkpoint at `path` (for a run that held none out, the
+    default split's, with a warning: it trained on them)."""
+    val_idx = _run_split(path, train)[1]
+    if len(val_idx) == 0:
         print(f"warning: {_shown_path(Path(path))} trained on every training image (no validation split): its "
               "validation numbers are not held out", file=sys.stderr)
-    _, val_idx = validation_split(train.labels, fraction)
+        val_idx = validation_split(train.labels, TrainConfig.validation_fraction)[1]
     return train.take(val_idx)
 
 
