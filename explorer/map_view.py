@@ -134,11 +134,22 @@ def _test_images_url(dataset: str, _test: ImageSet) -> str:
     return publish(_test.images.cpu().numpy().astype(np.uint8))
 
 
+# The trace types the component's Plotly bundle registers (frontend/src/plotly.js: Plotly's core and these, a third
+# of the full bundle's size and start-up, for a frame made on every page that shows a map). A figure with any
+# other type is drawn by st.plotly_chart on the server path instead.
+BROWSER_TRACES = frozenset({"scatter", "scattergl", "heatmap"})
+
+
 @dataclass(frozen=True)
 class MapFigure:
     """A latent map's figure that every session showing the same view shares (map_figure): never changed."""
 
     figure: go.Figure
+
+    @functools.cached_property
+    def drawable_in_browser(self) -> bool:
+        """Whether the component's Plotly bundle has every trace type of the figure."""
+        return all(trace.type in BROWSER_TRACES for trace in self.figure.data)
 
     @functools.cached_property
     def json(self) -> str:
@@ -194,7 +205,7 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure | Ma
     rerun a click causes, so that it can make that rerun a fragment's (st.rerun with the fragment's key): the
     map is then neither built nor sent again."""
     shared = fig if isinstance(fig, MapFigure) else MapFigure(fig)
-    if in_browser():
+    if in_browser() and shared.drawable_in_browser:
         from explorer import models
 
         cur, browser_key = model(), f"{key}_browser"

@@ -152,6 +152,30 @@ def test_hovering_the_map_decodes_in_the_browser_without_a_message_to_the_server
     assert len(sent) == before_frames, f"{len(sent) - before_frames} websocket frames were sent while hovering"
 
 
+
+def test_the_critics_heatmap_layer_is_drawn_by_the_component_and_hover_and_click_still_work(server, page):
+    """The component's Plotly is a partial bundle (core + scatter, scattergl, heatmap): with D(z) shown under the
+    codes the frame draws the heatmap itself, hovering still decodes there, and a click (found by the frame's own
+    hit test, Plotly's hover being off) still selects the point."""
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    frame, target = open_map(page, server)
+    page.get_by_text("D(z) heatmap").click()                # the page's toggle: the map now carries the layer
+    page.wait_for_selector(READY, timeout=60_000)
+    frame = map_frames(page, 1)[0]
+    frame.wait_for_function("() => document.querySelector('#plot')._fullData.some(t => t.type === 'heatmap')"
+                            " && document.querySelector('#plot .heatmaplayer image')", timeout=60_000)
+    decodes = frame.evaluate("() => window.aaeStats.decodes")
+    box = page.locator("iframe[title*='latent_map']").bounding_box()
+    target = frame.evaluate(FIND_POINT, "#plot")
+    x, y = box["x"] + target["x"], box["y"] + target["y"]
+    page.mouse.move(x, y, steps=3)
+    frame.wait_for_function("(n) => window.aaeStats.decodes > n", arg=decodes, timeout=10_000)
+    assert frame.evaluate("() => document.getElementById('caption').textContent").startswith("test image #")
+    page.mouse.click(x, y)
+    page.get_by_text(f"Original (label {target['label']})").wait_for(timeout=90_000)
+    assert frame.evaluate("() => window.aaeStats.error") is None and not errors, errors
+
 def drag_first_slider(page, frame, sent: list) -> tuple[int, int]:
     """Drag the first range input of the component frame from its middle to its left end and check the
     decoded image changed in the browser. Returns (websocket frames sent during the drag, before letting go)."""

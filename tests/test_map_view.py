@@ -1,21 +1,26 @@
 """A click on the latent map, against a real server (`streamlit run app.py`) spoken to over Streamlit's own
 websocket protocol (benchmarks/lecture_hall.py's client): the click reruns only the decoded point and the share
-link (fragments), so the map is neither built nor sent again; and the click still reaches the URL."""
+link (fragments), so the map is neither built nor sent again; and the click still reaches the URL. And every map
+a page shows is one the component's own Plotly (a partial bundle) can draw."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 
+import numpy as np
+import plotly.graph_objects as go
 import pytest
-from conftest import tiny_config
+from conftest import synthetic_images, tiny_config
 
 import aae_core
 from aae_core import projection
 from benchmarks._common import start_app, stop_app
 from benchmarks.lecture_hall import ENCODED, Session, _widget
+from explorer import figures, game_figures, map_view, teaching_figures
 from explorer.figures import PRIOR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,3 +74,35 @@ def test_a_click_reruns_only_the_decoded_point_and_the_share_link(server):
     assert "point=encoded%3A7" in clicked.query or "point=encoded:7" in clicked.query   # the URL has the click
     assert "#### Prior sample" in prior.texts
     assert "#### Prior sample" in forged.texts and "#### Test image #" not in " ".join(forged.texts)  # ignored
+
+
+def _page_figures(lmap) -> dict:
+    """Every kind of figure a page hands to map_view.map_chart (Latent map with its layers, Compare, Classes, Draw,
+    Interpolate), over the map lmap."""
+    fig = figures.latent_map_figure
+    extent = game_figures.axis_extent(fig(lmap))
+    grid = np.random.default_rng(0).random((12, 12))
+    push = np.tile([[1.0, 0.0]], (10, 1))
+    lattice = np.zeros((3, 3, 28, 28), np.uint8)
+    return {
+        "latent map": fig(lmap), "presentation": fig(lmap, presentation=True), "no prior": fig(lmap, show_prior=False),
+        "critic and push": game_figures.add_critic(fig(lmap), grid, extent, codes=lmap.z[:10, :2], push=push),
+        "manifold": game_figures.add_manifold(fig(lmap), lattice, extent),
+        "compare": fig(lmap, clickable_background=False, height=440),
+        "classes": teaching_figures.prediction_map_figure(lmap, lmap.labels % 3),
+        "draw": teaching_figures.with_marker(fig(lmap, clickable_background=False), lmap.xy[0]),
+        "interpolate": figures.path_figure(lmap, lmap.xy[:5], zoom=True),
+    }
+
+
+def test_every_map_a_page_shows_is_drawn_by_the_components_own_plotly():
+    """The component bundles Plotly's core with only the trace types in map_view.BROWSER_TRACES (its source
+    registers exactly those); a map with another type would fail in the frame, so map_chart sends it to the
+    server path. Every figure the pages show on a map stays within them."""
+    source = (REPO / "explorer/map_component/frontend/src/plotly.js").read_text()
+    assert set(re.findall(r'from "plotly\.js/lib/(\w+)"', source)) - {"core"} == set(map_view.BROWSER_TRACES)
+    model = aae_core.build_model(tiny_config("unsupervised"), seed=0)
+    lmap = projection.compute_map(model, synthetic_images(60), "latent", fingerprint="f", n_prior=20)
+    for name, fig in _page_figures(lmap).items():
+        assert map_view.MapFigure(fig).drawable_in_browser, (name, {t.type for t in fig.data})
+    assert not map_view.MapFigure(go.Figure(go.Bar(x=[1], y=[1]))).drawable_in_browser

@@ -43,6 +43,12 @@ export default defineConfig({
       ? { runtime: `new URL(${JSON.stringify(filename)}, document.baseURI).href` } : { relative: true }),
   },
   plugins: [{
+    // Plotly's registry names maplibre's CSS for map traces, which this bundle does not register.
+    name: "no-maplibre-css",
+    enforce: "pre",
+    resolveId: (id) => (id === "maplibre-gl/dist/maplibre-gl.css" ? "\0empty-css" : null),
+    load: (id) => (id === "\0empty-css" ? "export default {};" : null),
+  }, {
     name: "gzip-big-assets",
     apply: "build",
     writeBundle(options, bundle) {
