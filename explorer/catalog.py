@@ -93,18 +93,49 @@ def _read_json(file: Path) -> Any:
         return None
 
 
+# read_info's results by folder, kept while the folder's files are unchanged: every whole rerun of every session
+# lists the models (the picker), and parsing each config.json and metrics.json again was a tenth of the server's
+# time with a class of 20 (py-spy, benchmarks/lecture_hall.py). A CheckpointInfo is shared, so never changed.
+_INFOS: dict[tuple[str, str, str | None], tuple[tuple, CheckpointInfo]] = {}
+_INFOS_LOCK = threading.Lock()
+_INFOS_MAX = 1024
+
+
+def _signature(path: Path) -> tuple:
+    """What changes when any file read_info reads is rewritten (atomic writes replace the file: a new inode)."""
+    out = []
+    for name in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE):
+        try:
+            st = (path / name).stat()
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 def read_info(path: str | Path, source: Source, name: str | None = None) -> CheckpointInfo:
     """CheckpointInfo of one folder, from its JSON files only; CheckpointError when it is not a checkpoint
-    folder or its config.json is not one (aae_core.checkpoint_meta.read_meta, the loader's reader too)."""
+    folder or its config.json is not one (aae_core.checkpoint_meta.read_meta, the loader's reader too).
+    Read again only when one of its files changed (by inode, size or mtime)."""
     path = Path(path).resolve()
     if not is_checkpoint(path):
         raise CheckpointNotFoundError(f"{path} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    key, signature = (str(path), source, name), _signature(path)
+    with _INFOS_LOCK:
+        held = _INFOS.get(key)
+    if held is not None and held[0] == signature:
+        return held[1]
     meta = read_meta(path)
     model = meta.pop("model")
     metrics = _read_json(path / METRICS_FILE)
-    return CheckpointInfo(path=path, source=source, name=name or path.name, model=model,
+    info = CheckpointInfo(path=path, source=source, name=name or path.name, model=model,
                           mtime_ns=(path / WEIGHTS_FILE).stat().st_mtime_ns, meta=meta,
                           metrics=metrics if isinstance(metrics, dict) else None)
+    with _INFOS_LOCK:
+        if len(_INFOS) >= _INFOS_MAX:
+            _INFOS.pop(next(iter(_INFOS)))                 # the oldest entry
+        _INFOS[key] = signature, info
+    return info
 
 
 def _scan(root: Path, source: Source, depth: int = 2) -> list[CheckpointInfo]:

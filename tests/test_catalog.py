@@ -81,3 +81,23 @@ def test_descriptions_and_file_names():
         "unsupervised AAE, 2-D swiss roll prior, label-conditioned, 60,000 labels"
     assert (catalog.CONFIG_FILE, catalog.WEIGHTS_FILE, catalog.METRICS_FILE) == \
         (checkpoint.CONFIG_FILE, checkpoint.WEIGHTS_FILE, checkpoint.METRICS_FILE)
+
+
+def test_a_listing_reads_a_folders_json_again_only_when_one_of_its_files_changed(tmp_path, monkeypatch):
+    """Every whole rerun lists the models: unchanged folders are not parsed again, and a rewritten config.json,
+    metrics.json or weights file (atomic writes: a new file) is read afresh."""
+    runs = tmp_path / "runs"
+    folder = _save(runs / "a")
+    reads = []
+    real = catalog.read_meta
+    monkeypatch.setattr(catalog, "read_meta", lambda path: reads.append(path) or real(path))
+    first = catalog.list_checkpoints(tmp_path / "none", runs)
+    again = catalog.list_checkpoints(tmp_path / "none", runs)
+    assert len(reads) == 1 and again[0] is first[0] and first[0].metrics is None
+    checkpoint.save_metrics(folder, {"clustering_error": 0.25})                     # evaluated since
+    [info] = catalog.list_checkpoints(tmp_path / "none", runs)
+    assert len(reads) == 2 and info.metrics == {"clustering_error": 0.25}
+    _save(folder, kind="vae")                                                        # retrained in place
+    [info] = catalog.list_checkpoints(tmp_path / "none", runs)
+    assert len(reads) == 3 and info.config.kind == "vae"
+    assert catalog.read_info(folder, "run", "a") is info and len(reads) == 3
