@@ -145,3 +145,15 @@ def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
 
 
 WORKER = UmapWorker()
+
+
+def head_start(latent_dim: int, why: str) -> None:
+    """A model whose map will need UMAP (latent_dim > 2) has just appeared (a run ended, an upload loaded): start
+    the worker now, so that its imports (most of a first map's 14-20 s with a fresh worker; 5-11 s with a running
+    one, docs/serving.md) overlap the user's way to the map. Never fails: the map starts its own worker anyway."""
+    if latent_dim <= 2:
+        return
+    try:
+        WORKER.start()
+    except Exception:  # noqa: BLE001 - a head start only
+        log.exception("could not start the UMAP worker after %s", why)

@@ -28,6 +28,7 @@ from aae_core.errors import (
     ShapeMismatchError,
     UnsupportedFormatError,
 )
+from explorer import umap_worker
 from explorer.models import device
 from explorer.state import MODEL_KEY, UPLOADER_KEY, user_key
 
@@ -163,10 +164,11 @@ def accept(files: CheckpointFiles, user: str) -> tuple[str, list[str]]:
     keeps nothing for the user."""
     identity, dropped = STORE.accept(files, user)
     try:
-        load_upload(identity)
+        model = load_upload(identity)
     except BaseException:
         STORE.release(identity, user)
         raise
+    umap_worker.head_start(model.config.latent_dim, f"upload {identity[:8]}")   # its map will need UMAP
     return identity, dropped
 
 

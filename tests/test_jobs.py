@@ -18,7 +18,7 @@ from conftest import run_train_config, tiny_config, wait_for
 
 import aae_core
 from aae_core.training import Callback
-from explorer import runs, settings, tasks
+from explorer import runs, settings, tasks, umap_worker
 from explorer.runs import jobs
 
 pytestmark = pytest.mark.usefixtures("fake_data")      # every run reads the fake MNIST
@@ -409,9 +409,8 @@ def test_the_registry_makes_its_runs_through_its_job_factory(tmp_path):
 
 
 def test_a_finished_run_above_2d_starts_the_umap_worker_for_its_map(tmp_path, monkeypatch):
-    from explorer.runs import registry as registry_module
     started = []
-    monkeypatch.setattr(registry_module.UMAP_WORKER, "start", lambda: started.append(True))
+    monkeypatch.setattr(umap_worker.WORKER, "start", lambda: started.append(True))
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1)
     flat = registry.start("alice", tiny_config(), run_train_config(epochs=1))          # 2-D: its map needs no UMAP
     assert flat.join(180) and flat.status().state == "finished"

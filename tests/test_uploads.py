@@ -16,11 +16,12 @@ import aae_core
 import aae_core.uploads
 from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
 from aae_core.uploads import MAX_UPLOAD_BYTES, read_upload
-from explorer import uploads
+from explorer import umap_worker, uploads
 
 
 def _folder(tmp_path: Path, name: str, seed: int = 0, **overrides) -> Path:
-    return aae_core.save(aae_core.build_model(tiny_config("supervised", latent_dim=2, **overrides), seed=seed),
+    overrides = {"latent_dim": 2, **overrides}
+    return aae_core.save(aae_core.build_model(tiny_config("supervised", **overrides), seed=seed),
                          tmp_path / name)
 
 
@@ -201,3 +202,15 @@ def test_byte_flipped_uploads_fail_only_with_checkpoint_errors(tmp_path):
         except Exception as exc:  # noqa: BLE001
             escaped.append(f"config byte {i}: {type(exc).__name__}: {exc}")
     assert not escaped, f"{len(escaped)} escaped: " + "; ".join(escaped[:5])
+
+
+def test_an_upload_above_2d_gives_the_umap_worker_a_head_start(tmp_path, monkeypatch):
+    """Its map will need UMAP: the worker starts importing while the user goes to the map (a 2-D one needs none)."""
+    started = []
+    monkeypatch.setattr(umap_worker.WORKER, "start", lambda: started.append(True))
+    flat = _folder(tmp_path, "flat")
+    uploads.accept(read_upload([("config.json", _files(flat)[0]), ("model.safetensors", _files(flat)[1])]), "u")
+    assert started == []
+    deep = _folder(tmp_path, "deep", latent_dim=4)
+    uploads.accept(read_upload([("config.json", _files(deep)[0]), ("model.safetensors", _files(deep)[1])]), "u")
+    assert started == [True]

@@ -26,6 +26,7 @@ import torch
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
 from aae_core.training import Callback
+from explorer import umap_worker
 from explorer.catalog import runs_dir
 from explorer.runs.jobs import TrainingJob, minutes
 from explorer.runs.storage import evict_runs
@@ -39,7 +40,6 @@ from explorer.settings import (
     server_quota_bytes,
     training_threads,
 )
-from explorer.umap_worker import WORKER as UMAP_WORKER
 
 log = logging.getLogger(__name__)
 
@@ -226,13 +226,8 @@ class JobRegistry:
             ready = self._dispatch_locked()
         for ready_job in ready:
             ready_job.start()
-        if job.model_config.latent_dim > 2 and job.status().has_checkpoint:
-            # its map will need UMAP: the worker imports it while the page loads the new model (a fresh worker
-            # was most of a first map's 14-20 s; a running one 5-11 s, docs/serving.md)
-            try:
-                UMAP_WORKER.start()
-            except Exception:  # noqa: BLE001 - a head start only; the map starts its own worker
-                log.exception("could not start the UMAP worker after %s", job.out)
+        if job.status().has_checkpoint:
+            umap_worker.head_start(job.model_config.latent_dim, str(job.out))   # its map will need UMAP
         return removed
 
 
