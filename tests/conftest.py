@@ -146,3 +146,31 @@ def start_app(checkpoints, data_dir: str, tmp_path, monkeypatch, *, timeout: flo
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def every_page_runs(at: AppTest) -> list[str]:
+    """Switch to every page of explorer/pages with the picked model: none raises, none shows an error that says
+    something could not be done or failed (an untrained model's prior-fit verdict may be red). Returns the pages."""
+    pages = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "explorer" / "pages").glob("*.py"))
+    for page in pages:
+        at.switch_page(f"explorer/pages/{page}").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        failures = [e.value for e in at.error if any(w in e.value.lower() for w in ("could not", "failed", "error"))]
+        assert not failures, (page, failures)
+    return pages
+
+
+def assert_trained(out: Path, config: ModelConfig) -> None:
+    """The run's checkpoint in `out` loads and its weights moved from where a model of `config` starts."""
+    model = aae_core.load(out)
+    init = aae_core.build_model(config, seed=0)
+    assert not torch.equal(model.decoder[0].weight, init.decoder[0].weight)
+
+
+def two_epoch_run(job_class, out: Path, timeout: float = 180):
+    """A 2-epoch run of a tiny supervised model by job_class (explorer.runs' TrainingJob or WorkerJob) into out,
+    waited for: (the job, its final status)."""
+    job = job_class(tiny_config("supervised"), run_train_config(epochs=2), out, snapshot_every_s=0.0).start()
+    assert job.join(timeout)
+    return job, job.status()
+

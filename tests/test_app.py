@@ -9,6 +9,7 @@ import pickle
 import secrets
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from conftest import MAP_CHART, MODEL, click, open_page, ref, save_models, start
 from streamlit.testing.v1 import AppTest
 
 import aae_core
-from aae_core import checkpoint_meta, projection
+from aae_core import checkpoint_meta, fsutil, projection
 from aae_core.checkpoint import save_metrics
 from aae_core.config import Schedule
 from aae_core.uploads import read_upload
@@ -290,6 +291,17 @@ def _start_long_run(app):
     return _user_job(app)
 
 
+@contextmanager
+def long_run(app):
+    """_start_long_run's job while the block runs; stopped (and waited for) at its end, however it ends."""
+    job = _start_long_run(app)
+    try:
+        yield job
+    finally:
+        job.stop()
+        job.join(30)
+
+
 def _new_session(**query: str) -> AppTest:
     """Another browser session on the same server (the same process, so the same REGISTRY), opened on a URL
     with these query parameters."""
@@ -318,13 +330,9 @@ def test_train_page_input_noise_defaults_to_the_measured_recipe_and_reaches_the_
     app.selectbox(key="train_kind").set_value("semi_supervised").run()
     assert app.number_input(key="train_input_noise_semi_supervised").value == pytest.approx(0.3)
     app.number_input(key="train_input_noise_semi_supervised").set_value(0.2)
-    job = _start_long_run(app)
-    try:
+    with long_run(app) as job:
         assert job.train_config.input_noise == pytest.approx(0.2)
         assert job.model_config.kind == "semi_supervised"
-    finally:
-        job.stop()
-        job.join(30)
 
 
 def test_after_a_run_ends_the_form_keeps_the_recipe_and_start_trains_what_it_shows(app):
@@ -366,27 +374,19 @@ def test_every_kind_draws_its_form_and_a_schedule_set_on_the_page_reaches_the_ru
     app.selectbox(key="train_kind").set_value("clustering").run()
     app.selectbox(key="sched_class_code_noise").set_value("linear").run()
     app.number_input(key="sched_final_class_code_noise").set_value(0.05).run()
-    job = _start_long_run(app)
-    try:
+    with long_run(app) as job:
         assert dict(job.train_config.schedules) == {"class_code_noise": Schedule("linear", 0.05)}
         assert job.model_config.n_classes == 16 and job.model_config.hidden_dim == 64
-    finally:
-        job.stop()
-        job.join(30)
 
 
 def test_train_page_stop_button_stops_the_run(app):
-    job = _start_long_run(app)
-    try:
+    with long_run(app) as job:
         assert "start_run" not in [b.key for b in app.button]
         assert app.button(key="stop_run")
         _wait(lambda: job.status().step >= 2)
         app.button(key="stop_run").click()
         app.run()
         assert job.join(30)
-    finally:
-        job.stop()
-        job.join(30)
     app.run()
     s = job.status()
     assert s.state == "stopped" and s.step >= 2
@@ -403,14 +403,10 @@ def test_train_page_stop_button_stops_the_run(app):
 
 
 def test_a_user_gets_one_run_at_a_time(app):
-    job = _start_long_run(app)
-    try:
+    with long_run(app):
         with pytest.raises(runs.JobBusyError):
             runs.REGISTRY.start(app.session_state["user_key"], tiny_config(), aae_core.TrainConfig(epochs=1))
         assert "start_run" not in [b.key for b in app.button]              # the form is hidden meanwhile
-    finally:
-        job.stop()
-        job.join(30)
 
 
 class _NaNFromEpoch(aae_core.Callback):
@@ -442,8 +438,7 @@ def test_train_page_reports_a_diverged_run_and_keeps_its_last_good_checkpoint(ap
 
 
 def test_train_page_shows_the_measured_speed_and_time_left_and_a_clean_loss_chart(app):
-    job = _start_long_run(app)
-    try:
+    with long_run(app) as job:
         _wait(lambda: job.status().steps_per_s is not None and len(job.status().losses) >= 2)
         app.run()
         [progress] = [p.proto.text for p in app.main.progress]
@@ -455,14 +450,10 @@ def test_train_page_shows_the_measured_speed_and_time_left_and_a_clean_loss_char
         assert layout["legend"]["y"] < 0                                      # the legend sits below the plot
         for axis in ("yaxis", "yaxis2"):
             assert layout[axis]["tickformat"] in (".3~g", ".2f"), layout[axis]
-    finally:
-        job.stop()
-        job.join(30)
 
 
 def test_a_token_no_session_was_given_opens_nothing(app):
-    job = _start_long_run(app)
-    try:
+    with long_run(app) as job:
         token = app.query_params["user"]
         assert app.session_state["user_token"] == token and len(token) >= 40     # secrets.token_urlsafe(32)
         owner = app.session_state["user_key"]
@@ -480,9 +471,6 @@ def test_a_token_no_session_was_given_opens_nothing(app):
         reload = _new_session(user=token)                                         # the owner's reload
         open_page(reload, "train")
         assert reload.session_state["user_key"] == owner and reload.button(key="stop_run")
-    finally:
-        job.stop()
-        job.join(30)
 
 
 def test_a_second_run_waits_in_the_queue_shows_its_place_and_can_leave(app, monkeypatch):
@@ -520,18 +508,22 @@ def test_latent_map_shows_codes_and_prior_and_a_click_decodes_a_test_image(app):
     assert app.session_state["selected"].index == 7
 
 
-def test_one_run_of_the_latent_map_reads_the_picked_config_json_once(app, shipped, monkeypatch):
-    """The pick is resolved once per run, from the picker's own listing (explorer.picker): every config.json
-    goes through checkpoint_meta.parse_meta, counted here over one whole run of the page (a click)."""
+def test_one_run_of_the_latent_map_reads_the_picked_config_json_at_most_once(app, shipped, monkeypatch):
+    """The pick is resolved once per run, from the picker's own listing (explorer.picker), whose folders are parsed
+    again only when a file of theirs changed (explorer.catalog): every config.json goes through
+    checkpoint_meta.parse_meta, counted here over whole runs of the page (a click)."""
     open_page(app, "latent_map")
     click(app, ENCODED, 3)                               # the model and its map are in the process's caches now
     read, parse = [], checkpoint_meta.parse_meta
     monkeypatch.setattr(checkpoint_meta, "parse_meta", lambda text, where: read.append(where) or parse(text, where))
     click(app, ENCODED, 5)
     assert app.session_state["selected"].index == 5 and image_with(app, "Original")
-    picked = str(shipped.resolve() / "unsupervised_gaussian_2d" / "config.json")
-    assert read.count(picked) == 1
-    assert sorted(read) == sorted(set(read)) and len(read) == len(MODELS)   # the picker's listing: each once
+    assert read == []                                    # nothing changed on disk: nothing parsed again
+    picked = shipped.resolve() / "unsupervised_gaussian_2d" / "config.json"
+    fsutil.atomic_write_text(picked, picked.read_text())  # rewritten (a new file, as every writer of it does)
+    click(app, ENCODED, 6)
+    assert app.session_state["selected"].index == 6
+    assert read == [str(picked)]                         # that one file, once
 
 
 def test_the_maps_figure_is_built_once_per_view(app, monkeypatch):

@@ -14,7 +14,7 @@ import weakref
 
 import pytest
 import torch
-from conftest import run_train_config, tiny_config, wait_for
+from conftest import assert_trained, run_train_config, tiny_config, two_epoch_run, wait_for
 
 import aae_core
 from aae_core.training import Callback
@@ -26,9 +26,7 @@ pytestmark = pytest.mark.usefixtures("fake_data")      # every run reads the fak
 
 def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
     out = tmp_path / "run"
-    job = runs.TrainingJob(tiny_config("supervised"), run_train_config(epochs=2), out, snapshot_every_s=0.0).start()
-    assert job.join(180)
-    s = job.status()
+    _, s = two_epoch_run(runs.TrainingJob, out)
     assert s.state == "finished" and s.done and s.progress == 1.0
     assert s.epoch == 2 and s.step == s.total_steps == 2 * (100 // 20)    # 100 labelled images, batch 20
     assert [h["epoch"] for h in s.history] == [1, 2]
@@ -37,9 +35,7 @@ def test_a_job_runs_to_the_end_and_reports_everything_the_page_draws(tmp_path):
     snap = s.snapshot
     assert snap is not None and snap.xy.shape == (50, 2) and snap.labels.shape == (50,)
     assert snap.prior_xy.shape[1] == 2 and snap.step == s.step
-    model = aae_core.load(out)                                             # the checkpoint is real and trained
-    init = aae_core.build_model(tiny_config("supervised"), seed=0)
-    assert not torch.equal(model.decoder[0].weight, init.decoder[0].weight)
+    assert_trained(out, tiny_config("supervised"))                        # the checkpoint is real and trained
     assert s.has_checkpoint and "finished 2 epochs" in s.message
 
 

@@ -89,6 +89,20 @@ def table_rows(table) -> dict[str, list[str]]:
     return {str(row.iloc[0]): [str(v) for v in row.iloc[1:]] for _, row in frame.iterrows()}
 
 
+
+def draw_a_one(app) -> None:
+    """What the Draw page's canvas sends for a white vertical stroke (a 1) on black, then the page's run."""
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[60:220, 120:150, :3] = 255
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, format="PNG")
+    app.session_state["draw_canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}]},
+                                                    "data": "data:image/png;base64," +
+                                                            base64.b64encode(buf.getvalue()).decode()},
+                                        "backgroundFit": None}
+    ok(app.run())
+
 # --- 2. Compare in order -----------------------------------------------------------------------------------
 def test_compare_puts_maps_verdicts_and_samples_under_their_own_headings(app):
     open_page(app, "compare")
@@ -238,16 +252,7 @@ def test_the_interpolation_path_fills_a_square_chart_and_the_text_fits_the_model
 # --- 8. Draw with a supervised model ------------------------------------------------------------------------
 def test_draw_with_a_supervised_model_waits_for_the_digit_instead_of_assuming_a_0(app, shipped):
     open_page(app, "draw", "supervised_style_2d", shipped)
-    canvas = np.zeros((280, 280, 4), np.uint8)
-    canvas[..., 3] = 255
-    canvas[60:220, 120:150, :3] = 255                                  # a 1
-    buf = io.BytesIO()
-    Image.fromarray(canvas).save(buf, format="PNG")
-    app.session_state["draw_canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}]},
-                                                    "data": "data:image/png;base64," +
-                                                            base64.b64encode(buf.getvalue()).decode()},
-                                        "backgroundFit": None}
-    ok(app.run())
+    draw_a_one(app)
     assert app.radio(key="draw_label").value is None
     captions = [c for im in app.image for c in im.captions]
     assert "Reconstruction" not in captions and "What the model sees (28×28)" in captions
@@ -275,16 +280,7 @@ def test_counts_of_one_are_singular():
 # --- 3. what is drawn over WebGL points shows -----------------------------------------------------------
 def test_the_drawn_digits_star_is_a_webgl_trace_drawn_after_the_points(app, shipped):
     open_page(app, "draw", "unsupervised_gaussian_2d", shipped)
-    canvas = np.zeros((280, 280, 4), np.uint8)
-    canvas[..., 3] = 255
-    canvas[60:220, 120:150, :3] = 255
-    buf = io.BytesIO()
-    Image.fromarray(canvas).save(buf, format="PNG")
-    app.session_state["draw_canvas"] = {"drawing": {"raw": {"objects": [{"type": "path"}]},
-                                                    "data": "data:image/png;base64," +
-                                                            base64.b64encode(buf.getvalue()).decode()},
-                                        "backgroundFit": None}
-    ok(app.run())
+    draw_a_one(app)
     spec = json.loads([e for e in app.get("plotly_chart") if e.key == "draw_map"][0].proto.spec)
     star = spec["data"][-1]
     assert star["name"] == "your digit" and star["type"] == "scattergl" and star["marker"]["symbol"] == "star"

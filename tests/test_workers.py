@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import run_train_config, tiny_config, wait_for
+from conftest import assert_trained, run_train_config, tiny_config, two_epoch_run, wait_for
 
 import aae_core
 from explorer import runs, settings
@@ -27,17 +26,13 @@ pytestmark = pytest.mark.usefixtures("fake_data")      # every run reads the fak
 
 def test_a_run_trains_in_a_worker_process_and_reports_what_the_page_draws(tmp_path):
     out = tmp_path / "run"
-    job = runs.WorkerJob(tiny_config("supervised"), run_train_config(epochs=2), out, snapshot_every_s=0.0).start()
-    assert job.join(120)
-    s = job.status()
+    job, s = two_epoch_run(runs.WorkerJob, out, timeout=120)
     assert s.state == "finished" and s.epoch == 2 and s.step == s.total_steps == 10, s.message
     assert job.process is not None and job.process.pid != os.getpid()
     assert [h["epoch"] for h in s.history] == [1, 2] and s.losses
     assert s.snapshot is not None and s.snapshot.xy.shape == (50, 2) and s.snapshot.step == s.step
     assert not [t for t in threading.enumerate() if t.name.startswith("aae-train")]   # no training thread here
-    model = aae_core.load(out)
-    init = aae_core.build_model(tiny_config("supervised"), seed=0)
-    assert not torch.equal(model.decoder[0].weight, init.decoder[0].weight)
+    assert_trained(out, tiny_config("supervised"))
 
 
 def test_stop_saves_and_ends_and_the_worker_runs_at_a_lower_priority(tmp_path):
