@@ -84,8 +84,9 @@ def latent_map_figure(lmap: LatentMap, *, show_prior: bool = True, clickable_bac
     scatter = _scatter(webgl)
     fig = go.Figure()
     big = 2 if presentation else 0
-    # presentation: the map and the browser's hover strip above it fit under the header of a 1080-pixel screen
-    height = height or (500 if presentation else 640)
+    # presentation: the map and the browser's hover strip above it (112 px, fixed) fit under the header of a
+    # 1080-pixel screen
+    height = height or (484 if presentation else 640)
     background = lmap.method == "latent" if clickable_background is None else clickable_background
     all_xy = np.concatenate([lmap.xy, lmap.prior_xy]) if show_prior else lmap.xy
     rings = gaussian_rings(lmap, gaussian_std) if gaussian_std else None

@@ -364,6 +364,7 @@ window.addEventListener("message", (event) => {
   } else {
     loadModel(args).catch((e) => { stats.error = String(e); $("note").textContent = `The decoder could not be loaded: ${e}`; });
   }
+  document.body.classList.toggle("map", !args.mode);   // index.html: the strip over a map keeps its height
   if (args.mode) renderSliders(args); else renderMap(args);
   setHeight();
 });

@@ -1,0 +1,112 @@
+"""The browser decodes for every model family: one tiny model per family behind a real server, the Latent map (and
+the Classes page's map, where a model has classes) opened in the system Chromium, a test point hovered, and its
+reconstruction decoded in the frame by that family's exported decoder (conditional decoders take their class
+code; a >2-D model's map is a projection)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import tiny_config
+from test_browser import map_frames, page  # noqa: F401 - the page fixture
+
+import aae_core
+from aae_core import projection
+from benchmarks._common import READY, running_app
+
+pytestmark = pytest.mark.browser
+
+# The most isolated encoded test point of the map (customdata [0, index, label], whatever its trace's name: a digit
+# on the Latent map, a predicted class on the Classes page), in the frame's coordinates.
+FIND_TEST_POINT = """() => {
+  const gd = document.getElementById("plot"), L = gd._fullLayout, box = gd.getBoundingClientRect();
+  const all = [], tests = [];
+  gd._fullData.forEach((t) => {
+    if (t.hoverinfo === "none" || !t.x) return;
+    for (let i = 0; i < t.x.length; i++) {
+      const p = {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t};
+      all.push(p);
+      if (t.customdata && Number(t.customdata[i][0]) === 0) tests.push(p);
+    }
+  });
+  let best = null, bestGap = -1;
+  for (const p of tests) {
+    let gap = Infinity;
+    for (const q of all) { if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y)); }
+    const inside = p.x > L._size.l + 5 && p.x < L._size.l + L._size.w - 5 && p.y > L._size.t + 5 &&
+                   p.y < L._size.t + L._size.h - 5;
+    if (inside && gap > bestGap) { best = p; bestGap = gap; }
+  }
+  return {x: box.left + best.x, y: box.top + best.y};
+}"""
+
+# The map drawn and the decoder loaded (an untrained model's Classes map may have a single trace).
+DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
+  return gd && gd._fullLayout && gd.calcdata && gd.data.length > 0 && window.aaeStats && window.aaeStats.ready; }"""
+
+FAMILIES = {                 # folder name -> tiny config: every family, its class code or latent size as shipped
+    "unsupervised_mixture": tiny_config("unsupervised", prior="mixture", label_conditioned=True, n_labels=100),
+    "supervised": tiny_config("supervised", latent_dim=2),
+    "semi_supervised": tiny_config("semi_supervised", latent_dim=4),
+    "clustering": tiny_config("clustering", n_classes=16, latent_dim=5),
+    "vae": tiny_config("vae", latent_dim=2),
+    "alae": tiny_config("alae", latent_dim=5),
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, fake_mnist_dir):
+    """The app over one tiny checkpoint per family, maps precomputed (a >2-D model's PCA map also stands as its
+    UMAP map, so that no UMAP fit runs here); always stopped."""
+    root = tmp_path_factory.mktemp("families")
+    for name, config in FAMILIES.items():
+        folder = aae_core.save(aae_core.build_model(config, seed=0), root / "checkpoints" / name)
+        if config.latent_dim == 2:
+            projection.precompute(folder, data_dir=fake_mnist_dir)
+        else:
+            projection.precompute(folder, ("pca",), data_dir=fake_mnist_dir)
+            pca = projection.read_cache(projection.cache_candidates("pca", projection.weights_fingerprint(folder),
+                                                                    folder)[0], "pca",
+                                        projection.weights_fingerprint(folder))
+            projection.save_cached(projection.LatentMap(**{**pca.__dict__, "method": "umap"}), folder)
+    env = {**os.environ, "AAE_CHECKPOINTS_DIR": str(root / "checkpoints"), "AAE_RUNS_DIR": str(root / "runs"),
+           "AAE_DATA_DIR": fake_mnist_dir, "AAE_CACHE_DIR": str(root / "cache"), "AAE_DEVICE": "cpu"}
+    with running_app(env, root / "server.log") as url:
+        yield url
+
+
+def _hover_decodes(tab, url: str) -> str:
+    """Open url in the tab, hover the most isolated test point of its map; the frame's caption once it decoded it."""
+    errors = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(url)
+    tab.wait_for_selector(READY, timeout=90_000)
+    (frame,) = map_frames(tab, 1, drawn=DRAWN)
+    tab.locator("iframe[title*='latent_map']").scroll_into_view_if_needed()    # (the Classes map is further down)
+    tab.wait_for_timeout(300)
+    box = tab.locator("iframe[title*='latent_map']").bounding_box()
+    target = frame.evaluate(FIND_TEST_POINT)
+    plot_top = "() => document.getElementById('plot').getBoundingClientRect().top"
+    top = frame.evaluate(plot_top)
+    tab.mouse.move(box["x"] + target["x"], box["y"] + target["y"], steps=3)
+    frame.wait_for_function("() => document.getElementById('caption').textContent.startsWith('test image #')"
+                            " || window.aaeStats.error", timeout=30_000)     # (spots on the way decode first)
+    assert frame.evaluate("() => window.aaeStats.error") is None and not errors, errors
+    assert frame.evaluate(plot_top) == top, "the map moved under the pointer when the decoded image appeared"
+    pixels = frame.evaluate("() => Array.from(document.getElementById('canvas-b').getContext('2d')"
+                            ".getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 === 0))")
+    assert len(set(pixels)) > 1, "the reconstruction drawn is one flat colour"
+    return frame.evaluate("() => document.getElementById('caption').textContent")
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_hovering_a_test_point_decodes_it_in_the_browser_for_every_family(server, page, name):  # noqa: F811
+    caption = _hover_decodes(page, f"{server}/latent_map?model={name}")
+    assert caption.startswith("test image #"), caption
+
+
+@pytest.mark.parametrize("name", ["semi_supervised", "clustering"])
+def test_the_classes_pages_map_decodes_on_hover_too(server, page, name):  # noqa: F811
+    caption = _hover_decodes(page, f"{server}/classes?model={name}")
+    assert caption.startswith("test image #"), caption
