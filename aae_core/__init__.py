@@ -6,7 +6,7 @@
 
 The names below are imported on first use (PEP 562): importing any submodule runs this file, and the
 app's model picker and cached latent maps need only the torch-free ones (config, checkpoint_meta,
-projection's cache), so a fresh server draws its first map without paying for torch (1.2-2 s on two cores).
+map_cache), so a fresh server draws its first map without paying for torch (1.2-2 s on two cores).
 """
 
 from __future__ import annotations

@@ -11,12 +11,28 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from .fsutil import atomic_write
+
+Method = Literal["latent", "pca", "umap"]
+METHODS: tuple[str, ...] = ("latent", "pca", "umap")
+
+
+def methods_for(latent_dim: int) -> tuple[str, ...]:
+    """The methods that apply: a 2-D latent is its own map; larger ones need a projection."""
+    return ("latent",) if latent_dim == 2 else ("umap", "pca")
+
+
+def check_method(method: str, latent_dim: int) -> None:
+    allowed = methods_for(latent_dim)
+    if method not in allowed:
+        raise ValueError(f"method must be one of {', '.join(allowed)} for a {latent_dim}-D latent; got {method!r}")
+
 
 CACHE_VERSION = "1"
 CACHE_ENV = "AAE_CACHE_DIR"

@@ -6,7 +6,8 @@
 retrained model never reuses a stale map. When that folder is not writable (or the model was
 uploaded) the file goes to $AAE_CACHE_DIR/projections/<sha256>/ (default ~/.cache/aae_explorer).
 
-umap is imported only when a UMAP fit runs: loading a cached map needs numpy and safetensors only.
+This module imports torch (it encodes). Reading a cached map needs only aae_core.map_cache (numpy and
+safetensors), which is what the app's torch-free modules import; umap is imported only when a fit runs.
 
     python -m aae_core.projection checkpoints/semi_supervised_100        # precompute its caches
 """
@@ -18,47 +19,45 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
+from .checkpoint import load
+from .checkpoint_meta import read_meta
+from .data import load_dataset
+from .errors import AAEError
 from .map_cache import (  # noqa: F401 - the cache's names, as callers know them
     CACHE_ENV,
+    METHODS,
     LatentMap,
+    Method,
     cache_candidates,
     cache_file_name,
+    check_method,
     config_key,
     load_cached,
+    methods_for,
     read_cache,
     save_cached,
     user_cache_dir,
     weights_fingerprint,
 )
+from .metrics import encode_all
+from .training import pick_device
 from .umap_fit import UMAP_NEIGHBOURS, fit_umap  # noqa: F401 - the fit's names, as callers know them
 
-if TYPE_CHECKING:  # torch is imported by the functions that compute; reading a cached map needs numpy only
+if TYPE_CHECKING:
     from .data import ImageSet
     from .families import AAEModel
 
-Method = Literal["latent", "pca", "umap"]
-METHODS: tuple[str, ...] = ("latent", "pca", "umap")
 DEFAULT_N_PRIOR = 2000
 Progress = Callable[[float, str], None]
 
 
 def _no_progress(fraction: float, message: str) -> None:
     pass
-
-
-def methods_for(latent_dim: int) -> tuple[str, ...]:
-    """The methods that apply: a 2-D latent is its own map; larger ones need a projection."""
-    return ("latent",) if latent_dim == 2 else ("umap", "pca")
-
-
-def check_method(method: str, latent_dim: int) -> None:
-    allowed = methods_for(latent_dim)
-    if method not in allowed:
-        raise ValueError(f"method must be one of {', '.join(allowed)} for a {latent_dim}-D latent; got {method!r}")
 
 
 # --- codes ----------------------------------------------------------------------------------------
@@ -79,10 +78,6 @@ def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_
     """(codes of every test image [N, d], prior samples [n_prior, d], their labels [n_prior] or None) as
     numpy arrays. Label-conditioned priors are sampled label by label, so the map can colour each prior
     sample by the label it belongs to. progress moves from lo to hi, one call per chunk of images."""
-    import torch
-
-    from .metrics import encode_all
-
     n = len(test)
     chunks = []
     for start in range(0, n, ENCODE_CHUNK):
@@ -103,8 +98,6 @@ def encode_for_map(model: AAEModel, test: ImageSet, *, n_prior: int = DEFAULT_N_
 def pca_basis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [d] and top-2 principal directions [d, 2] of points [N, d], signs fixed so that each
     direction's largest entry is positive (the same data always gives the same picture)."""
-    import torch
-
     x = torch.as_tensor(points, dtype=torch.float64)
     mean = x.mean(0)
     _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)
@@ -180,11 +173,6 @@ def get_map(model: AAEModel, method: str, *, fingerprint: str, load_test: Callab
 def precompute(folder: str | Path, methods: tuple[str, ...] | None = None, *, data_dir: str | Path | None = None,
                device=None, log: Callable[[str], None] = lambda s: None) -> list[Path]:
     """Compute and cache every map of the checkpoint in `folder` (for shipping it with its maps)."""
-    from .checkpoint import load
-    from .checkpoint_meta import read_meta
-    from .data import load_dataset
-    from .training import pick_device
-
     model = load(folder, pick_device(device))
     fingerprint, config = weights_fingerprint(folder), config_key(read_meta(folder)["model"])
     methods = methods or methods_for(model.config.latent_dim)
@@ -216,8 +204,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    from .errors import AAEError
-
     try:
         for folder in args.checkpoints:
             precompute(folder, tuple(args.method) if args.method else None, data_dir=args.data_dir,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from aae_core import projection
+from aae_core import map_cache
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, is_checkpoint, read_meta
 from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
@@ -180,7 +180,7 @@ _FP_LOCK = threading.Lock()
 
 def weights_fingerprint(path: str | Path) -> str:
     """sha256 of a checkpoint's model.safetensors (path: the folder or the file), the key of its cached maps
-    (aae_core.projection.weights_fingerprint), memoised by size and mtime: every rerun of a page asks."""
+    (aae_core.map_cache.weights_fingerprint), memoised by size and mtime: every rerun of a page asks."""
     file = Path(path)
     if file.is_dir():
         file = file / WEIGHTS_FILE
@@ -189,7 +189,7 @@ def weights_fingerprint(path: str | Path) -> str:
     with _FP_LOCK:
         if key in _FINGERPRINTS:
             return _FINGERPRINTS[key]
-    digest = projection.weights_fingerprint(file)
+    digest = map_cache.weights_fingerprint(file)
     with _FP_LOCK:
         _FINGERPRINTS[key] = digest
     return digest

@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from aae_core import projection
+from aae_core import map_cache
 from aae_core.fsutil import atomic_write
 from explorer import figures, selection
 
@@ -47,7 +47,7 @@ _MAP = components.declare_component("latent_map", path=str(BUILD_DIR))
 
 def files_dir() -> Path:
     """$AAE_CACHE_DIR/browser (default ~/.cache/aae_explorer/browser): what the component fetches."""
-    return projection.user_cache_dir("-").parent.parent / "browser"
+    return map_cache.user_cache_dir("-").parent.parent / "browser"
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,6 +1,7 @@
 """Latent maps as the app uses them: from the memory or disk cache (numpy only: no torch, no data), computed
 at once for 'latent' and 'pca', or for 'umap' in the background (explorer.tasks.TASKS, shared by every user who
-asks: a thread of the server encodes, the kept UMAP worker process fits). The maps are aae_core.projection's."""
+asks: a thread of the server encodes, the kept UMAP worker process fits). The maps are aae_core.projection's;
+reading them needs only aae_core.map_cache (no torch)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from aae_core import projection
+from aae_core import map_cache
 from aae_core.idx import default_data_dir, test_set_size
 from explorer.models import test_set
 from explorer.tasks import TASKS, BackgroundTask
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _map_from_disk(fingerprint: str, method: str, folder: str | None, config: str | None, n_test: int | None,
-                   latent_dim: int) -> projection.LatentMap:
-    found = projection.load_cached(method, fingerprint, folder, config=config, n_test=n_test, latent_dim=latent_dim)
+                   latent_dim: int) -> map_cache.LatentMap:
+    found = map_cache.load_cached(method, fingerprint, folder, config=config, n_test=n_test, latent_dim=latent_dim)
     if found is None:
         raise LookupError("no cached map")  # exceptions are not cached: the next call looks again
     return found
@@ -29,10 +30,10 @@ def _map_from_disk(fingerprint: str, method: str, folder: str | None, config: st
 
 def _config_key(cur: Pick) -> str | None:
     """The key of the pick's config.json for the map cache; None for uploads, whose identity covers it."""
-    return projection.config_key(cur.stored_model) if cur.folder is not None else None
+    return map_cache.config_key(cur.stored_model) if cur.folder is not None else None
 
 
-def cached_map(cur: Pick, method: str) -> projection.LatentMap | None:
+def cached_map(cur: Pick, method: str) -> map_cache.LatentMap | None:
     """The map if it is cached (memory or disk) and is a map of this model's codes of the test set (its size read
     from the data's header), else None. Never loads data, the model or torch."""
     n_test = test_set_size(cur.stored_model.get("dataset", "mnist"), default_data_dir())
@@ -47,7 +48,7 @@ def _task_key(cur: Pick, method: str) -> str:
     return f"map:{cur.fingerprint}:{method}"
 
 
-def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTask | None:
+def latent_map(cur: Current, method: str) -> map_cache.LatentMap | BackgroundTask | None:
     """The map of `method`: from the cache; computed here for 'latent' and 'pca' (instant); for 'umap'
     the background task that is fitting it (the page shows its progress). None when data is missing."""
     found = cached_map(cur, method)
@@ -62,12 +63,15 @@ def latent_map(cur: Current, method: str) -> projection.LatentMap | BackgroundTa
     folder = str(cur.folder) if cur.folder else None
     model, fingerprint, config = cur.model, cur.fingerprint, _config_key(cur)
 
-    def compute(progress=projection._no_progress) -> projection.LatentMap:
+    def compute(progress=None) -> map_cache.LatentMap:
         # cached_map has just looked in the memory and disk caches: compute and store, without a second look
+        from aae_core import projection  # noqa: PLC0415 - it imports torch: only where a map is computed
+
         if method == "umap":
             WORKER.start()       # its imports run while this thread encodes
-        lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress, fit=WORKER.fit)
-        projection.save_cached(lmap, folder, config)
+        lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, fit=WORKER.fit,
+                                      **({} if progress is None else {"progress": progress}))
+        map_cache.save_cached(lmap, folder, config)
         return lmap
 
     if method != "umap":

@@ -4,7 +4,7 @@ alone) and the encoded test set to take away."""
 import numpy as np
 import streamlit as st
 
-from aae_core.projection import LatentMap
+from aae_core.map_cache import LatentMap
 from explorer import evaluation, exports, figures, models, picker, widgets
 from explorer.picker import Current, Pick
 

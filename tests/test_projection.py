@@ -167,10 +167,10 @@ def test_the_first_map_path_imports_neither_umap_nor_torch(tmp_path, test_set):
     lmap = projection.compute_map(aae_core.load(folder), test_set, "pca", fingerprint=fp)
     projection.save_cached(projection.LatentMap(**{**lmap.__dict__, "method": "umap"}), folder)
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); import explorer.picker, explorer.maps; "
-            "from aae_core import projection; from explorer import catalog, figures; "
+            "from aae_core import map_cache; from explorer import catalog, figures; "
             f"[info] = catalog.list_checkpoints({str(tmp_path)!r}, {str(tmp_path / 'none')!r}); "
             "fp = catalog.weights_fingerprint(info.path); "
-            "m = projection.load_cached('umap', fp, info.path); assert m is not None; "
+            "m = map_cache.load_cached('umap', fp, info.path); assert m is not None; "
             "figures.latent_map_figure(m); "
             "print(sorted(k for k in sys.modules if k.split('.')[0] in ('umap', 'numba', 'pynndescent', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)

@@ -3,7 +3,7 @@ only the decoded point beside the map and the sidebar's share link (fragments): 
 
 import streamlit as st
 
-from aae_core import projection
+from aae_core import map_cache
 from explorer import exports, figures, game_layers, map_view, maps, picker, point_view, share, state, widgets
 from explorer.selection import MapClick
 from explorer.tasks import BackgroundTask
@@ -18,7 +18,7 @@ st.title("Latent map")
 intro = st.empty()   # the page's explanation, written once the chart is out
 presenting = state.presenting()
 
-methods = projection.methods_for(ref.latent_dim)
+methods = map_cache.methods_for(ref.latent_dim)
 c1, c2 = st.columns([3, 1])
 with c1:
     if len(methods) > 1:
