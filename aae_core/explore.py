@@ -15,6 +15,7 @@ import torch
 
 from .data import ImageSet
 from .families import AAEModel
+from .images import tile, upscale  # noqa: F401 - numpy only, kept where callers knew them
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -114,21 +115,6 @@ def slider_ranges(model: AAEModel, n: int = 4000, seed: int = 0) -> tuple[np.nda
     pad = 0.25 * np.maximum(hi - lo, 1e-3)
     lo, hi = np.floor((lo - pad) * 2) / 2, np.ceil((hi + pad) * 2) / 2
     return lo.astype(np.float32), hi.astype(np.float32)
-
-
-def upscale(images: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour upscaling of uint8 images [..., H, W] by an integer factor (crisp pixels)."""
-    return np.repeat(np.repeat(images, factor, axis=-2), factor, axis=-1)
-
-
-def tile(images: np.ndarray, pad: int = 2, fill: int = 255) -> np.ndarray:
-    """A grid of images [R, C, H, W] -> one uint8 image [R*(H+pad)-pad, C*(W+pad)-pad]."""
-    r, c, h, w = images.shape
-    out = np.full((r * (h + pad) - pad, c * (w + pad) - pad), fill, dtype=np.uint8)
-    for i in range(r):
-        for j in range(c):
-            out[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = images[i, j]
-    return out
 
 
 @dataclass(frozen=True)

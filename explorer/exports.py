@@ -17,6 +17,7 @@ import streamlit as st
 from PIL import Image
 
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
+from aae_core.images import tile, upscale
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -31,11 +32,9 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def strip(images: np.ndarray, *, scale: int = 3, pad: int = 2) -> np.ndarray:
     """A row of uint8 images [N, 28, 28] (or a grid [R, C, 28, 28]) as one uint8 picture, upscaled."""
-    from aae_core import explore
-
     a = np.asarray(images, dtype=np.uint8)
     grid = a[None] if a.ndim == 3 else a
-    return explore.upscale(explore.tile(grid, pad=pad, fill=128), scale)
+    return upscale(tile(grid, pad=pad, fill=128), scale)
 
 
 def csv_bytes(rows: Sequence[dict[str, Any]]) -> bytes:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from explorer import selection
+from aae_core.images import tile, upscale
+from explorer import exports, selection
 from explorer.models import test_set
 from explorer.selection import MapClick, Selection
 from explorer.state import presenting, user_job
@@ -126,23 +127,18 @@ PRESENTATION_GROWTH = 1.5   # images and strips in presentation mode, for the ba
 
 def show_images(images: np.ndarray, captions: list[str] | None = None, *, width: int = 64, scale: int = 3) -> None:
     """A row of uint8 images [N, 28, 28], upscaled with crisp pixels (larger in presentation mode)."""
-    from aae_core import explore
-
     if presenting():
         width, scale = round(width * PRESENTATION_GROWTH), round(scale * PRESENTATION_GROWTH)
-    st.image([explore.upscale(im, scale) for im in images], caption=captions, width=width)
+    st.image([upscale(im, scale) for im in images], caption=captions, width=width)
 
 
 def image_strip(images: np.ndarray, caption: str, *, scale: int = 3, file_name: str | None = None,
                 key: str | None = None) -> np.ndarray:
     """uint8 images [K, 28, 28] as one tiled strip (one st.image: it never wraps onto a second line), and,
     given file_name, a button that downloads the strip as a PNG. Returns the strip [H, W]."""
-    from aae_core import explore
-    from explorer import exports
-
     if presenting():
         scale = round(scale * PRESENTATION_GROWTH)
-    strip = explore.upscale(explore.tile(images[None], pad=2, fill=255), scale)
+    strip = upscale(tile(images[None], pad=2, fill=255), scale)
     st.image(strip, caption=caption, width="stretch" if len(images) > 8 else "content")
     if file_name:
         st.download_button("PNG", exports.png_bytes(strip), file_name=file_name, mime="image/png",
