@@ -30,7 +30,7 @@ import streamlit.components.v1 as components
 
 from aae_core import map_cache
 from aae_core.fsutil import atomic_write
-from explorer import figures, selection
+from explorer import figures, models, selection
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -206,8 +206,6 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure | Ma
     map is then neither built nor sent again."""
     shared = fig if isinstance(fig, MapFigure) else MapFigure(fig)
     if in_browser() and shared.drawable_in_browser:
-        from explorer import models
-
         cur, browser_key = model(), f"{key}_browser"
         changed = (lambda: on_click(_component_click(st.session_state.get(browser_key)))) if on_click else None
         point = browser_map(cur, lmap, shared, key=browser_key, config=config,

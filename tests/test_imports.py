@@ -55,7 +55,7 @@ INSIDE_FUNCTIONS = {
     "explorer/maps.py": (1, "aae_core.projection (torch) only where a map is computed; reading one needs map_cache"),
     "explorer/widgets.py": (3, "aae_core.explore (torch) only where a point is encoded or classified"),
     "explorer/evaluation.py": (3, "torch and aae_core.metrics only when a page measures; on the map page's path"),
-    "explorer/map_view.py": (3, "the ONNX exporter and torch only when a decoder or class codes are made; models"),
+    "explorer/map_view.py": (2, "the ONNX exporter and torch only when a decoder or class codes are made"),
     "explorer/game_layers.py": (2, "aae_core.snapshots and aae_core.game import torch; on the first map's path"),
     "explorer/uploads.py": (2, "aae_core.uploads imports torch; app.py's picker imports this module"),
     "aae_core/data.py": (1, "torchvision: heavy, and only for the datasets it serves"),
