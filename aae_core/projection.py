@@ -46,7 +46,7 @@ from .map_cache import (  # noqa: F401 - the cache's names, as callers know them
 )
 from .metrics import encode_all
 from .training import pick_device
-from .umap_fit import UMAP_NEIGHBOURS, fit_umap  # noqa: F401 - the fit's names, as callers know them
+from .umap_fit import UMAP_NEIGHBOURS, _no_progress, fit_umap  # noqa: F401 - the fit's names, as callers know them
 
 if TYPE_CHECKING:
     from .data import ImageSet
@@ -54,10 +54,6 @@ if TYPE_CHECKING:
 
 DEFAULT_N_PRIOR = 2000
 Progress = Callable[[float, str], None]
-
-
-def _no_progress(fraction: float, message: str) -> None:
-    pass
 
 
 # --- codes ----------------------------------------------------------------------------------------

@@ -21,28 +21,30 @@ from benchmarks._common import CHROMIUM, CHROMIUM_ARGS, READY, launch_chromium, 
 pytestmark = pytest.mark.browser
 
 
-# The most isolated encoded point of the map (so that the click cannot land on a neighbour) and where it is on screen.
+# The most isolated encoded test point of the map (customdata [0, index, label], whatever its trace is called: a digit
+# on the Latent map, a predicted class on the Classes page; so that the pointer cannot land on a neighbour), where it
+# is in the frame, and its label.
 FIND_POINT = """(selector) => {
   const gd = document.querySelector(selector);
   const L = gd._fullLayout, box = gd.getBoundingClientRect();
-  const all = [], digits = [];
+  const all = [], tests = [];
   gd._fullData.forEach((t) => {
-    if (t.name === "empty space") return;
+    if (t.hoverinfo === "none" || !t.x) return;            // the invisible background grid
     for (let i = 0; i < t.x.length; i++) {
-      const p = {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t, name: t.name};
+      const p = {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t};
       all.push(p);
-      if (/^[0-9]$/.test(t.name)) digits.push(p);
+      if (t.customdata && Number(t.customdata[i][0]) === 0) tests.push({...p, label: String(t.customdata[i][2])});
     }
   });
   let best = null, bestGap = -1;
-  for (const p of digits) {
+  for (const p of tests) {
     let gap = Infinity;
-    for (const q of all) { if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y)); }
+    for (const q of all) { if (q.x !== p.x || q.y !== p.y) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y)); }
     const inside = p.x > L._size.l + 5 && p.x < L._size.l + L._size.w - 5 && p.y > L._size.t + 5 &&
                    p.y < L._size.t + L._size.h - 5;
     if (inside && gap > bestGap) { best = p; bestGap = gap; }
   }
-  return {x: box.left + best.x, y: box.top + best.y, label: best.name, gap: bestGap};
+  return {x: box.left + best.x, y: box.top + best.y, label: best.label, gap: bestGap};
 }"""
 
 

@@ -8,38 +8,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import tiny_config
-from test_browser import map_frames, page  # noqa: F401 - the page fixture
+from conftest import save_models, tiny_config
+from test_browser import FIND_POINT, map_frames, page  # noqa: F401 - the page fixture
 
-import aae_core
 from aae_core import projection
 from benchmarks._common import READY, running_app
 
 pytestmark = pytest.mark.browser
 
-# The most isolated encoded test point of the map (customdata [0, index, label], whatever its trace's name: a digit
-# on the Latent map, a predicted class on the Classes page), in the frame's coordinates.
-FIND_TEST_POINT = """() => {
-  const gd = document.getElementById("plot"), L = gd._fullLayout, box = gd.getBoundingClientRect();
-  const all = [], tests = [];
-  gd._fullData.forEach((t) => {
-    if (t.hoverinfo === "none" || !t.x) return;
-    for (let i = 0; i < t.x.length; i++) {
-      const p = {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t};
-      all.push(p);
-      if (t.customdata && Number(t.customdata[i][0]) === 0) tests.push(p);
-    }
-  });
-  let best = null, bestGap = -1;
-  for (const p of tests) {
-    let gap = Infinity;
-    for (const q of all) { if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y)); }
-    const inside = p.x > L._size.l + 5 && p.x < L._size.l + L._size.w - 5 && p.y > L._size.t + 5 &&
-                   p.y < L._size.t + L._size.h - 5;
-    if (inside && gap > bestGap) { best = p; bestGap = gap; }
-  }
-  return {x: box.left + best.x, y: box.top + best.y};
-}"""
 
 # The map drawn and the decoder loaded (an untrained model's Classes map may have a single trace).
 DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
@@ -60,8 +36,9 @@ def server(tmp_path_factory, fake_mnist_dir):
     """The app over one tiny checkpoint per family, maps precomputed (a >2-D model's PCA map also stands as its
     UMAP map, so that no UMAP fit runs here); always stopped."""
     root = tmp_path_factory.mktemp("families")
+    save_models(root / "checkpoints", FAMILIES)
     for name, config in FAMILIES.items():
-        folder = aae_core.save(aae_core.build_model(config, seed=0), root / "checkpoints" / name)
+        folder = root / "checkpoints" / name
         if config.latent_dim == 2:
             projection.precompute(folder, data_dir=fake_mnist_dir)
         else:
@@ -86,7 +63,7 @@ def _hover_decodes(tab, url: str) -> str:
     tab.locator("iframe[title*='latent_map']").scroll_into_view_if_needed()    # (the Classes map is further down)
     tab.wait_for_timeout(300)
     box = tab.locator("iframe[title*='latent_map']").bounding_box()
-    target = frame.evaluate(FIND_TEST_POINT)
+    target = frame.evaluate(FIND_POINT, "#plot")
     plot_top = "() => document.getElementById('plot').getBoundingClientRect().top"
     top = frame.evaluate(plot_top)
     tab.mouse.move(box["x"] + target["x"], box["y"] + target["y"], steps=3)
