@@ -4,9 +4,11 @@
     z = model.encode(x)            # x [N, 1, 28, 28] in [0, 1]
     images = model.decode(z, y)    # y only for models with a class code
 
-The names below are imported on first use (PEP 562): importing any submodule runs this file, and the
-app's model picker and cached latent maps need only the torch-free ones (config, checkpoint_meta,
-map_cache), so a fresh server draws its first map without paying for torch (1.2-2 s on two cores).
+The names below, and every submodule (`aae_core.explore`, ...), are imported on first use (PEP 562). This is
+the cold start's one door: the app's torch-free modules (explorer.TORCH_FREE) import `aae_core` and reach a torch
+module as `aae_core.<module>` only where they compute, so a fresh server draws a shipped model's first map
+without paying for torch (1.2-2 s on two cores); aae_core.data reaches torchvision's download (aae_core.fetch)
+the same way, only when a file is missing.
 """
 
 from __future__ import annotations
@@ -34,16 +36,18 @@ __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    try:  # submodules: aae_core.checkpoint etc. after a bare `import aae_core`
-        return importlib.import_module(f".{name}", __name__)
+    """The one lazy import of the package: a public name or a submodule, imported on first use."""
+    module_name = _WHERE.get(name, name)
+    try:
+        module = importlib.import_module(f".{module_name}", __name__)
     except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
+        if exc.name != f"{__name__}.{module_name}":
             raise
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    if name not in _WHERE:      # a submodule: aae_core.explore after a bare `import aae_core`
+        return module
+    value = globals()[name] = getattr(module, name)
+    return value
 
 
 def __dir__() -> list[str]:

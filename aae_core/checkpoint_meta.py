@@ -22,6 +22,9 @@ SNAPSHOTS_FILE = "snapshots.safetensors"   # the training timeline (aae_core.sna
 CHECKPOINT_FILE_PATTERNS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, METRICS_FILE, "projection_*.safetensors",
                             SNAPSHOTS_FILE, f".{METRICS_FILE}.*", ".projection_*.safetensors.*",
                             f".{SNAPSHOTS_FILE}.*")
+# The largest upload the app takes (the server's limit too: .streamlit/config.toml's server.maxUploadSize,
+# in MB, must equal this; a test checks). A float32 checkpoint of the paper's size (1000-unit layers) is about 22 MB.
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 MAX_CONFIG_BYTES = 4 * 2**20   # a config.json with its history is a few hundred KB at most
 MAX_JSON_DEPTH = 32           # a checkpoint's config.json nests 5 deep; json.loads recurses once per level
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -144,12 +143,12 @@ class ModelConfig:
 
     @property
     def family(self) -> Any:
-        """The model family this config describes (an aae_core.families.AAEModel subclass), by its kind."""
+        """The model family this config describes (an aae_core.families.AAEModel subclass), by its kind. The
+        families register themselves when their package is imported (aae_core.families; aae_core.load and
+        build_model import it); this module, standard library only, never imports them."""
         if not FAMILY_REGISTRY:
-            # The families register themselves when their package is imported. This module stays
-            # standard-library only (no import of them, no cycle); the package, and torch with it, is loaded
-            # here the first time a family is asked for (e.g. a fresh server describing its first pick).
-            importlib.import_module(f"{__package__}.families")
+            raise RuntimeError("the model families are not loaded: import aae_core.families first, or ask "
+                               "aae_core.families.get_family(kind)")
         try:
             return FAMILY_REGISTRY[self.kind]
         except (KeyError, TypeError):

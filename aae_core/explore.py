@@ -81,6 +81,17 @@ def reconstruct(model: AAEModel, images: np.ndarray | torch.Tensor, labels=None)
 
 
 @torch.no_grad()
+def reconstruction_class_codes(model: AAEModel, test: ImageSet, batch: int = 1000) -> np.ndarray:
+    """The class code each test image decodes with in a reconstruction (the true label's one-hot, or the
+    model's own probabilities) [N, K] float32, for models whose decoder takes one."""
+    out = []
+    for i in range(0, len(test), batch):
+        x = test.images[i:i + batch].to(model.device).float().div(255).reshape(-1, 784)
+        out.append(model.class_code(x, test.labels[i:i + batch].to(model.device)).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+@torch.no_grad()
 def prior_samples(model: AAEModel, n: int, seed: int = 0) -> np.ndarray:
     """n codes drawn from the model's prior with a fixed seed, [n, d] float32."""
     g = torch.Generator().manual_seed(int(seed))

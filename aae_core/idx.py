@@ -1,5 +1,5 @@
-"""The four IDX files of MNIST and Fashion-MNIST (torchvision's raw layout), read as they are. numpy only: the
-app reads the test set's size from a header (to check a cached map against it) without importing torch."""
+"""The four IDX files of MNIST and Fashion-MNIST (torchvision's raw layout), read as they are, and written. numpy
+only: the app reads the test set's size from a header (to check a cached map against it) without importing torch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import gzip
 import math
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -86,3 +87,22 @@ def test_set_size(dataset: str, data_dir: str | Path | None = None) -> int | Non
     except (OSError, EOFError, zlib.error, struct.error):
         return None
     return n if magic == _MAGIC[3] else None
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in the IDX format torchvision reads (magic 0x0800 | ndim)."""
+    array = np.asarray(array)
+    header = struct.pack(">I", 0x0800 | array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def write_idx_files(raw_dir: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write each array (uint8 values; anything numpy can read, CPU tensors included) as raw_dir/<name> in IDX:
+    all into a temporary folder first, then each renamed into place (atomic), so a partial set is never read."""
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=raw_dir) as tmp:
+        for name, array in arrays.items():
+            write_idx(Path(tmp) / name, np.asarray(array).astype(np.uint8))
+        for name in arrays:
+            os.replace(Path(tmp) / name, raw_dir / name)

@@ -163,14 +163,18 @@ def roll_distance(z: torch.Tensor, prior_samples: torch.Tensor, curve: torch.Ten
     return {"codes_median": codes, "prior_median": prior, "ratio": codes / max(prior, 1e-12)}
 
 
+def codes_fit(model: AAEModel, z: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
+    """prior_fit of codes z [N, d] against 2N seeded samples of the model's prior (metrics.json's prior_fit)."""
+    samples = model.prior.sample(2 * z.shape[0], generator=torch.Generator().manual_seed(seed))
+    return prior_fit(z, samples, generator=torch.Generator().manual_seed(seed))
+
+
 def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
     """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]."""
     out: dict[str, Any] = {"n_test": int(x.shape[0])}
     out["reconstruction"] = reconstruction_error(model, x, y)
     z = encode_all(model, x).cpu()
-    g = torch.Generator().manual_seed(seed)
-    samples = model.prior.sample(2 * z.shape[0], generator=g)
-    out["prior_fit"] = prior_fit(z, samples, generator=torch.Generator().manual_seed(seed))
+    out["prior_fit"] = codes_fit(model, z, seed=seed)
     out.update(model.family_metrics(x, y, z))
     return out
 

@@ -25,6 +25,11 @@ from .errors import TrainingDivergedError
 from .families import AAEModel, Batch
 from .families.base import noisy
 
+try:  # a private function (torch 2.x), which a torch version may lack: then no fused Adam
+    from torch.optim.optimizer import _get_fused_kernels_supported_devices as _fused_devices
+except ImportError:
+    _fused_devices = None
+
 NAN_CHECK_EVERY = 50  # steps between finite-loss checks (each check is one device sync)
 
 
@@ -96,11 +101,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def _fused_adam_supported(params: list[torch.nn.Parameter]) -> bool:
-    try:  # torch checks this only at the first step(); ask it up front
-        from torch.optim.optimizer import _get_fused_kernels_supported_devices
-    except ImportError:
+    """Whether Adam's fused kernel takes these parameters (torch checks only at the first step(); asked up front).
+    False on a torch without the private function that says so."""
+    if _fused_devices is None:
         return False
-    devices = _get_fused_kernels_supported_devices()
+    devices = _fused_devices()
     return all(p.device.type in devices and p.is_floating_point() for p in params)
 
 

@@ -17,13 +17,9 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load
-from .checkpoint_meta import CONFIG_FILE, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE
+from .checkpoint_meta import CONFIG_FILE, MAX_UPLOAD_BYTES, METRICS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE
 from .errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CorruptCheckpointError
 from .families import AAEModel
-
-# The largest upload the app takes (the server's limit too: .streamlit/config.toml's server.maxUploadSize,
-# in MB, must equal this; a test checks). A float32 checkpoint of the paper's size (1000-unit layers) is about 22 MB.
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

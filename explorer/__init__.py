@@ -15,6 +15,19 @@
     widgets   small shared widgets: class selector, point picker, image rows, clicked points, training badge
     pages/    one script per page (run by st.navigation in app.py; not a top-level pages/ folder)
 
-What a fresh server needs for a shipped model's first map (picker, catalog, a cached map, figures) imports
-neither torch nor umap.
+The cold start's boundary, drawn once: TORCH_FREE names the modules a fresh server imports before a shipped
+model's first map is on screen (app.py, the Home and Latent map pages, and all they import); they import neither
+torch nor umap (tests/test_imports.py checks both in a fresh process, and that the set is closed under those
+imports). Where they compute, they reach the library's torch modules through the package's lazy attribute,
+`aae_core.explore.decode(...)` (aae_core/__init__.py), which imports the module on first use.
 """
+
+TORCH_FREE = frozenset({
+    "explorer", "explorer.catalog", "explorer.evaluation", "explorer.exports", "explorer.family_text",
+    "explorer.figures", "explorer.game_figures", "explorer.game_layers", "explorer.map_view", "explorer.maps",
+    "explorer.models", "explorer.picker", "explorer.point_view", "explorer.processes", "explorer.selection",
+    "explorer.share", "explorer.state", "explorer.tasks", "explorer.umap_worker", "explorer.uploads",
+    "explorer.widgets",
+    "aae_core", "aae_core.checkpoint_meta", "aae_core.config", "aae_core.errors", "aae_core.fit_verdict",
+    "aae_core.fsutil", "aae_core.idx", "aae_core.images", "aae_core.map_cache", "aae_core.umap_fit",
+})

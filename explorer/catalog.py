@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import aae_core
 from aae_core import map_cache
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, is_checkpoint, read_meta
 from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
 from aae_core.fit_verdict import fit_reference
+from explorer import family_text
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def runs_dir() -> Path:
 
 def describe_config(config: ModelConfig) -> str:
     """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
-    return config.family.describe(config)
+    return family_text.describe(config, aae_core.families.get_family(config.kind))   # torch: the family
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,8 @@ def plural(n: int, noun: str) -> str:
 def prior_description(config: ModelConfig) -> str:
     """What the codes of a model are matched to, in a few words: 'gaussian, σ = 5', 'mixture', or for a
     learned distribution (ALAE) the family's own words."""
-    if config.family.learned_prior:
-        return config.family.prior_words
+    if aae_core.families.get_family(config.kind).learned_prior:
+        return family_text.of(config.kind).prior_words
     return config.prior.replace("_", " ") + (f", σ = {config.prior_std:g}" if config.prior == "gaussian" else "")
 
 
@@ -275,7 +277,7 @@ def model_rows(infos: list[CheckpointInfo]) -> list[dict[str, str]]:
     rows = []
     for i in infos:
         metrics = i.metrics or {}
-        headline = i.config.family.headline(metrics) if metrics else None
+        headline = aae_core.families.get_family(i.config.kind).headline(metrics) if metrics else None
         mse = (metrics.get("reconstruction") or {}).get("mse")
         rows.append({"name": i.name, "source": i.source, "model": describe_config(i.config),
                      "headline metric": f"{headline[0]}: {headline[1]}" if headline else NOT_EVALUATED,

@@ -7,6 +7,7 @@ import base64
 import binascii
 import io
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,13 +69,11 @@ def _data_url(value: object) -> object:
     return drawing.get("data") if isinstance(drawing, dict) else None
 
 
-def canvas(key: str) -> np.ndarray | None:
+def canvas(key: str, st_canvas: Callable[..., object]) -> np.ndarray | None:
     """The canvas (white ink on black, as MNIST) and what is drawn on it as an MNIST image uint8 [28, 28]; None
     while it is blank, and None with one line of warning when its value is not what a canvas sends.
-    streamlit-drawable-canvas is a components-v2 component: it is imported here, since importing it outside a
-    running app raises."""
-    from streamlit_drawable_canvas import st_canvas
-
+    st_canvas is streamlit-drawable-canvas's component, which the Draw page imports: importing it outside a
+    running app raises (it is a components-v2 component), so this module, which tests import, does not."""
     try:
         st_canvas(stroke_width=STROKE, stroke_color="#FFFFFF", background_color="#000000", width=CANVAS_SIZE,
                   height=CANVAS_SIZE, drawing_mode="freedraw", key=key, return_image_data=True)

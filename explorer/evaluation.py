@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import streamlit as st
 
+import aae_core
 from explorer import maps
 from explorer.models import test_set  # noqa: F401 - also used by pages
 
@@ -35,15 +36,9 @@ def metrics_of(ref: Pick) -> dict[str, Any]:
 
 @st.cache_data(max_entries=32, show_spinner="Measuring how well the codes fit the prior...")
 def _measured_fit(fingerprint: str, _cur: Current, n: int) -> dict[str, Any]:
-    import torch
-
-    from aae_core import metrics
-
+    metrics = aae_core.metrics      # torch: measured here
     test = test_set(_cur.config.dataset)
-    x = test.to_float()[:n]
-    z = metrics.encode_all(_cur.model, x).cpu()
-    samples = _cur.model.prior.sample(2 * z.shape[0], generator=torch.Generator().manual_seed(0))
-    return metrics.prior_fit(z, samples, generator=torch.Generator().manual_seed(0))
+    return metrics.codes_fit(_cur.model, metrics.encode_all(_cur.model, test.to_float()[:n]).cpu())
 
 
 def prior_fit(cur: Current) -> PriorFit | None:
@@ -85,15 +80,13 @@ def placeable_map(cur: Current) -> LatentMap | None:
 
 @st.cache_data(max_entries=16, show_spinner="Classifying the test set...")
 def _probabilities(fingerprint: str, _cur: Current) -> np.ndarray:
-    from aae_core import metrics
-
     test = test_set(_cur.config.dataset)
-    return metrics.predict_all(_cur.model, test.to_float()).cpu().numpy().astype(np.float32)
+    return aae_core.metrics.predict_all(_cur.model, test.to_float()).cpu().numpy().astype(np.float32)
 
 
 def test_probabilities(cur: Current) -> np.ndarray | None:
     """The class (or cluster) probabilities [N, K] of every test image, for models with a classifier."""
-    if not cur.config.has_classifier or test_set(cur.config.dataset) is None:
+    if not cur.family.has_classifier or test_set(cur.config.dataset) is None:
         return None
     return _probabilities(cur.fingerprint, cur)
 

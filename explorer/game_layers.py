@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+import aae_core
 from aae_core.checkpoint_meta import SNAPSHOTS_FILE
 from aae_core.errors import CheckpointError
 from explorer import game_figures
@@ -33,9 +34,7 @@ def has_timeline(folder: Path | str | None) -> bool:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _timeline(folder: str, latent_dim: int, mtime: float) -> Timeline | None:
-    from aae_core.snapshots import load_timeline
-
-    return load_timeline(folder, latent_dim)
+    return aae_core.snapshots.load_timeline(folder, latent_dim)
 
 
 def timeline(folder: Path | str, latent_dim: int) -> Timeline | None:
@@ -66,8 +65,7 @@ def no_critic_note(cur: Current) -> str:
 def add_layers(fig: go.Figure, cur: Current, codes: np.ndarray, labels: np.ndarray, *, critic: bool, push: bool,
                manifold: bool, label: int | None = None) -> list[str]:
     """Draw the switched-on layers into fig (a 2-D latent map with fixed axes); returns notes for the page."""
-    from aae_core import game
-
+    game = aae_core.game            # torch: the layers compute
     notes: list[str] = []
     extent = game_figures.axis_extent(fig)
     if manifold:

@@ -28,6 +28,7 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
+import aae_core
 from aae_core import map_cache
 from aae_core.fsutil import atomic_write
 from explorer import figures, models, selection
@@ -90,27 +91,12 @@ def publish(array: np.ndarray) -> str:
 
 def decoder_url(model: AAEModel, fingerprint: str) -> str:
     """The model's decoder as ONNX (made on first use, then kept per weights' fingerprint); its URL."""
-    from aae_core.onnx_export import export_decoder
-
     folder = files_dir()
     file = folder / f"{fingerprint}.onnx.gz"
     if not file.is_file():
         with tempfile.TemporaryDirectory() as tmp:          # not in the served folder
-            _write_once(file, export_decoder(model, Path(tmp) / "decoder.onnx").read_bytes())
+            _write_once(file, aae_core.onnx_export.export_decoder(model, Path(tmp) / "decoder.onnx").read_bytes())
     return _files_component(str(folder)) + file.name
-
-
-def test_class_codes(model: AAEModel, test: ImageSet, batch: int = 1000) -> np.ndarray:
-    """The class code each test image decodes with in a reconstruction (the true label's one-hot, or the
-    model's own probabilities) [N, K] float32, for models whose decoder takes one."""
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(test), batch):
-            x = test.images[i:i + batch].to(model.device).float().div(255).reshape(-1, 784)
-            out.append(model.class_code(x, test.labels[i:i + batch].to(model.device)).float().cpu().numpy())
-    return np.concatenate(out).astype(np.float32)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Preparing the map for decoding in your browser...")
@@ -124,8 +110,8 @@ def _model_files(fingerprint: str, method: str, _cur: Current, _lmap: LatentMap,
         files["prior_labels"] = publish(np.asarray(_lmap.prior_labels, dtype=np.uint8))
     if _test is not None and len(_test) == _lmap.n_test:
         files["images"] = _test_images_url(config.dataset, _test)
-        if config.needs_class_code:
-            files["class_codes"] = publish(test_class_codes(model, _test))
+        if _cur.family.needs_class_code:
+            files["class_codes"] = publish(aae_core.explore.reconstruction_class_codes(model, _test))
     return files
 
 
@@ -186,7 +172,7 @@ def browser_map(cur: Current, lmap: LatentMap, fig: MapFigure, *, key: str, conf
                 test: ImageSet | None = None, on_change: Callable[[], None] | None = None) -> MapClick | None:
     """Draw the map in the browser component, which decodes on hover. Returns the click it reports, or None."""
     files = _model_files(cur.fingerprint, lmap.method, cur, lmap, test)
-    n_classes = cur.config.n_classes if cur.config.needs_class_code else 0
+    n_classes = cur.config.n_classes if cur.family.needs_class_code else 0
     value = _MAP(figure=fig.json, config=config or {"displaylogo": False}, files=files,
                  latent_dim=lmap.latent_dim, n_classes=n_classes, class_noun=cur.family.class_noun or "class",
                  spot_decodes=lmap.method == "latent" and lmap.latent_dim == 2, image_shape=[28, 28],
@@ -222,7 +208,7 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure | Ma
 
 def _decoder_args(cur: Current) -> dict:
     return dict(files={"decoder": decoder_url(cur.model, cur.fingerprint)}, latent_dim=cur.config.latent_dim,
-                n_classes=cur.config.n_classes if cur.config.needs_class_code else 0,
+                n_classes=cur.config.n_classes if cur.family.needs_class_code else 0,
                 class_noun=cur.family.class_noun or "class", image_shape=[28, 28])
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+import aae_core
 from aae_core import map_cache, umap_fit
 from aae_core.idx import default_data_dir, test_set_size
 from explorer.models import test_set
@@ -65,11 +66,10 @@ def latent_map(cur: Current, method: str) -> map_cache.LatentMap | BackgroundTas
 
     def compute(progress=umap_fit._no_progress) -> map_cache.LatentMap:
         # cached_map has just looked in the memory and disk caches: compute and store, without a second look
-        from aae_core import projection  # noqa: PLC0415 - it imports torch: only where a map is computed
-
         if method == "umap":
             WORKER.start()       # its imports run while this thread encodes
-        lmap = projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress, fit=WORKER.fit)
+        lmap = aae_core.projection.compute_map(model, test, method, fingerprint=fingerprint, progress=progress,
+                                               fit=WORKER.fit)   # torch: only where a map is computed
         map_cache.save_cached(lmap, folder, config)
         return lmap
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 import aae_core
 from aae_core.errors import DataError
+from aae_core.idx import default_data_dir
 
 if TYPE_CHECKING:
     import torch
@@ -46,8 +47,6 @@ def _test_set(dataset: str, data_dir: str) -> ImageSet:
 
 def test_set(dataset: str) -> ImageSet | None:
     """The dataset's test images (cached per process); one st.error line when they cannot be had."""
-    from aae_core.data import default_data_dir
-
     try:
         return _test_set(dataset, str(default_data_dir()))
     except (DataError, ValueError) as exc:

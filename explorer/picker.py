@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Literal
 
 import streamlit as st
 
+import aae_core
 from aae_core.config import LEARNED_PRIOR_KINDS, ModelConfig
 from aae_core.errors import CheckpointError
-from explorer import catalog, uploads
+from explorer import catalog, family_text, uploads
 from explorer.models import load_model
 from explorer.state import MODEL_KEY
 
@@ -73,7 +74,12 @@ class Pick:
 
     @property
     def family(self) -> type[AAEModel]:
-        return self.config.family
+        return aae_core.families.get_family(self.config.kind)   # torch: the families load on first ask
+
+    @property
+    def words(self) -> family_text.FamilyText:
+        """How the app shows the family (summary, explanation, map note, ...): read from the kind, torch-free."""
+        return family_text.of(self.config.kind)
 
     @property
     def description(self) -> str:

@@ -4,6 +4,7 @@ alone) and the encoded test set to take away."""
 import numpy as np
 import streamlit as st
 
+import aae_core
 from aae_core.map_cache import LatentMap
 from explorer import evaluation, exports, figures, models, picker, widgets
 from explorer.picker import Current, Pick
@@ -20,8 +21,7 @@ def decoded_point(pick: Pick) -> None:
         st.caption("Click a point on the map: an encoded test image shows next to its reconstruction; a prior "
                    "sample (or an empty spot of a 2-D latent) shows what the decoder makes of it.")
         return
-    from aae_core import explore
-
+    explore = aae_core.explore      # torch: a decoded point computes
     cur = picker.require_loaded(pick)
     model, noun = cur.model, widgets.class_noun(cur)
     if sel.source == "encoded":
@@ -43,11 +43,11 @@ def decoded_point(pick: Pick) -> None:
     else:
         z = sel.code
         st.markdown(f"#### {'Prior sample' if sel.source == 'prior' else 'Empty spot'}")
-        y = [widgets.class_selector(cur, "map_class")] if cur.config.needs_class_code else None
+        y = [widgets.class_selector(cur, "map_class")] if cur.family.needs_class_code else None
         image = explore.decode(model, z[None], y)[0]
         widgets.show_images(image[None], [f"Decoded z{f' with {noun} ' + str(y[0]) if y else ''}"],
                             width=168, scale=6)
-        if cur.config.needs_class_code:
+        if cur.family.needs_class_code:
             k = cur.config.n_classes
             st.markdown(f"**The same z with every {noun} code**")
             widgets.image_strip(explore.class_sweep(model, z[None])[0],
@@ -62,19 +62,17 @@ def decoded_point(pick: Pick) -> None:
 def test_set_downloads(cur: Current, lmap: LatentMap) -> None:
     """CSV and NPZ buttons for the encoded test set (codes, labels, and the model's class probabilities where it
     has a classifier); the files are made only when a button is clicked."""
-    from aae_core import explore
-
     test = models.test_set(cur.config.dataset)
     if test is None or lmap.n_test != len(test):
         return
 
     def probabilities(model=cur.model, images=test.images) -> np.ndarray | None:
-        return explore.class_probabilities(model, images)
+        return aae_core.explore.class_probabilities(model, images)
 
     base = exports.safe_name(f"{cur.name}_test_codes")
     st.markdown("**Take it away: the encoded test set** (codes z, labels"
                 + (f", the model's predicted {widgets.class_noun(cur)} and probabilities)"
-                   if cur.config.has_classifier else ")"))
+                   if cur.family.has_classifier else ")"))
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button("CSV", lambda: exports.encoded_csv(lmap.z, lmap.labels, probabilities()),
                        file_name=f"{base}.csv", mime="text/csv", icon=":material/download:",

@@ -1,7 +1,7 @@
 """UMAP fits in a worker process, so that a fit never holds the server's interpreter lock.
 
 One process (multiprocessing `spawn`, named aae-umap-<n> so that its preparation never re-runs a page as
-__main__: explorer.runs.worker) at a lower priority, on one thread, fits the points the server sends it
+__main__: explorer.processes) at a lower priority, on one thread, fits the points the server sends it
 (aae_core.umap_fit) and sends back progress and the places. It is started when a map is asked for (its imports
 then overlap the server's encoding) and kept for the next fit, so that only its first fit pays for importing
 umap, scikit-learn and numba's cached code; after `IDLE_S` without work it ends itself. One fit at a time (the
@@ -12,7 +12,6 @@ The child imports this module: it must stay light (numpy and aae_core.umap_fit; 
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -23,16 +22,19 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from aae_core import umap_fit
+from explorer.processes import WORKER_NAME_PREFIX, how_it_died
 from explorer.tasks import TaskError
 
 log = logging.getLogger(__name__)
 
 UMAP_NICE = 10           # the pages win on shared cores
 IDLE_S = 1800.0          # a worker without work this long ends itself (its 330-490 MB go back)
-CHILD_SETUP: str | None = None
-"""'module:function' the child calls before its first fit (tests install a stand-in umap there); None in use."""
+CHILD_SETUP: Callable[[], None] | None = None
+"""A function (of an importable module: it is pickled by name) the child calls before its first fit (tests install a
+stand-in umap there); None in use."""
 STARTING = ("neighbour graph: waiting for the UMAP worker process to import UMAP (seconds; the first time on a "
             "machine about a minute, compiling)")
 _CTX = mp.get_context("spawn")
@@ -64,8 +66,6 @@ class UmapWorker:
                 return self
             if alive:  # ending idle: the next request could cross its exit
                 self.process.terminate()
-            from explorer.runs.worker import WORKER_NAME_PREFIX  # noqa: PLC0415 - the server's side only (torch)
-
             mine, theirs = _CTX.Pipe(duplex=True)
             self.process = _CTX.Process(target=serve, args=(theirs, CHILD_SETUP, self.idle_s), daemon=True,
                                         name=f"{WORKER_NAME_PREFIX}umap-{next(_NUMBERS)}")
@@ -98,10 +98,8 @@ class UmapWorker:
                         raise WorkerDied(f"{payload[0]} (in the UMAP worker; the server's log has the details). "
                                          "Press Try again.")
             except (EOFError, OSError) as exc:
-                from explorer.runs.worker import _how_it_died  # noqa: PLC0415 - the server's side only (torch)
-
                 process.join(5)
-                raise WorkerDied(f"its worker process {_how_it_died(process.exitcode)} before the map was done. "
+                raise WorkerDied(f"its worker process {how_it_died(process.exitcode)} before the map was done. "
                                  "Press Try again.") from exc
             finally:
                 self._busy, self._last_used = False, time.monotonic()
@@ -114,16 +112,12 @@ class UmapWorker:
                 self.process.join(5)
 
 
-def serve(conn: Connection, setup: str | None, idle_s: float) -> None:
+def serve(conn: Connection, setup: Callable[[], None] | None, idle_s: float) -> None:
     """The worker process: lower priority, one thread, its imports first, then fits until idle for idle_s."""
-
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - scikit-learn's; one BLAS / OpenMP thread
-
     os.nice(UMAP_NICE)
-    threadpool_limits(1)
-    if setup:
-        module, name = setup.split(":")
-        getattr(importlib.import_module(module), name)()
+    threadpool_limits(1)               # one BLAS / OpenMP thread
+    if setup is not None:
+        setup()
     umap_fit.import_umap()             # while the server encodes: the fit then finds umap imported
     conn.send(("ready",))
     while conn.poll(idle_s):

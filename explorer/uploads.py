@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+import aae_core
+from aae_core.checkpoint_meta import MAX_UPLOAD_BYTES
 from aae_core.errors import (
     CheckpointConfigError,
     CheckpointError,
@@ -193,8 +195,6 @@ def _file_key(file) -> str:
 
 def _on_upload() -> None:
     """Callback of the uploader: load the upload once; select it, or keep one clear error message."""
-    from aae_core.uploads import read_upload
-
     ss = st.session_state
     uploaded = ss.get(UPLOADER_KEY) or []
     if not isinstance(uploaded, list):
@@ -212,7 +212,7 @@ def _on_upload() -> None:
     for i, chosen in enumerate(tries):
         named = [(f.name, f.getvalue()) for f in chosen]
         try:
-            files = read_upload(named)  # bytes only; its errors are written for the user
+            files = aae_core.uploads.read_upload(named)  # bytes only; its errors are written for the user
             break
         except Exception as exc:  # noqa: BLE001 - anything but a CheckpointError is a bug: one line here, all in the log
             log.info("refused upload %s: %s", [n for n, _ in named], exc,
@@ -256,8 +256,6 @@ def upload_name(named: list[tuple[str, bytes]], files: CheckpointFiles) -> str:
 
 def upload_widget() -> None:
     """The uploader and, when an upload failed, one st.error line."""
-    from aae_core.uploads import MAX_UPLOAD_BYTES
-
     if not st.session_state.get(UPLOADER_KEY):
         st.session_state.upload_error = None  # the failed files are gone (cleared, or the page was left)
         st.session_state.upload_seen = set()

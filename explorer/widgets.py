@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+import aae_core
 from aae_core.images import tile, upscale
 from explorer import exports, selection
 from explorer.models import test_set
@@ -68,16 +69,14 @@ def point_class(cur: Current, sel: Selection | None) -> int | None:
     label and the model has no classifier of its own (supervised), else the class (or cluster) the model
     predicts for the image (semi-supervised, clustering). None for prior samples, empty spots and models
     without a class code."""
-    if sel is None or sel.source != "encoded" or not cur.config.needs_class_code:
+    if sel is None or sel.source != "encoded" or not cur.family.needs_class_code:
         return None
     test = test_set(cur.config.dataset)
     if test is None or not 0 <= sel.index < len(test):
         return None
     image = test.images[sel.index].cpu().numpy()
-    if cur.config.has_classifier:
-        from aae_core import explore
-
-        return int(explore.class_probabilities(cur.model, image[None])[0].argmax())
+    if cur.family.has_classifier:
+        return int(aae_core.explore.class_probabilities(cur.model, image[None])[0].argmax())
     if cur.family.classes_are_labels:
         return int(test.labels[sel.index])
     return None
@@ -88,9 +87,7 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
     """Choose a point in latent space: a test image, the clicked map point, a prior sample, the sliders, or the
     digit drawn on the Draw page.
     Returns it with its class code where it has one (test images; the clicked test point)."""
-    from aae_core import explore
-    from aae_core.explore import LatentPoint
-
+    explore = aae_core.explore      # torch: this picker computes codes
     sources = ["Test image", "Prior sample"]
     sel, sz = selected_point(cur), slider_point(cur)
     if sel:
@@ -116,10 +113,10 @@ def point_picker(cur: Current, key: str, label: str, *, default_source: int = 0,
             test = test_set(cur.config.dataset)
             if test is not None and sel.index < len(test):
                 return explore.point_from_test(cur.model, test, sel.index)
-        return LatentPoint(z=sel.code, description=f"clicked {sel.source} point")
+        return explore.LatentPoint(z=sel.code, description=f"clicked {sel.source} point")
     if source == "Drawn digit":
         return explore.point_from_image(cur.model, drawn, "your drawn digit")
-    return LatentPoint(z=np.asarray(sz, np.float32), description="the decoder sliders' code")
+    return explore.LatentPoint(z=np.asarray(sz, np.float32), description="the decoder sliders' code")
 
 
 PRESENTATION_GROWTH = 1.5   # images and strips in presentation mode, for the back of a lecture hall

@@ -14,6 +14,7 @@ from aae_core.families import ALAE, build_model, get_family
 from aae_core.families.alae import MappedGaussianPrior
 from aae_core.recipes import get_recipe
 from aae_core.training import Trainer
+from explorer import family_text
 
 REPO = Path(__file__).resolve().parents[1]
 N = 6
@@ -41,8 +42,9 @@ def trainer() -> Trainer:
 
 def test_alae_is_registered_and_its_recipe_and_config_fit():
     assert get_family("alae") is ALAE and ALAE.phases == ("discriminator", "generator", "latent")
-    assert not ALAE.needs_class_code and ALAE.class_noun is None and ALAE.explanation and ALAE.map_note
-    assert "never" in ALAE.explanation and "G(E(x))" in ALAE.map_note     # pixels are not a training target
+    words = family_text.of("alae")
+    assert not ALAE.needs_class_code and ALAE.class_noun is None and words.explanation and words.map_note
+    assert "never" in words.explanation and "G(E(x))" in words.map_note     # pixels are not a training target
     recipe = get_recipe("alae_mnist")
     model_config, train_config = recipe.model_config(), recipe.train_config()
     assert (model_config.kind, model_config.latent_dim, train_config.batch_size) == ("alae", 50, 128)
@@ -139,7 +141,7 @@ def test_every_app_page_works_with_an_alae_picked(tmp_path, fake_mnist_dir, monk
     at = start_app(folder.parent, fake_mnist_dir, tmp_path, monkeypatch, timeout=60)
     assert at.selectbox(key="model_ref").value == str(folder.resolve())
     assert "ALAE" in [c.value for c in at.sidebar.caption][0]
-    assert any(ALAE.explanation in m.value for m in at.markdown)            # Home explains the picked family
+    assert any(family_text.of("alae").explanation in m.value for m in at.markdown)   # Home explains the family
     assert any(c.startswith("The networks of an ALAE") for im in at.image for c in im.captions)
     every_page_runs(at)
     at.switch_page("explorer/pages/style_class.py").run()

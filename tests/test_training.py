@@ -462,15 +462,15 @@ def test_pick_threads_leaves_busy_cores_alone(cores, load, expected, monkeypatch
 
 
 def test_adam_falls_back_where_fused_kernels_are_missing(monkeypatch):
-    from torch.optim import optimizer as torch_optimizer
-
     from aae_core import training
 
     params = [torch.nn.Parameter(torch.zeros(3))]
     assert training._adam(params, 1e-3, (0.9, 0.999)).param_groups[0]["fused"] is True
-    monkeypatch.setattr(torch_optimizer, "_get_fused_kernels_supported_devices", lambda: ["cuda"])
+    monkeypatch.setattr(training, "_fused_devices", lambda: ["cuda"])     # torch's answer on a GPU-only build
     opt = training._adam(params, 1e-3, (0.9, 0.999))
     assert not opt.param_groups[0]["fused"]
+    monkeypatch.setattr(training, "_fused_devices", None)                 # a torch without the function
+    assert not training._adam(params, 1e-3, (0.9, 0.999)).param_groups[0]["fused"]
     params[0].grad = torch.ones(3)
     opt.step()
     assert not torch.equal(params[0], torch.zeros(3))

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import umap_stand_in
 from conftest import synthetic_images, tiny_config
 
 import aae_core
@@ -22,7 +23,7 @@ from explorer import figures, tasks, umap_worker
 def stand_in(tmp_path, monkeypatch):
     """Workers started from here run the stand-in umap; it writes where it ran to pids.txt and, once `hold` is
     called, waits for release.txt."""
-    monkeypatch.setattr(umap_worker, "CHILD_SETUP", "umap_stand_in:install")
+    monkeypatch.setattr(umap_worker, "CHILD_SETUP", umap_stand_in.install)
     monkeypatch.setenv("AAE_TEST_UMAP_PID", str(tmp_path / "pids.txt"))
     monkeypatch.setenv("AAE_CACHE_DIR", str(tmp_path / "cache"))
     workers = []

@@ -1,5 +1,5 @@
 """A stand-in umap module for UMAP worker processes in tests (explorer.umap_worker.CHILD_SETUP =
-"umap_stand_in:install"): the real one compiles for half a minute. Its fit reports epochs through tqdm as the
+umap_stand_in.install): the real one compiles for half a minute. Its fit reports epochs through tqdm as the
 real one does, returns the first two coordinates + 100, and, where the test's environment names them, writes
 the pid of the process it ran in ($AAE_TEST_UMAP_PID, appended) and waits for a file to exist first
 ($AAE_TEST_UMAP_RELEASE, at most 30 s)."""
@@ -44,7 +44,7 @@ def use_in_workers(monkeypatch, tmp_path: Path, *, hold: bool = False) -> Path:
     from explorer import umap_worker
 
     umap_worker.WORKER.stop()
-    monkeypatch.setattr(umap_worker, "CHILD_SETUP", "umap_stand_in:install")
+    monkeypatch.setattr(umap_worker, "CHILD_SETUP", install)
     release = tmp_path / "umap_release.txt"
     if hold:
         monkeypatch.setenv("AAE_TEST_UMAP_RELEASE", str(release))

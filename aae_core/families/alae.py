@@ -38,50 +38,6 @@ BETA2 = 0.99             # Adam β2 of every phase (official config); β1 is Tra
 SAMPLES_FOR_METRICS = 10000
 SURE = 0.9               # the judge is "sure" of a generated digit at p >= SURE
 
-# The four networks and three phases, for the app's Home page (drawn like the AAE's diagram there).
-DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 330" font-family="Helvetica, Arial, sans-serif"
- font-size="14" text-anchor="middle">
- <defs>
-  <marker id="ab" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
-   <path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>
- </defs>
- <text x="360" y="20" font-weight="bold">Z → W → image → W: the game is played on codes</text>
- <ellipse cx="52" cy="70" rx="44" ry="24" fill="#fce5cd" stroke="#555"/>
- <text x="52" y="66">noise z</text><text x="52" y="83" font-size="12">~ N(0, I)</text>
- <rect x="120" y="44" width="100" height="52" rx="10" fill="#d9d2e9" stroke="#555"/>
- <text x="170" y="67">Mapping F</text><text x="170" y="85" font-size="12">(6 layers)</text>
- <ellipse cx="280" cy="70" rx="34" ry="24" fill="#fff2cc" stroke="#555"/>
- <text x="280" y="66">code w</text><text x="280" y="83" font-size="12">= F(z)</text>
- <rect x="340" y="44" width="100" height="52" rx="10" fill="#d9ead3" stroke="#555"/>
- <text x="390" y="75">Generator G</text>
- <rect x="466" y="48" width="90" height="44" rx="4" fill="#eeeeee" stroke="#777"/>
- <text x="511" y="75">image G(w)</text>
- <rect x="590" y="44" width="110" height="52" rx="10" fill="#cfe2f3" stroke="#555"/>
- <text x="645" y="75">Encoder E</text>
- <ellipse cx="645" cy="165" rx="50" ry="22" fill="#fff2cc" stroke="#555"/>
- <text x="645" y="170">E(G(w))</text>
- <rect x="466" y="256" width="90" height="44" rx="4" fill="#eeeeee" stroke="#777"/>
- <text x="511" y="283">real image x</text>
- <rect x="590" y="252" width="110" height="52" rx="10" fill="#cfe2f3" stroke="#555"/>
- <text x="645" y="275">Encoder E</text><text x="645" y="292" font-size="12">(the same E)</text>
- <rect x="300" y="186" width="160" height="60" rx="10" fill="#f4cccc" stroke="#555"/>
- <text x="380" y="211">Discriminator D</text><text x="380" y="231" font-size="12">"real image's code?"</text>
- <g stroke="#555" stroke-width="2" marker-end="url(#ab)" fill="none">
-  <line x1="96" y1="70" x2="118" y2="70"/><line x1="220" y1="70" x2="244" y2="70"/>
-  <line x1="314" y1="70" x2="338" y2="70"/><line x1="440" y1="70" x2="464" y2="70"/>
-  <line x1="556" y1="70" x2="588" y2="70"/><line x1="645" y1="96" x2="645" y2="141"/>
-  <line x1="556" y1="278" x2="588" y2="278"/>
-  <line x1="597" y1="172" x2="462" y2="206"/><line x1="590" y1="270" x2="462" y2="232"/></g>
- <path d="M 280 94 C 300 150, 560 140, 596 160" fill="none" stroke="#3d85c6" stroke-width="2.2"
-  stroke-dasharray="7,5"/>
- <text x="440" y="128" fill="#3d85c6" font-size="13" font-weight="bold">③ E(G(w)) ≈ w</text>
- <g text-anchor="start" font-weight="bold" font-size="13">
-  <text x="14" y="200" fill="#cc0000">① E and D learn to tell E(x)</text>
-  <text x="14" y="218" fill="#cc0000">from E(G(F(z))) (+ R1 penalty)</text>
-  <text x="14" y="248" fill="#38761d">② F and G learn to fool D</text>
-  <text x="14" y="278" fill="#3d85c6">③ E and G learn to give back w</text>
-  <text x="14" y="308" fill="#555" font-weight="normal">G(E(x)) rebuilds x: never trained on pixels</text></g>
-</svg>"""
 
 
 class EqualLinear(nn.Module):
@@ -142,25 +98,9 @@ class ALAE(AAEModel):
     kind = "alae"
     reads_with_judge = True
     learned_prior = True
-    prior_words = "the learned distribution F(z) (noise z ~ N(0, I) through the mapping network F)"
     title = "ALAE"
-    summary = "Adversarial Latent Autoencoder: the adversarial game is played in the latent space (CVPR 2020)."
-    explanation = (
-        "An ALAE has four networks and two latent spaces. A mapping network F turns Gaussian noise z (space Z) "
-        "into a code w (space W); a generator G draws an image from w; an encoder E reads any image back into "
-        "W; a discriminator D sees only codes in W. D learns to tell E(x) of real digits from E(G(F(z))) of "
-        "generated ones while F and G learn to fool it, and E and G learn to give back the w they started "
-        "from: E(G(w)) = w. So the game is played on codes, not pixels: the encoder, not a pixel loss, decides "
-        "which differences between images matter. The image is never a training target: G(E(x)) rebuilds x "
-        "only because E learned to invert G.")
-    map_note = (
-        "Coloured dots are E(x) of test images; dark grey dots are samples of the learned distribution F(z), "
-        "which is what the adversarial game shapes (there is no fixed prior in W). Where they overlap, "
-        "generated and real digits share codes. A clicked test image shows G(E(x)): ALAE never trained on "
-        "that pixel reconstruction, so it keeps the digit and style rather than every pixel.")
     priors = ("gaussian",)
     default_recipe = "alae_mnist"
-    diagram = DIAGRAM
     phases = ("discriminator", "generator", "latent")
 
     @classmethod
@@ -169,11 +109,6 @@ class ALAE(AAEModel):
         if config.prior_std != 1.0:
             raise ValueError(f"kind {cls.kind!r} pixel-normalises z ~ N(0, I) before its mapping network, so "
                              f"prior_std has no effect: leave it at 1.0; got {config.prior_std}")
-
-    @classmethod
-    def describe(cls, config: ModelConfig) -> str:
-        return (f"{cls.title}, {config.latent_dim}-D w = F(z), z ~ N(0, I), "
-                f"{3 * config.n_hidden_layers}-layer mapping")
 
     @classmethod
     def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:

@@ -66,9 +66,6 @@ class AAEModel(nn.Module):
     # --- what the family is (read by the config, trainer, metrics and the app) ------------------
     kind: ClassVar[str] = ""                 # the name in ModelConfig.kind and config.json
     title: ClassVar[str] = ""                # "semi-supervised AAE"
-    summary: ClassVar[str] = ""              # one line for pickers: what it learns, paper section
-    explanation: ClassVar[str] = ""          # a paragraph for the app: what its latent map shows
-    map_note: ClassVar[str] = ""             # what to look for on its latent map
     priors: ClassVar[tuple[str, ...]] = ("gaussian",)   # the priors of z it can be pushed toward
     class_noun: ClassVar[str | None] = None  # "class" or "cluster" when the model has a class code y
     has_classifier: ClassVar[bool] = False   # classify(x) gives class / cluster logits
@@ -78,9 +75,7 @@ class AAEModel(nn.Module):
     reads_with_judge: ClassVar[bool] = False   # `evaluate` hands the judge to judge_report()
     adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
     learned_prior: ClassVar[bool] = False    # the codes are matched to a learned distribution (ALAE's F(z))
-    prior_words: ClassVar[str] = "the prior p(z)"  # what the codes are compared with, in the app's sentences
     default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
-    diagram: ClassVar[str | None] = None     # an SVG of its networks for the app's Home (None: the AAE's)
     phases: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig) -> None:
@@ -112,24 +107,6 @@ class AAEModel(nn.Module):
     def label_use(cls, label_conditioned: bool = False) -> LabelUse:
         """How a run of this family (with a label-conditioned prior or not) uses its labelled images."""
         return "none"
-
-    @classmethod
-    def describe(cls, config: ModelConfig) -> str:
-        """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
-        parts = [cls.title, cls.describe_code(config)]
-        if config.label_conditioned:
-            parts.append("label-conditioned")
-        if config.n_labels:
-            parts.append(f"{config.n_labels:,} labels")
-        return ", ".join(parts)
-
-    @classmethod
-    def describe_code(cls, config: ModelConfig) -> str:
-        """The code in a few words: '2-D gaussian prior', '10-D style + 10 classes'."""
-        if cls.class_noun is not None:
-            plural = cls.class_noun + ("es" if cls.class_noun.endswith("s") else "s")
-            return f"{config.latent_dim}-D style + {config.n_classes} {plural}"
-        return f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
 
     @classmethod
     def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:

@@ -17,16 +17,6 @@ from .semi_supervised import CategoricalAAE
 class ClusteringAAE(CategoricalAAE):
     kind = "clustering"
     title = "clustering AAE"
-    summary = "The class head finds clusters without any labels (paper §6, Table 3)."
-    explanation = (
-        "The same two codes as the semi-supervised AAE, a category y and a style z, but no labels at all: "
-        "the discriminator on y asks for confident one-hot codes, so the encoder sorts the images into "
-        "clusters on its own. Many clusters are purer than ten: one digit may take several (a slanted and an "
-        "upright 1).")
-    map_note = (
-        "This map shows the style z only, so the colours (the true labels, which the model never saw) mix, and "
-        "that is the point: the cluster lives in y, not here. The Style × class page shows what each cluster "
-        "gathered.")
     class_noun = "cluster"
     default_recipe = "clustering_16"
     phases = ("reconstruction", "discriminator", "generator")

@@ -96,14 +96,6 @@ class CategoricalAAE(AAEModel):
 class SemiSupervisedAAE(CategoricalAAE):
     kind = "semi_supervised"
     title = "semi-supervised AAE"
-    summary = "A class head learns from a few labels; z keeps the style (paper §5, Table 2)."
-    explanation = (
-        "The encoder gives two codes: a class y (a softmax over the ten digits) and a style z. One "
-        "discriminator pushes y toward one-hot vectors, another pushes z toward a Gaussian, and a handful of "
-        "labelled images teach y which digit is which. The decoder draws any digit in any style.")
-    map_note = (
-        "This map shows the style z only, so the digits' colours mix: the class lives in y, not here. A "
-        "well-mixed map means the style holds no class; the class head's errors show on the confusion matrix.")
     class_noun = "class"
     classes_are_labels = True
     default_recipe = "semi_supervised_100"

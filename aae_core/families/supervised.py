@@ -21,14 +21,6 @@ from .unsupervised import AdversarialAutoencoder
 class SupervisedAAE(AdversarialAutoencoder):
     kind = "supervised"
     title = "supervised AAE"
-    summary = "The decoder also gets the label, so z keeps only the style (paper §4, Fig. 6)."
-    explanation = (
-        "The decoder is told each image's label, so the code z only needs to carry what the label does not: "
-        "the style (slant, thickness, width). A discriminator pushes z toward the prior, which keeps the class "
-        "out of it. Fix a style and sweep the class code to draw every digit in that style.")
-    map_note = (
-        "The digits' colours are mixed on this map, and that is the point: z holds the style, not the class, "
-        "so a '2' and a '7' written alike sit side by side. Neighbouring points share slant and thickness.")
     priors = ("gaussian",)
     class_noun = "class"
     needs_class_code = True
@@ -48,10 +40,6 @@ class SupervisedAAE(AdversarialAutoencoder):
     @classmethod
     def label_use(cls, label_conditioned=False):
         return "subset"
-
-    @classmethod
-    def describe_code(cls, config: ModelConfig) -> str:
-        return f"{config.latent_dim}-D style"      # the class is the label, given to the decoder
 
     @classmethod
     def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:

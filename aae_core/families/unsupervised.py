@@ -37,16 +37,6 @@ ROLL_CURVE_POINTS = 4001   # the roll as a polyline: its chords stray from the a
 class AdversarialAutoencoder(AAEModel):
     kind = "unsupervised"
     title = "unsupervised AAE"
-    summary = "Codes pushed to a prior of your choice by a discriminator (paper §2, Fig. 2-4)."
-    explanation = (
-        "An encoder squeezes each image into a code z and a decoder rebuilds it. A discriminator sees codes "
-        "next to samples of a chosen prior p(z) and learns to tell them apart while the encoder learns to fool "
-        "it, so the codes come to fill the prior: then any prior sample decodes to a plausible digit.")
-    map_note = (
-        "Where the coloured codes cover the prior samples, the adversarial game has worked: prior samples there "
-        "decode to digits, and holes in the coverage decode to blur. Without labels, digits still form regions "
-        "of their own; with a label-conditioned prior (paper Fig. 4) each digit's codes should fill the part of "
-        "the prior drawn in its colour.")
     priors = ("gaussian", "mixture", "swiss_roll", "categorical")
     default_recipe = "unsupervised_gaussian_2d"
     phases = ("reconstruction", "discriminator", "generator")

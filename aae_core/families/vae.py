@@ -17,15 +17,6 @@ from .base import AAEModel, flatten_images
 class VAE(AAEModel):
     kind = "vae"
     title = "VAE (baseline)"
-    summary = "The variational autoencoder baseline: a KL term instead of a discriminator."
-    explanation = (
-        "A variational autoencoder encodes each image to a Gaussian q(z|x) rather than a point, and a KL "
-        "term pulls every such Gaussian toward the prior. There is no discriminator: the VAE is the baseline "
-        "the AAE paper compares against (§2.1).")
-    map_note = (
-        "Compare with an AAE of the same size: the KL term pulls each code toward the centre one image at a "
-        "time, so the aggregate codes tend to leave gaps and crowd the middle, where the AAE's discriminator "
-        "matches the prior as a whole.")
     adversarial = False
     default_recipe = "vae_2d"
     phases = ("elbo",)

@@ -24,7 +24,7 @@ if not family.has_classifier:
 noun, k = family.class_noun, cur.config.n_classes
 plural = noun + ("es" if noun.endswith("s") else "s")
 state.explain(
-    f"{family.explanation} Below: every test image counted by its true digit (rows) and the {noun} the model "
+    f"{cur.words.explanation} Below: every test image counted by its true digit (rows) and the {noun} the model "
     f"gives it (columns), the map coloured by the model's {noun} instead of the label, and the images each "
     f"{noun} gathered." + ("" if family.classes_are_labels else
                            " A cluster has no name of its own: it takes the digit most of its images carry (paper "
@@ -85,7 +85,7 @@ if lmap is not None:
                                        else f" (→{report[c]['label']})") for c in range(k)}
     map_view.map_chart(lambda: cur, lmap, teaching_figures.prediction_map_figure(
         lmap, predicted, noun=noun, names=[label_names[c] for c in range(k)]), key="prediction_map", clickable=False)
-    st.caption(f"{family.map_note} Here the colours are the model's {plural}, not the labels: compare with the "
+    st.caption(f"{cur.words.map_note} Here the colours are the model's {plural}, not the labels: compare with the "
                "Latent map page.")
 
 st.subheader(f"What each {noun} gathered")

@@ -43,7 +43,7 @@ curs = [picker.model_at(r) for r in refs_ab]
 if any(c is None for c in curs):
     st.stop()
 for col, cur in zip(cols, curs, strict=True):
-    col.caption(f"{cur.description}. {cur.family.explanation}")
+    col.caption(f"{cur.description}. {cur.words.explanation}")
 
 # --- latent maps -----------------------------------------------------------------------------------
 st.subheader("Latent maps")
@@ -70,7 +70,7 @@ for col, cur, lmap, name, flat in zip(st.columns(2, gap="large"), curs, lmaps, "
                 st.caption(line)
         map_view.map_chart(lambda c=cur: c, lmap, fig, key=f"compare_map_{name.lower()}", clickable=False)
         view = "the latent space itself" if lmap.method == "latent" else f"PCA of the {lmap.latent_dim}-D codes"
-        st.caption(f"{view}; codes matched to: {catalog.prior_description(cur.config)}. {cur.family.map_note}")
+        st.caption(f"{view}; codes matched to: {catalog.prior_description(cur.config)}. {cur.words.map_note}")
 if same_axes and {c.config.prior_std for c in curs} != {curs[0].config.prior_std}:
     st.caption("The two priors have different widths (σ above): on shared axes the narrower one looks small. "
                "Turn the toggle off to see each at its own scale.")
@@ -129,7 +129,7 @@ for col, cur, images, name in zip(st.columns(2, gap="large"), curs, samples, "AB
     with col:
         st.markdown(f"**Model {name}** ({cur.name})")
         caps = ([f"{cur.family.class_noun} {k}" for k in compare.class_codes(cur, n_samples)]
-                if cur.config.needs_class_code else [f"sample {j}" for j in range(n_samples)])
+                if cur.family.needs_class_code else [f"sample {j}" for j in range(n_samples)])
         widgets.show_images(images, caps, width=56, scale=2)
         exports.download_png("Download (PNG)", images, f"prior_samples_{name.lower()}.png",
                              f"compare_samples_png_{name}")

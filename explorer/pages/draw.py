@@ -2,6 +2,7 @@
 
 import numpy as np
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas  # a page runs inside the app: importing it elsewhere raises
 
 from aae_core import explore
 from explorer import drawing, evaluation, exports, figures, map_view, models, picker, state, teaching_figures, widgets
@@ -19,7 +20,7 @@ state.explain(
 
 left, right = st.columns([1, 2], gap="large")
 with left:
-    image = drawing.canvas("draw_canvas")
+    image = drawing.canvas("draw_canvas", st_canvas)
     st.caption("White ink on black, as MNIST. The toolbar under the canvas undoes or clears.")
 if image is None:
     right.info("Draw a digit on the canvas: the rest of the page appears when you lift the pen.",
@@ -59,7 +60,7 @@ if lmap is not None:
     nearest = np.argsort(((lmap.z - point.z) ** 2).sum(1))[:8]
     st.caption(("The latent space itself." if lmap.method == "latent" else
                 f"PCA of the {lmap.latent_dim}-D codes (placing a new code needs a linear view).") +
-               f" {family.map_note}")
+               f" {cur.words.map_note}")
     st.markdown("**The test images with the nearest codes**")
     test_images = models.test_set(cur.config.dataset)
     if test_images is not None:
@@ -71,7 +72,7 @@ b1, b2, b3 = st.columns(3)
 b1.button("Decoder sliders", key="draw_to_sliders", icon=":material/tune:", on_click=drawing.send_to,
           args=(cur, point.z, "sliders"), help="The sliders start at your digit's code.")
 b2.button("Sweep the class code", key="draw_to_style", icon=":material/grid_view:", on_click=drawing.send_to,
-          args=(cur, point.z, "style_class"), disabled=not cur.config.needs_class_code,
+          args=(cur, point.z, "style_class"), disabled=not cur.family.needs_class_code,
           help="Your digit's style written as every digit (models with a class code).")
 b3.button("Interpolate from it", key="draw_to_interp", icon=":material/linear_scale:", on_click=drawing.send_to,
           args=(cur, point.z, "interpolate"), help="Your digit is point A of the interpolation.")

@@ -8,14 +8,14 @@ from explorer import exports, figures, map_view, maps, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Interpolate")
-if cur.config.needs_class_code:
+if cur.family.needs_class_code:
     noun = widgets.class_noun(cur)
     why_blur = (f"This model decodes a style z and a {noun} code y. When A and B have different {noun}s, the "
                 f"{noun} code is blended along the way too: midway the decoder is handed half of one {noun} and "
                 f"half of another, a code it never saw in training, and that mix, not a gap in the prior, is "
                 f"what blurs the middle steps. Choose 'one fixed {noun}' to walk the style alone.")
 else:
-    why_blur = (f"Because the codes were pushed to fill {cur.family.prior_words} without holes, every step on "
+    why_blur = (f"Because the codes were pushed to fill {cur.words.prior_words} without holes, every step on "
                 "the way should decode to a plausible digit that morphs smoothly from one end to the other; gaps "
                 "in the codes' coverage show up as blurry steps.")
 state.explain("Pick two points in the latent space and walk the straight line between them, decoding each "
@@ -32,7 +32,7 @@ if a is None or b is None:
 
 steps = st.slider("Steps", 3, 16, 10, key="interp_steps")
 ys = None
-if cur.config.needs_class_code:
+if cur.family.needs_class_code:
     k, noun = cur.config.n_classes, widgets.class_noun(cur)
     linear, fixed_one = f"A's {noun} to B's {noun} (linear)", f"one fixed {noun}"
     mode = st.radio(f"{noun.capitalize()} code along the way", [linear, fixed_one], horizontal=True,

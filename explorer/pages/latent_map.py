@@ -74,7 +74,7 @@ with chart_area:
                                         gaussian_std=ref.gaussian_std, note=over)
         game_cur = picker.require_model()
         label = None
-        if layers["manifold"] and game_cur.config.needs_class_code:
+        if layers["manifold"] and game_cur.family.needs_class_code:
             label = widgets.class_selector(game_cur, "map_manifold_class",
                                            f"Decoded manifold for {widgets.class_noun(game_cur)}")
         elif layers["critic"] or layers["push"]:
@@ -107,13 +107,13 @@ if show_prior and lmap.prior_labels is not None:
     drawn.append("crosses are samples of the prior p(z), each in the colour of the label it was drawn for "
                  "(each digit has its own part of this prior, paper Fig. 4)")
 elif show_prior:
-    drawn.append(f"dark grey dots are samples of {ref.family.prior_words}, which the codes were pushed toward")
+    drawn.append(f"dark grey dots are samples of {ref.words.prior_words}, which the codes were pushed toward")
 if ref.gaussian_std and figures.gaussian_rings(lmap, ref.gaussian_std) is not None:
     drawn.append(f"dashed circles mark 1σ, 2σ and 3σ of the Gaussian prior (σ = {ref.gaussian_std:g})")
 state.explain(
     "Each coloured dot is a test image placed at its code z" + "".join(f"; {d}" for d in drawn) + ". Click any "
     "dot (or, in a 2-D latent, any empty spot) to decode it.", intro)
-note = ref.family.map_note  # after the chart: asking the family imports torch
+note = ref.words.map_note  # read from the kind: no torch
 if note:
     with chart_area, st.container(border=True):
         st.markdown(f":material/visibility: **What to look for.** {note}")

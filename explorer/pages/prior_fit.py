@@ -13,7 +13,7 @@ cur = picker.require_model()
 st.title("Prior fit")
 family = cur.family
 if family.learned_prior:
-    how = (f"An {family.title} has no fixed prior for its codes: they are compared with {family.prior_words}, "
+    how = (f"An {family.title} has no fixed prior for its codes: they are compared with {cur.words.prior_words}, "
            "which the adversarial game shapes together with the encoder. Here the codes E(x) of the test set "
            "stand beside samples of F(z), not beside an N(0, 1) density")
 elif family.adversarial:
@@ -22,7 +22,7 @@ else:
     how = ("This model has no discriminator: its KL term pulls each image's posterior toward the prior, which "
            "does not force the codes as a whole to match it (the codes here are posterior means)")
 style = (f" The code z here is the style; the {family.class_noun} lives in a separate one-hot code with its own "
-         "prior, not shown." if cur.config.needs_class_code else "")
+         "prior, not shown." if cur.family.needs_class_code else "")
 state.explain(
     f"{how}. This page checks the outcome the way the Keras AAE this project grew from did: each latent "
     "dimension's histogram over the prior's, the first four moments of both, and one number for the whole "

@@ -8,7 +8,7 @@ from explorer import exports, figures, map_view, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Style × class")
-if cur.config.needs_class_code and not cur.family.classes_are_labels:  # clusters: found, not taught
+if cur.family.needs_class_code and not cur.family.classes_are_labels:  # clusters: found, not taught
     k = cur.config.n_classes
     state.explain(
         f"This model sorts images into {k} clusters of its own (no label was used) and gives the decoder the "
@@ -29,7 +29,7 @@ else:
         f"the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-{k - 1}, and you get "
         f"{k} different digits written the same way; stack several styles to get the paper's Fig. 6.")
 
-if not cur.config.needs_class_code:
+if not cur.family.needs_class_code:
     st.info(f"This page needs a model whose decoder takes a class code (supervised, semi-supervised or "
             f"clustering). The picked model ({cur.description}) has none: pick another one in the sidebar.")
     st.stop()

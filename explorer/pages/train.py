@@ -8,7 +8,7 @@ from aae_core.errors import AAEError
 from aae_core.families import FAMILIES, get_family
 from aae_core.priors import PRIOR_TYPES
 from aae_core.recipes import get_recipe, recipes_for
-from explorer import models, run_view, runs, state
+from explorer import family_text, models, run_view, runs, state
 from explorer.train_form import (
     FORM,
     LABEL_CHOICES,
@@ -51,7 +51,7 @@ with c1:
     kind = st.selectbox("Kind", list(FAMILIES), format_func=lambda k: get_family(k).title, key="train_kind",
                         on_change=on_kind)
     family = get_family(kind)
-    st.caption(family.summary)
+    st.caption(family_text.of(kind).summary)
     names = [r.name for r in recipes_for(kind)]
     if names:
         shown(f"train_recipe_{kind}", run.recipe.name if run.recipe and run.recipe.name in names else names[0])

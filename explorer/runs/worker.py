@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from multiprocessing import spawn as mp_spawn
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from aae_core.config import ModelConfig, TrainConfig
+from explorer.processes import WORKER_NAME_PREFIX, how_it_died
 from explorer.runs.jobs import TrainingJob, kept_checkpoint, run_after_hook
 from explorer.runs.status import JobStatus, StatusBoard
 
@@ -96,7 +96,7 @@ class WorkerJob:
             ended = self._drain(receive)
             self.process.join()
             if not ended:
-                board.finish("failed", f"The training worker {_how_it_died(self.process.exitcode)}. "
+                board.finish("failed", f"The training worker {how_it_died(self.process.exitcode)}. "
                                        f"{kept_checkpoint(self.out)}")
         except Exception as exc:  # the page must say what happened
             log.exception("worker for %s", self.out)
@@ -119,42 +119,6 @@ class WorkerJob:
 
 
 STOP_POLL_S = 0.2   # how often a worker looks at its stop flag
-WORKER_NAME_PREFIX = "aae-"   # every worker process the app spawns is named so (see _without_main)
-
-
-def _without_main(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
-    """Wrap multiprocessing's spawn preparation so that a worker process of the app (training, UMAP) never re-runs
-    the parent's __main__. Spawn records the parent's __main__ (its file or module name) and the child runs it
-    before the target; Streamlit makes each page script __main__, set again in every session's own thread at each
-    rerun, so no lock held while starting a worker can keep a page out. The worker needs nothing from __main__ (its
-    target and arguments live in importable modules), so its preparation drops those two
-    keys; every other process is prepared as before."""
-    if getattr(get_preparation_data, "_aae_without_main", False):
-        return get_preparation_data
-
-    def preparation_data(name: str) -> dict:
-        data = get_preparation_data(name)
-        if name.startswith(WORKER_NAME_PREFIX):
-            data.pop("init_main_from_path", None)
-            data.pop("init_main_from_name", None)
-        return data
-
-    preparation_data._aae_without_main = True  # type: ignore[attr-defined]
-    return preparation_data
-
-
-mp_spawn.get_preparation_data = _without_main(mp_spawn.get_preparation_data)
-
-
-def _how_it_died(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            return f"was killed ({signal.Signals(-exitcode).name})"
-        except ValueError:
-            return f"was killed (signal {-exitcode})"
-    return f"ended without a result (exit code {exitcode})"
-
-
 class _PipeBoard(StatusBoard):
     """The worker's board: keeps its own copy (the run reads it back) and sends every change to the server.
     Step counts, which change every mini-batch, go at most every `every_s`."""
