@@ -230,8 +230,21 @@ async def component_frame(page):
     return frames[0]
 
 
+async def switch_page(page, url: str, name: str, navigate: str, old=None):
+    """Go to the app's page `name` as a student does: by its link in the sidebar (the app stays loaded; only the
+    page's script and its frames are new), or with navigate="reload" by loading its URL (the whole app starts
+    again in the browser: 2-3 s of CPU in a software-rendered Chromium). Returns the new page's map frame."""
+    if navigate == "reload":
+        await page.goto(f"{url}/{name}", wait_until="commit", timeout=TIMEOUT_S * 3000)
+    else:
+        await page.locator(f'[data-testid="stSidebarNavLink"][href$="{name}"]').click(timeout=TIMEOUT_S * 3000)
+        while old is not None and not old.is_detached():        # the last page's frame goes first
+            await page.wait_for_timeout(100)
+    return await component_frame(page)
+
+
 async def browser_page(browser, url: str, stats: dict, clock: dict, seed: int, loaded: asyncio.Event,
-                       go: asyncio.Event) -> None:
+                       go: asyncio.Event, navigate: str = "sidebar") -> None:
     """A real Chromium page: on the Latent map it sweeps the pointer over test points (30, a student's look
     around), clicks one, then on Decoder sliders drags the first two sliders end to end (a pass started before
     the deadline ends), and again. The frame's
@@ -246,12 +259,13 @@ async def browser_page(browser, url: str, stats: dict, clock: dict, seed: int, l
     page.on("pageerror", lambda exc: stats["errors"].append(f"browser {seed}: page error: {exc}"))
     first = True
     try:
+        frame = None
         while first or time.monotonic() < clock["deadline"]:
             if not first:                    # a page load waits behind the crowd's script runs: allow for it
-                await page.goto(f"{url}/latent_map", wait_until="commit", timeout=TIMEOUT_S * 3000)
+                frame = await switch_page(page, url, "latent_map", navigate, frame)
             else:
                 await page.goto(f"{url}/latent_map", timeout=TIMEOUT_S * 3000)
-            frame = await component_frame(page)
+                frame = await component_frame(page)
             if first:
                 first = False
                 loaded.set()
@@ -272,8 +286,7 @@ async def browser_page(browser, url: str, stats: dict, clock: dict, seed: int, l
             await page.mouse.click(box["x"] + x, box["y"] + y)          # selects the point: a server rerun
             stats["browser_clicks"] += 1
             await page.wait_for_timeout(1000)
-            await page.goto(f"{url}/sliders", wait_until="commit", timeout=TIMEOUT_S * 3000)
-            frame = await component_frame(page)
+            frame = await switch_page(page, url, "sliders", navigate, frame)
             await frame.evaluate("() => { window.aaeStats.times.length = 0; }")
             for i in range(2):
                 r = await frame.locator("input[type=range]").nth(i).bounding_box()
@@ -385,7 +398,7 @@ async def hall(url: str, pid: int, args) -> dict:
             try:
                 clock, go = {"deadline": float("inf")}, asyncio.Event()
                 loaded = [asyncio.Event() for _ in range(args.browsers)]
-                pages = [asyncio.create_task(browser_page(browser, url, stats, clock, i, loaded[i], go))
+                pages = [asyncio.create_task(browser_page(browser, url, stats, clock, i, loaded[i], go, args.navigate))
                          for i in range(args.browsers)]
                 for ev in loaded:               # the pages' first maps, before the crowd comes
                     await ev.wait()
@@ -422,6 +435,9 @@ def main() -> None:
     p.add_argument("--run-seconds", type=float, default=30, help="each run trains this long, then is stopped")
     p.add_argument("--browsers", type=int, default=3, help="real Chromium pages that hover and drag (heavy: keep few)")
     p.add_argument("--no-solo", action="store_true", help="skip the solo run (no steps/s ratio)")
+    p.add_argument("--navigate", choices=("sidebar", "reload"), default="sidebar",
+                   help="how the Chromium pages switch pages: the sidebar's links, as a student does (default), "
+                        "or reloading the URL (the whole app starts again in the browser; before 2026-12-03)")
     p.add_argument("--out", default=None, help="results name (default lecture_hall_<sessions>)")
     p.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
     args = p.parse_args()
@@ -455,7 +471,8 @@ def main() -> None:
     result = {
         "client": "Streamlit websocket protocol (BackMsg/ForwardMsg) sessions plus real Chromium pages (software "
                   "GL); see the docstring",
-        "sessions": args.sessions, "browsers": args.browsers, "trainer_sessions": args.trainers,
+        "sessions": args.sessions, "browsers": args.browsers, "browser_navigation": args.navigate,
+        "trainer_sessions": args.trainers,
         "seconds": args.seconds, "run_seconds": args.run_seconds,
         "targets": {"browser_decode_ms": {"p50": 16, "p95": 50}, "server_interaction_p95_s": "1.0 at 20, 2.0 at 40",
                     "training_ratio": 0.5, "errors": 0},
