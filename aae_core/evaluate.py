@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from . import metric_schema as S
 from .checkpoint import METRICS_FILE, load, load_metrics, read_config, save_metrics
 from .config import TrainConfig
 from .data import ImageSet, load_dataset, validation_split
@@ -67,7 +68,7 @@ def add_sample_quality(path: str | Path, *, device=None, judge: str | Path | Non
         raise ValueError("sample quality needs the digit judge (an MNIST model and checkpoints/judge_mnist, "
                          "or --judge)")
     digit_judge, about = found
-    metrics["sample_quality"] = {**sample_quality(model, digit_judge), **about}
+    metrics[S.SAMPLE_QUALITY.key] = {**sample_quality(model, digit_judge), **about}
     save_metrics(path, metrics)
     return metrics
 
@@ -82,7 +83,7 @@ def add_latent_probe(path: str | Path, *, data_dir: str | Path | None = None, de
     model = load(path, pick_device(device))
     train, test = load_dataset(model.config.dataset, data_dir=data_dir)
     fitted = train.take(_run_split(path, train)[0])
-    metrics["latent_probe"] = latent_probe(model, fitted.to_float(), fitted.labels, test.to_float(), test.labels)
+    metrics[S.LATENT_PROBE.key] = latent_probe(model, fitted.to_float(), fitted.labels, test.to_float(), test.labels)
     save_metrics(path, metrics)
     return metrics
 
@@ -118,12 +119,12 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     found = _judge(judge, model.config.dataset, dev)
     if found is not None:
         digit_judge, about = found
-        metrics["sample_quality"] = {**sample_quality(model, digit_judge, quality_samples), **about}
+        metrics[S.SAMPLE_QUALITY.key] = {**sample_quality(model, digit_judge, quality_samples), **about}
         if sweeps[0]:
             sweep = class_sweep_accuracy(model, digit_judge, test.to_float()[:sweep_styles])
-            metrics["class_sweep"] = {**sweep, **about}
+            metrics[S.CLASS_SWEEP_RECORD.key] = {**sweep, **about}
         if sweeps[1]:
-            metrics["prior_class_sweep"] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
+            metrics[S.PRIOR_CLASS_SWEEP.key] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
         if model.reads_with_judge:
             for name, read in model.judge_report(digit_judge, test.to_float(), test.labels).items():
                 metrics[name] = {**read, **about}
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = add_latent_probe(args.checkpoint, data_dir=args.data_dir, device=args.device)
         except (ValueError, AAEError) as exc:
             p.exit(2, f"{p.prog}: error: {exc}\n")
-        print(json.dumps(metrics["latent_probe"], indent=2))
+        print(json.dumps(metrics[S.LATENT_PROBE.key], indent=2))
         return 0
     if args.add_sample_quality:
         try:
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 metrics = add_sample_quality(args.checkpoint, device=args.device, judge=args.judge)
         except (ValueError, AAEError) as exc:
             p.exit(2, f"{p.prog}: error: {exc}\n")
-        print(json.dumps(metrics["sample_quality"], indent=2))
+        print(json.dumps(metrics[S.SAMPLE_QUALITY.key], indent=2))
         return 0
     try:
         with torch.no_grad():

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import metric_schema as S
 from .data import flatten_images
 from .fit_verdict import CLOSE_FACTOR, MATCH_FACTOR, MMD_NOISE_FLOOR, fit_reference, fit_verdict  # noqa: F401
 
@@ -171,10 +172,10 @@ def codes_fit(model: AAEModel, z: torch.Tensor, *, seed: int = 0) -> dict[str, A
 
 def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
     """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]."""
-    out: dict[str, Any] = {"n_test": int(x.shape[0])}
-    out["reconstruction"] = reconstruction_error(model, x, y)
+    out: dict[str, Any] = {S.N_TEST.key: int(x.shape[0])}
+    out[S.RECONSTRUCTION.key] = reconstruction_error(model, x, y)
     z = encode_all(model, x).cpu()
-    out["prior_fit"] = codes_fit(model, z, seed=seed)
+    out[S.PRIOR_FIT.key] = codes_fit(model, z, seed=seed)
     out.update(model.family_metrics(x, y, z))
     return out
 

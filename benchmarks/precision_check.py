@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from aae_core import metric_schema as S
 from benchmarks._common import write_result
 
 RECIPE = ["--kind", "semi_supervised", "--latent-dim", "10", "--labels", "100", "--hidden", "512",
@@ -41,8 +42,8 @@ def one_run(out: Path, epochs: int, seed: int, precision: str, grad_clip: float 
     meta = json.loads((out / "config.json").read_text())
     return {"precision": meta.get("precision", precision), "seed": seed,
             "grad_clip": meta["training"]["grad_clip"], "epochs": epochs,
-            "test_error": metrics["classification_error"],
-            "reconstruction_mse": metrics["reconstruction"]["mse"],
+            "test_error": S.CLASSIFICATION_ERROR.read(metrics),
+            "reconstruction_mse": S.MSE.read(metrics),
             "train_seconds_per_epoch": [round(h["seconds"], 1) for h in meta["history"]],
             "wall_s": round(wall, 1)}
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import aae_core
 from aae_core import map_cache
+from aae_core import metric_schema as S
 from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, is_checkpoint, read_meta
 from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
@@ -214,29 +215,15 @@ def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, str]:
     """The headline numbers of a metrics.json (written by `python -m aae_core.evaluate`), readable."""
     if not metrics:
         return {}
-    out: dict[str, str] = {}
-    rec = metrics.get("reconstruction") or {}
-    if "mse" in rec:
-        out["reconstruction MSE / pixel"] = f"{rec['mse']:.4f}"
-    if "classification_error" in metrics:
-        out["test classification error"] = f"{100 * metrics['classification_error']:.2f} %"
-    if "clustering_error" in metrics:
-        out["test clustering error"] = f"{100 * metrics['clustering_error']:.2f} %"
-    fit = metrics.get("prior_fit") or {}
-    if "mmd" in fit:  # beside the reference the verdict uses (never a negative "prior vs itself")
-        reference = fit_reference(fit.get("mmd_same_prior", 0.0))
-        out["MMD codes vs prior (lower is closer)"] = f"{fit['mmd']:.4f} (same-prior reference {reference:.4f})"
-    if "own_component_fraction" in metrics:
-        out["codes in their label's component"] = f"{100 * metrics['own_component_fraction']:.1f} %"
-    quality = sample_quality_line(metrics)
-    if quality:
-        out["decoded prior samples the digit judge is sure of"] = quality
-    sweep = metrics.get("class_sweep") or {}
-    if "accuracy" in sweep:
-        out["class sweep read as the intended digit"] = f"{100 * sweep['accuracy']:.1f} %"
-    if "n_test" in metrics:
-        out["test images"] = f"{metrics['n_test']:,}"
-    return out
+    shown = {m.label: m.show(metrics) for m in (S.MSE, S.CLASSIFICATION_ERROR, S.CLUSTERING_ERROR)}
+    mmd = S.MMD.read(metrics)
+    if mmd is not None:  # beside the reference the verdict uses (never a negative "prior vs itself")
+        reference = fit_reference(S.MMD_SAME_PRIOR.read(metrics) or 0.0)
+        shown[S.MMD.label] = f"{S.MMD.format(mmd)} (same-prior reference {reference:.4f})"
+    shown[S.OWN_COMPONENT.label] = S.OWN_COMPONENT.show(metrics)
+    shown[S.SAMPLES_SURE.label] = sample_quality_line(metrics)
+    shown |= {m.label: m.show(metrics) for m in (S.CLASS_SWEEP, S.N_TEST)}
+    return {label: value for label, value in shown.items() if value is not None}
 
 
 NOT_EVALUATED = "not evaluated"
@@ -249,12 +236,11 @@ SAMPLE_QUALITY_NOTE = (
 
 def sample_quality_line(metrics: dict[str, Any] | None) -> str | None:
     """metrics.json's sample_quality in a few words: '87.3 % (fewest: 5, 6.1 % of samples)', or None."""
-    q = (metrics or {}).get("sample_quality") or {}
-    if "sure_fraction" not in q:
+    sure, shares = S.SAMPLES_SURE.read(metrics), S.sample_shares(metrics)
+    if sure is None or not shares:
         return None
-    shares = q["digit_shares"]
     fewest = min(range(len(shares)), key=shares.__getitem__)
-    return f"{100 * q['sure_fraction']:.1f} % (fewest: {fewest}, {100 * shares[fewest]:.1f} % of samples)"
+    return f"{S.SAMPLES_SURE.format(sure)} (fewest: {fewest}, {100 * shares[fewest]:.1f} % of samples)"
 
 
 def sample_quality_table(named: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
@@ -263,24 +249,26 @@ def sample_quality_table(named: dict[str, dict[str, Any]]) -> list[dict[str, str
     rows = [{"decoded prior samples": "the judge is sure of"}] + [
         {"decoded prior samples": f"read as {d}"} for d in range(10)]
     for name, metrics in named.items():
-        q = (metrics or {}).get("sample_quality") or {}
-        values = ([q["sure_fraction"]] + list(q["digit_shares"])) if "sure_fraction" in q else [None] * 11
+        sure, shares = S.SAMPLES_SURE.read(metrics), S.sample_shares(metrics)
+        values = [sure, *shares] if sure is not None and shares and len(shares) == 10 else [None] * 11
         for row, v in zip(rows, values, strict=True):
             row[name] = NOT_EVALUATED if v is None else f"{100 * v:.1f} %"
     return rows
 
 
 def model_rows(infos: list[CheckpointInfo]) -> list[dict[str, str]]:
-    """Home's table of models: name, source, description, the family's headline metric (family.headline:
+    """Home's table of models: name, source, description, the family's headline metric (family.headline_metric:
     each family's own number, as 'name: value') and the reconstruction error every family has; every cell a
     string, 'not evaluated' where metrics.json is missing."""
     rows = []
     for i in infos:
         metrics = i.metrics or {}
-        headline = aae_core.families.get_family(i.config.kind).headline(metrics) if metrics else None
-        mse = (metrics.get("reconstruction") or {}).get("mse")
+        metric = aae_core.families.get_family(i.config.kind).headline_metric if metrics else S.MMD
+        if metric.read(metrics) is None:
+            metric = S.MMD                   # every family's fallback: how close the codes are to the prior
+        value = metric.show(metrics)
         rows.append({"name": i.name, "source": i.source, "model": describe_config(i.config),
-                     "headline metric": f"{headline[0]}: {headline[1]}" if headline else NOT_EVALUATED,
+                     "headline metric": f"{metric.label}: {value}" if value else NOT_EVALUATED,
                      "samples the judge is sure of": sample_quality_line(metrics) or NOT_EVALUATED,
-                     "reconstruction MSE / pixel": f"{mse:.4f}" if mse is not None else NOT_EVALUATED})
+                     S.MSE.label: S.MSE.show(metrics) or NOT_EVALUATED})
     return rows

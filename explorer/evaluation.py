@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 import aae_core
+from aae_core import metric_schema as S
 from explorer import maps
 from explorer.models import test_set  # noqa: F401 - also used by pages
 
@@ -45,8 +46,8 @@ def prior_fit(cur: Current) -> PriorFit | None:
     """The model's prior fit: from metrics.json (the whole test set) when there, else measured now on the first
     FIT_SUBSET test images (cached). None when the test set cannot be had (the page has said so)."""
     m = metrics_of(cur)
-    if "prior_fit" in m:
-        return PriorFit(m["prior_fit"], f"metrics.json ({m.get('n_test', 0):,} test images)")
+    if S.PRIOR_FIT.of(m):
+        return PriorFit(S.PRIOR_FIT.of(m), f"metrics.json ({S.N_TEST.show(m) or 0} test images)")
     test = test_set(cur.config.dataset)
     if test is None:
         return None

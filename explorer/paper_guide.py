@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aae_core import metric_schema as S
 from aae_core.recipes import RECIPES
 from explorer import catalog
 
@@ -22,7 +23,7 @@ class PaperView:
     paper_shows: str
     page: str                       # the page that shows it
     page_title: str
-    metric: str | None = None       # the metrics.json key compared with the paper's number
+    metric: S.Metric | None = None   # the metrics.json number compared with the paper's
     paper_values: dict[str, float] = field(default_factory=dict)  # recipe -> the paper's value (a fraction)
     compare_with: dict[str, str] = field(default_factory=dict)    # recipe -> the recipe to open beside it
     our_words: str = ""             # what our number means where the paper gives none
@@ -41,22 +42,22 @@ VIEWS: tuple[PaperView, ...] = (
     PaperView("Fig. 4", "Label-conditioned priors: each digit gets its own part",
               "With the label given to the discriminator, each digit's codes go to its own component of a "
               "10-Gaussian mixture, or its own segment of a swiss roll.",
-              f"{PAGES}/latent_map.py", "Latent map", metric="own_component_fraction",
+              f"{PAGES}/latent_map.py", "Latent map", metric=S.OWN_COMPONENT,
               our_words="of test codes lie in their own digit's component"),
     PaperView("Fig. 6", "Style and content apart: one style written as every digit",
               "A supervised AAE gives the decoder the label, so z keeps only the style; a row of the figure is one "
               "style decoded with each digit.",
-              f"{PAGES}/style_class.py", "Style × class", metric="class_sweep",
+              f"{PAGES}/style_class.py", "Style × class", metric=S.CLASS_SWEEP,
               our_words="of the class-swept decodings of test-image styles are read as the intended digit by a "
                         "separate digit classifier"),
     PaperView("Table 2", "Semi-supervised classification with 100 and 1000 labels",
               "Test error of the semi-supervised AAE's class head on MNIST with 100 and 1000 labelled images.",
-              f"{PAGES}/classes.py", "Classes & clusters", metric="classification_error",
+              f"{PAGES}/classes.py", "Classes & clusters", metric=S.CLASSIFICATION_ERROR,
               paper_values={"semi_supervised_100": 0.0190, "semi_supervised_1000": 0.0160}),
     PaperView("Table 3", "Unsupervised clustering into 16 and 30 clusters",
               "Each cluster is named after its majority digit; the error is the share of test images whose "
               "cluster's digit differs from theirs.",
-              f"{PAGES}/classes.py", "Classes & clusters", metric="clustering_error",
+              f"{PAGES}/classes.py", "Classes & clusters", metric=S.CLUSTERING_ERROR,
               paper_values={"clustering_16": 0.0955, "clustering_30": 0.0410}),
 )
 
@@ -69,10 +70,7 @@ def shipped_models() -> dict[str, catalog.CheckpointInfo]:
 def our_value(view: PaperView, info: catalog.CheckpointInfo | None) -> float | None:
     """Our number for `view` from the checkpoint's metrics.json (None when not evaluated)."""
     metrics: dict[str, Any] = (info.metrics if info is not None else None) or {}
-    if view.metric == "class_sweep":
-        return (metrics.get("class_sweep") or {}).get("accuracy")
-    value = metrics.get(view.metric) if view.metric else None
-    return float(value) if value is not None else None
+    return view.metric.read(metrics) if view.metric else None
 
 
 def gap_words(ours: float, paper: float) -> str:

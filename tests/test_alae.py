@@ -133,7 +133,8 @@ def test_per_epoch_and_evaluation_metrics(trainer, fake_mnist_dir, tmp_path):
     metrics = evaluate_checkpoint(aae_core.save(trainer.model, tmp_path / "m"), data_dir=fake_mnist_dir, device="cpu")
     assert metrics["kind"] == "alae" and "mmd" in metrics["prior_fit"]    # E(x) against F(z)
     assert "sample_sure_fraction" in metrics["alae_judge"]                  # the shipped judge read it
-    assert ALAE.headline(metrics)[0] == "generated digits the judge is sure of"
+    assert ALAE.headline_metric.label == "generated digits the judge is sure of"
+    assert ALAE.headline_metric.read(metrics) == metrics["alae_judge"]["sample_sure_fraction"]
 
 
 def test_every_app_page_works_with_an_alae_picked(tmp_path, fake_mnist_dir, monkeypatch):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import IMAGE_SIZE, ModelConfig
+from ..metric_schema import ALAE_SURE
 from ..priors import Prior
 from .base import AAEModel, flatten_images, noisy
 
@@ -96,6 +97,7 @@ class MappedGaussianPrior(Prior):
 
 class ALAE(AAEModel):
     kind = "alae"
+    headline_metric = ALAE_SURE
     reads_with_judge = True
     learned_prior = True
     title = "ALAE"
@@ -109,13 +111,6 @@ class ALAE(AAEModel):
         if config.prior_std != 1.0:
             raise ValueError(f"kind {cls.kind!r} pixel-normalises z ~ N(0, I) before its mapping network, so "
                              f"prior_std has no effect: leave it at 1.0; got {config.prior_std}")
-
-    @classmethod
-    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
-        judged = metrics.get("alae_judge") or {}
-        if "sample_sure_fraction" in judged:
-            return "generated digits the judge is sure of", f"{100 * judged['sample_sure_fraction']:.1f} %"
-        return super().headline(metrics)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..config import IMAGE_SHAPE, ModelConfig, TrainConfig
 from ..data import flatten_images
+from ..metric_schema import MMD, Metric
 from ..priors import Prior, build_prior
 
 # How a family uses the labelled indices a run is given:
@@ -76,6 +77,7 @@ class AAEModel(nn.Module):
     adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
     learned_prior: ClassVar[bool] = False    # the codes are matched to a learned distribution (ALAE's F(z))
     default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
+    headline_metric: ClassVar[Metric] = MMD   # the one number of an evaluated model that says most about it
     phases: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig) -> None:
@@ -107,14 +109,6 @@ class AAEModel(nn.Module):
     def label_use(cls, label_conditioned: bool = False) -> LabelUse:
         """How a run of this family (with a label-conditioned prior or not) uses its labelled images."""
         return "none"
-
-    @classmethod
-    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
-        """The one metric of an evaluated model that says most about this family: (name, value)."""
-        fit = metrics.get("prior_fit") or {}
-        if "mmd" in fit:
-            return "prior fit (MMD)", f"{fit['mmd']:.4f}"
-        return None
 
     # --- public queries ---------------------------------------------------------------------------
     @property

@@ -8,24 +8,18 @@ of its images carry, and the error is the share of images whose cluster's label 
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..metric_schema import CLUSTERING_ERROR
 from ..metrics import clustering_error
 from .semi_supervised import CategoricalAAE
 
 
 class ClusteringAAE(CategoricalAAE):
     kind = "clustering"
+    headline_metric = CLUSTERING_ERROR
     title = "clustering AAE"
     class_noun = "cluster"
     default_recipe = "clustering_16"
     phases = ("reconstruction", "discriminator", "generator")
-
-    @classmethod
-    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
-        if "clustering_error" in metrics:
-            return "test clustering error", f"{100 * metrics['clustering_error']:.2f} %"
-        return super().headline(metrics)
 
     def quick_metrics(self, x, y):
         return {"eval_error": clustering_error(self, x, y)}

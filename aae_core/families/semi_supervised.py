@@ -7,12 +7,11 @@ with cross-entropy on a separate labelled batch every step.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from .. import losses
 from ..config import IMAGE_SIZE, ModelConfig
+from ..metric_schema import CLASSIFICATION_ERROR
 from ..metrics import classification_error
 from ..networks import Discriminator, mlp
 from ..priors import CategoricalPrior
@@ -95,6 +94,7 @@ class CategoricalAAE(AAEModel):
 
 class SemiSupervisedAAE(CategoricalAAE):
     kind = "semi_supervised"
+    headline_metric = CLASSIFICATION_ERROR
     title = "semi-supervised AAE"
     class_noun = "class"
     classes_are_labels = True
@@ -104,12 +104,6 @@ class SemiSupervisedAAE(CategoricalAAE):
     @classmethod
     def label_use(cls, label_conditioned=False):
         return "batch"
-
-    @classmethod
-    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
-        if "classification_error" in metrics:
-            return "test classification error", f"{100 * metrics['classification_error']:.2f} %"
-        return super().headline(metrics)
 
     def quick_metrics(self, x, y):
         return {"eval_error": classification_error(self, x, y)}

@@ -9,17 +9,17 @@ within each class, which leaves no class in z.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from ..config import ModelConfig
+from ..metric_schema import CLASS_SWEEP
 from .unsupervised import AdversarialAutoencoder
 
 
 class SupervisedAAE(AdversarialAutoencoder):
     kind = "supervised"
+    headline_metric = CLASS_SWEEP
     title = "supervised AAE"
     priors = ("gaussian",)
     class_noun = "class"
@@ -40,13 +40,6 @@ class SupervisedAAE(AdversarialAutoencoder):
     @classmethod
     def label_use(cls, label_conditioned=False):
         return "subset"
-
-    @classmethod
-    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
-        sweep = metrics.get("class_sweep") or {}
-        if "accuracy" in sweep:
-            return "class sweep read as the intended digit", f"{100 * sweep['accuracy']:.1f} %"
-        return super().headline(metrics)
 
     def _decoder_in(self) -> int:
         return self.config.latent_dim + self.config.n_classes

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .. import losses
 from ..config import IMAGE_SIZE, ModelConfig
+from ..metric_schema import OWN_COMPONENT
 from ..metrics import cluster_majority_labels, roll_distance
 from ..networks import Discriminator, mlp
 from ..priors import PRIOR_TYPES, SwissRollPrior
@@ -36,6 +37,7 @@ ROLL_CURVE_POINTS = 4001   # the roll as a polyline: its chords stray from the a
 
 class AdversarialAutoencoder(AAEModel):
     kind = "unsupervised"
+    headline_metric = OWN_COMPONENT
     title = "unsupervised AAE"
     priors = ("gaussian", "mixture", "swiss_roll", "categorical")
     default_recipe = "unsupervised_gaussian_2d"
@@ -59,12 +61,6 @@ class AdversarialAutoencoder(AAEModel):
     @classmethod
     def label_use(cls, label_conditioned=False):
         return "partial" if label_conditioned else "none"
-
-    @classmethod
-    def headline(cls, metrics: dict[str, Any]) -> tuple[str, str] | None:
-        if "own_component_fraction" in metrics:
-            return "codes in their label's part of the prior", f"{100 * metrics['own_component_fraction']:.1f} %"
-        return super().headline(metrics)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from aae_core import explore, metrics
+from aae_core import metric_schema as S
 from explorer import evaluation, exports, map_view, models, picker, state, teaching_figures
 
 cur = picker.require_model()
@@ -43,19 +44,18 @@ majority = np.array([r["label"] for r in report])
 if family.classes_are_labels:
     error = float((predicted != labels).mean())
     order, names = list(range(k)), [str(c) for c in range(k)]
-    what, key = "classification error", "classification_error"
+    what, recorded = "classification error", S.CLASSIFICATION_ERROR.read(cur.metrics)
 else:
     error = float((majority[predicted] != labels).mean())
     order = sorted(range(k), key=lambda c: (report[c]["label"] if report[c]["size"] else 99, -report[c]["purity"]))
     names = [f"{c}→{report[c]['label']}" if report[c]["size"] else f"{c} (empty)" for c in order]
-    what, key = "clustering error", "clustering_error"
+    what, recorded = "clustering error", S.CLUSTERING_ERROR.read(cur.metrics)
 
-recorded = evaluation.metrics_of(cur).get(key)
 c1, c2, c3 = st.columns(3)
 c1.metric(f"Test {what}", f"{100 * error:.2f} %", help=f"measured here on {len(labels):,} test images")
 if recorded is not None:
     c2.metric("in metrics.json", f"{100 * recorded:.2f} %",
-              help=f"{evaluation.metrics_of(cur).get('n_test', 0):,} test images, written by aae_core.evaluate")
+              help=f"{S.N_TEST.show(cur.metrics)} test images, written by aae_core.evaluate")
 c3.metric(f"{plural.capitalize()} used", f"{int((cm.sum(0) > 0).sum())} of {k}")
 
 st.subheader("Confusion matrix")

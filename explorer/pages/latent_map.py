@@ -4,6 +4,7 @@ only the decoded point beside the map and the sidebar's share link (fragments): 
 import streamlit as st
 
 from aae_core import map_cache
+from aae_core import metric_schema as S
 from explorer import exports, figures, game_layers, map_view, maps, picker, point_view, share, state, widgets
 from explorer.selection import MapClick
 from explorer.tasks import BackgroundTask
@@ -93,7 +94,7 @@ with chart_area:
                                config=figures.chart_config(exports.safe_name(f"latent_map_{ref.name}_{lmap.method}")))
     if click is not None:   # where no callback ran (AppTest sets the chart's state before a whole run)
         widgets.remember_click(ref, lmap, click)
-    own = ref.metrics.get("own_component_fraction")
+    own = S.OWN_COMPONENT.read(ref.metrics)
     facts = [f"{lmap.n_test:,} test images and {lmap.prior_z.shape[0]:,} prior samples."]
     if own is not None:
         facts.append(f"**{100 * own:.1f} %** of the test images' codes lie in their own label's part of the prior "

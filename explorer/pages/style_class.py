@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from aae_core import explore
+from aae_core import metric_schema as S
 from explorer import exports, figures, map_view, picker, state, widgets
 
 cur = picker.require_model()
@@ -34,8 +35,8 @@ if not cur.family.needs_class_code:
             f"clustering). The picked model ({cur.description}) has none: pick another one in the sidebar.")
     st.stop()
 
-sweep_check = cur.metrics.get("class_sweep") or {}
-prior_sweep = cur.metrics.get("prior_class_sweep") or {}
+sweep_check = S.CLASS_SWEEP_RECORD.of(cur.metrics)
+prior_sweep = S.PRIOR_CLASS_SWEEP.of(cur.metrics)
 if "accuracy" in sweep_check:
     judge_acc = 100 * (sweep_check.get("judge_test_accuracy") or 0)
     st.caption(f"Measured: a separate digit classifier (the judge, {judge_acc:.1f} % on real test digits) "
