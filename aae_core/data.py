@@ -63,7 +63,8 @@ def flatten_images(x: torch.Tensor) -> torch.Tensor:
 def write_idx_dataset(raw_dir: str | Path, train: ImageSet, test: ImageSet) -> None:
     """Write train / test ImageSets as the four MNIST IDX files torchvision reads from raw_dir (atomically, each
     file renamed into place). Used by tests to make small synthetic datasets."""
-    write_idx_files(raw_dir, dict(zip(RAW_FILES, (train.images, train.labels, test.images, test.labels), strict=True)))
+    tensors = (train.images, train.labels, test.images, test.labels)
+    write_idx_files(raw_dir, {name: t.cpu().numpy() for name, t in zip(RAW_FILES, tensors, strict=True)})
 
 
 def _read_split(images_path: Path, labels_path: Path) -> ImageSet:

@@ -41,7 +41,7 @@ class Metric:
 
 
 MSE = Metric("reconstruction.mse", "reconstruction MSE / pixel")
-MMD = Metric("prior_fit.mmd", "prior fit (MMD of codes vs prior; lower is closer)")
+MMD = Metric("prior_fit.mmd", "MMD codes vs prior (lower is closer)")
 MMD_SAME_PRIOR = Metric("prior_fit.mmd_same_prior", "MMD of the prior against itself (the noise floor)")
 CLASSIFICATION_ERROR = Metric("classification_error", "test classification error", percent=True, digits=2)
 CLUSTERING_ERROR = Metric("clustering_error", "test clustering error", percent=True, digits=2)

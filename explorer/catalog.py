@@ -54,7 +54,7 @@ class CheckpointInfo:
     retrained model differs.
 
     `model` is config.json's description of the model as stored; `config` turns it into a checked
-    ModelConfig on first use (that asks the model family, which imports torch: the picker and a cached
+    ModelConfig on first use (checked by its family where the families are loaded; the picker and a cached
     latent map need only the stored description, so a fresh server draws its first map without torch)."""
 
     path: Path

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 UMAP_NICE = 10           # the pages win on shared cores
 IDLE_S = 1800.0          # a worker without work this long ends itself (its 330-490 MB go back)
 CHILD_SETUP: Callable[[], None] | None = None
-"""A function (of an importable module: it is pickled by name) the child calls before its first fit (tests install a
-stand-in umap there); None in use."""
+"""A function (of an importable module: it is pickled by name, so a lambda fails when the worker starts) the child
+calls before its first fit (tests install a stand-in umap there); None in use."""
 STARTING = ("neighbour graph: waiting for the UMAP worker process to import UMAP (seconds; the first time on a "
             "machine about a minute, compiling)")
 _CTX = mp.get_context("spawn")

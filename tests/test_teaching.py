@@ -257,7 +257,7 @@ def test_home_lists_every_model_with_its_family_headline_and_no_empty_cells(app)
     assert rows["clustering_16"]["headline metric"] == "test clustering error: 9.12 %"
     assert rows["unsupervised_mixture_2d"]["headline metric"] == "codes in their label's part of the prior: 92.8 %" \
         or rows["unsupervised_mixture_2d"]["headline metric"].endswith("92.9 %")
-    assert rows["vae_2d"]["headline metric"] == "prior fit (MMD of codes vs prior; lower is closer): 0.0123"
+    assert rows["vae_2d"]["headline metric"] == "MMD codes vs prior (lower is closer): 0.0123"
     assert rows["supervised_style_2d"]["headline metric"] == "not evaluated"
     assert rows["semi_supervised_4d"]["reconstruction MSE / pixel"] == "0.0210"
 

@@ -150,7 +150,7 @@ def test_prior_fit_shows_the_reference_the_verdict_uses_never_a_negative_mmd(app
     rows = table_rows(fit)
     assert rows["same-prior reference (the verdict's scale)"][0] == "0.0003"
     open_page(app, "home")
-    assert table_rows(app.table[0])["prior fit (MMD of codes vs prior; lower is closer)"] == ["0.0123 (same-prior reference 0.0003)"]
+    assert table_rows(app.table[0])["MMD codes vs prior (lower is closer)"] == ["0.0123 (same-prior reference 0.0003)"]
     assert not any(v.startswith("-") for cells in rows.values() for v in cells)
 
 

@@ -55,7 +55,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric(f"Test {what}", f"{100 * error:.2f} %", help=f"measured here on {len(labels):,} test images")
 if recorded is not None:
     c2.metric("in metrics.json", f"{100 * recorded:.2f} %",
-              help=f"{S.N_TEST.show(cur.metrics)} test images, written by aae_core.evaluate")
+              help=f"{S.N_TEST.show(cur.metrics) or 0} test images, written by aae_core.evaluate")
 c3.metric(f"{plural.capitalize()} used", f"{int((cm.sum(0) > 0).sum())} of {k}")
 
 st.subheader("Confusion matrix")

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from aae_core import metric_schema as S
 from aae_core import metrics
 from explorer import (
     catalog,
@@ -79,7 +80,7 @@ if same_axes and {c.config.prior_std for c in curs} != {curs[0].config.prior_std
 st.subheader("How well the codes fit the prior")
 fits = [evaluation.prior_fit(c) for c in curs]
 if all(f is not None for f in fits):
-    rows = {"MMD codes vs prior (lower is closer)": "mmd", "same-prior reference (the verdict's scale)": "reference",
+    rows = {S.MMD.label: "mmd", "same-prior reference (the verdict's scale)": "reference",
             "largest |mean gap| over dimensions": "mean", "largest |std gap|": "std",
             "largest |skewness gap|": "skewness", "largest |excess kurtosis gap|": "excess_kurtosis"}
     summaries = [evaluation.fit_summary(f.fit) for f in fits]
