@@ -45,7 +45,11 @@ def runs_dir() -> Path:
 
 def describe_config(config: ModelConfig) -> str:
     """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
-    return family_text.describe(config, aae_core.families.get_family(config.kind))   # torch: the family
+    try:
+        family = aae_core.families.get_family(config.kind)   # torch: the families load on first ask
+    except ValueError as exc:    # a config read before the families were loaded names a kind none of them is
+        return f"a model of unknown kind ({exc})"
+    return family_text.describe(config, family)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def default_pair(refs: list[str], current: str | None) -> tuple[str, str] | None
         other_kind = info.model.get("kind") != info_a.model.get("kind")
         try:
             baseline = not get_family(info.config.kind).adversarial     # the AAE's natural partner: a VAE
-        except CheckpointError:
+        except (CheckpointError, ValueError):      # unreadable, or a kind no family has
             baseline = False
         return (0 if same_size and other_kind else 1 if same_size else 2, 0 if baseline else 1)
 

@@ -205,6 +205,17 @@ def test_a_fresh_process_describes_a_config_without_importing_the_families_first
     assert out.stdout.strip() == "supervised AAE, 2-D style, 60,000 labels"
 
 
+def test_a_fresh_process_describes_a_config_of_an_unknown_kind_in_words():
+    """A config read before the families are loaded is not checked against them: an unknown kind reaches the
+    description, which says so instead of failing the sidebar."""
+    code = ("from aae_core.config import ModelConfig\nfrom explorer import catalog\n"
+            "print(catalog.describe_config(ModelConfig(kind='nope')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith("a model of unknown kind (kind must be one of unsupervised")
+    assert "got 'nope'" in out.stdout
+
+
 # --- the cold start's boundary, drawn once: explorer.TORCH_FREE ------------------------------------------------
 ENTRY_POINTS = ("app.py", "explorer/pages/home.py", "explorer/pages/latent_map.py")
 
