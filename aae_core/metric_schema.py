@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def _at(metrics: dict[str, Any] | None, key: str) -> Any:
+    """What a metrics.json holds at a dotted key ("prior_fit.mmd"), or None."""
+    value: Any = metrics or {}
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 @dataclass(frozen=True)
 class Metric:
     key: str              # its place in metrics.json: "classification_error", or "prior_fit.mmd" (nested)
@@ -24,9 +32,7 @@ class Metric:
 
     def read(self, metrics: dict[str, Any] | None) -> float | None:
         """The number in a metrics.json (a dict), or None where it is not there."""
-        value: Any = metrics or {}
-        for part in self.key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = _at(metrics, self.key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     def format(self, value: float) -> str:
@@ -79,7 +85,5 @@ SCHEMA = (MSE, MMD, MMD_SAME_PRIOR, CLASSIFICATION_ERROR, CLUSTERING_ERROR, OWN_
 
 def sample_shares(metrics: dict[str, Any] | None) -> list[float] | None:
     """The share of decoded prior samples the judge reads as each digit 0-9, or None."""
-    value: Any = metrics or {}
-    for part in SAMPLE_SHARES.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+    value = _at(metrics, SAMPLE_SHARES)
     return [float(v) for v in value] if isinstance(value, list) else None

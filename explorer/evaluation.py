@@ -46,8 +46,9 @@ def prior_fit(cur: Current) -> PriorFit | None:
     """The model's prior fit: from metrics.json (the whole test set) when there, else measured now on the first
     FIT_SUBSET test images (cached). None when the test set cannot be had (the page has said so)."""
     m = metrics_of(cur)
-    if S.PRIOR_FIT.of(m):
-        return PriorFit(S.PRIOR_FIT.of(m), f"metrics.json ({S.N_TEST.show(m) or 0} test images)")
+    recorded = S.PRIOR_FIT.of(m)
+    if recorded:
+        return PriorFit(recorded, f"metrics.json ({S.N_TEST.show(m) or 0} test images)")
     test = test_set(cur.config.dataset)
     if test is None:
         return None
