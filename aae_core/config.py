@@ -155,14 +155,10 @@ class ModelConfig:
             raise ValueError(f"kind must be one of {', '.join(FAMILY_REGISTRY)}; got {self.kind!r}") from None
 
     @property
-    def has_classifier(self) -> bool:
-        """True when classify() gives class (or cluster) logits."""
-        return self.family.has_classifier
-
-    @property
-    def needs_class_code(self) -> bool:
-        """True when decode() needs a class (or cluster) code y next to z."""
-        return self.family.needs_class_code
+    def classes(self):
+        """The family's class code (a ClassCode: truthy when decode() needs y next to z; .predicted when
+        classify() gives its logits; .noun, .means_label)."""
+        return self.family.classes
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

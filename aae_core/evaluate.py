@@ -25,7 +25,7 @@ from .judge import (
     QUALITY_SAMPLES,
     class_sweep_accuracy,
     default_judge_path,
-    has_prior_class_sweep,
+    has_class_sweep,
     load_judge,
     prior_class_sweep,
     sample_quality,
@@ -114,20 +114,17 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     if n_test:
         test = test.subset(n_test)
     t0 = time.perf_counter()
-    metrics = evaluate_model(model, test.to_float(), test.labels)
-    sweeps = model.class_sweep_check, has_prior_class_sweep(model)
-    found = _judge(judge, model.config.dataset, dev)
-    if found is not None:
-        digit_judge, about = found
-        metrics[S.SAMPLE_QUALITY.key] = {**sample_quality(model, digit_judge, quality_samples), **about}
-        if sweeps[0]:
-            sweep = class_sweep_accuracy(model, digit_judge, test.to_float()[:sweep_styles])
-            metrics[S.CLASS_SWEEP_RECORD.key] = {**sweep, **about}
-        if sweeps[1]:
-            metrics[S.PRIOR_CLASS_SWEEP.key] = {**prior_class_sweep(model, digit_judge, prior_styles), **about}
-        if model.reads_with_judge:
-            for name, read in model.judge_report(digit_judge, test.to_float(), test.labels).items():
-                metrics[name] = {**read, **about}
+    digit_judge, about = _judge(judge, model.config.dataset, dev) or (None, {})
+    metrics = evaluate_model(model, test.to_float(), test.labels, judge=digit_judge)
+    if digit_judge is not None:
+        metrics[S.SAMPLE_QUALITY.key] = sample_quality(model, digit_judge, quality_samples)
+        if has_class_sweep(model):
+            metrics[S.CLASS_SWEEP_RECORD.key] = class_sweep_accuracy(model, digit_judge,
+                                                                     test.to_float()[:sweep_styles])
+            metrics[S.PRIOR_CLASS_SWEEP.key] = prior_class_sweep(model, digit_judge, prior_styles)
+        for record in S.JUDGED:                   # every reading names the judge that made it
+            if record.key in metrics:
+                metrics[record.key] = {**metrics[record.key], **about}
     metrics.update({"kind": model.config.kind, "prior": model.config.prior,
                     "latent_dim": model.config.latent_dim, "n_labels": model.config.n_labels,
                     "dataset": model.config.dataset, "device": device_name(dev),

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .data import ImageSet
-from .families import AAEModel
+from .families import AAEModel, device_of
 from .images import tile, upscale  # noqa: F401 - numpy only, kept where callers knew them
 
 
@@ -25,13 +25,13 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def _class_code(model: AAEModel, y: np.ndarray | torch.Tensor | list | None, n: int) -> torch.Tensor | None:
-    if not model.config.needs_class_code:
+    if not model.classes:
         return None
     if y is None:
         k = model.config.n_classes
-        raise ValueError(f"a {model.kind!r} model decodes from a style and a {model.class_noun}: pass y "
+        raise ValueError(f"a {model.kind!r} model decodes from a style and a {model.classes.noun}: pass y "
                          f"(labels [N] in 0..{k - 1} or probabilities [N, {k}])")
-    y = torch.as_tensor(np.asarray(y), device=model.device)
+    y = torch.as_tensor(np.asarray(y), device=device_of(model))
     if y.dim() == 1 and y.is_floating_point() and y.shape[0] == model.config.n_classes and n == 1:
         y = y[None]  # one probability vector for one code
     if y.dim() == 1:
@@ -44,7 +44,7 @@ def _class_code(model: AAEModel, y: np.ndarray | torch.Tensor | list | None, n: 
 @torch.no_grad()
 def decode(model: AAEModel, z: np.ndarray | torch.Tensor, y=None) -> np.ndarray:
     """Codes z [N, d] (and class codes y, for models that take one) -> images uint8 [N, 28, 28]."""
-    zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=model.device).reshape(-1, model.config.latent_dim)
+    zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device_of(model)).reshape(-1, model.config.latent_dim)
     return to_uint8(model.decode(zt, _class_code(model, y, zt.shape[0])))
 
 
@@ -58,15 +58,15 @@ def _float_images(images: np.ndarray | torch.Tensor, device: torch.device) -> to
 @torch.no_grad()
 def encode(model: AAEModel, images: np.ndarray | torch.Tensor) -> np.ndarray:
     """uint8 images [N, 28, 28] (or floats in [0, 1]) -> codes z [N, d] float32."""
-    return model.encode(_float_images(images, model.device)).float().cpu().numpy()
+    return model.encode(_float_images(images, device_of(model))).float().cpu().numpy()
 
 
 @torch.no_grad()
 def class_probabilities(model: AAEModel, images: np.ndarray | torch.Tensor) -> np.ndarray | None:
     """The model's class (or cluster) probabilities [N, K], or None for models without a classifier."""
-    if not model.config.has_classifier:
+    if not model.classes.predicted:
         return None
-    return torch.softmax(model.classify(_float_images(images, model.device)), 1).float().cpu().numpy()
+    return torch.softmax(model.classify(_float_images(images, device_of(model))), 1).float().cpu().numpy()
 
 
 @torch.no_grad()
@@ -75,9 +75,23 @@ def reconstruct(model: AAEModel, images: np.ndarray | torch.Tensor, labels=None)
 
     Families that decode from the true label (supervised) rebuild from the style code and `labels`;
     the others through their own class code, if any."""
-    x = _float_images(images, model.device)
-    y = None if labels is None else torch.as_tensor(np.asarray(labels), device=model.device).long()
+    x = _float_images(images, device_of(model))
+    y = None if labels is None else torch.as_tensor(np.asarray(labels), device=device_of(model)).long()
     return to_uint8(model.reconstruct(x, y))
+
+
+def class_code(model: AAEModel, x: torch.Tensor, labels=None) -> torch.Tensor | None:
+    """The class code y [N, K] that decodes images x [N, 784] (floats on the model's device) as the model sees
+    them: its own probabilities where it predicts y, else the true labels' one-hot; None for families whose
+    decoder reads z alone."""
+    if not model.classes:
+        return None
+    if model.classes.predicted:
+        return torch.softmax(model.classify(x), dim=1)
+    if labels is None:
+        raise ValueError(f"a {model.kind!r} model decodes through the true label: pass the images' labels")
+    labels = torch.as_tensor(labels, device=x.device).long().reshape(-1)
+    return torch.nn.functional.one_hot(labels, model.config.n_classes).float()
 
 
 @torch.no_grad()
@@ -86,8 +100,8 @@ def reconstruction_class_codes(model: AAEModel, test: ImageSet, batch: int = 100
     model's own probabilities) [N, K] float32, for models whose decoder takes one."""
     out = []
     for i in range(0, len(test), batch):
-        x = test.images[i:i + batch].to(model.device).float().div(255).reshape(-1, 784)
-        out.append(model.class_code(x, test.labels[i:i + batch].to(model.device)).float().cpu().numpy())
+        x = test.images[i:i + batch].to(device_of(model)).float().div(255).reshape(-1, 784)
+        out.append(class_code(model, x, test.labels[i:i + batch].to(device_of(model))).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
@@ -100,7 +114,7 @@ def prior_samples(model: AAEModel, n: int, seed: int = 0) -> np.ndarray:
 
 def class_sweep(model: AAEModel, styles: np.ndarray) -> np.ndarray:
     """Each style z [S, d] decoded with every class code 0..K-1 -> uint8 [S, K, 28, 28] (paper Fig. 6, 8)."""
-    if not model.config.needs_class_code:
+    if not model.classes:
         raise ValueError(f"a {model.kind!r} model has no class code to sweep")
     styles = np.asarray(styles, dtype=np.float32).reshape(-1, model.config.latent_dim)
     k = model.config.n_classes
@@ -149,7 +163,7 @@ def point_from_test(model: AAEModel, test: ImageSet, index: int) -> LatentPoint:
     label = int(test.labels[index])
     z = encode(model, image[None])[0]
     with torch.no_grad():
-        code = model.class_code(_float_images(image[None], model.device), torch.tensor([label]))
+        code = class_code(model, _float_images(image[None], device_of(model)), torch.tensor([label]))
     y = None if code is None else code[0].float().cpu().numpy()
     return LatentPoint(z=z, y=y, image=image, label=label, description=f"test image #{index} (label {label})")
 
@@ -170,8 +184,8 @@ def point_from_image(model: AAEModel, image: np.ndarray, description: str = "an 
     image = np.asarray(image, dtype=np.uint8).reshape(28, 28)
     z = encode(model, image[None])[0]
     y = None
-    if model.config.has_classifier:
+    if model.classes.predicted:
         with torch.no_grad():
-            code = model.class_code(_float_images(image[None], model.device))
+            code = class_code(model, _float_images(image[None], device_of(model)))
         y = None if code is None else code[0].float().cpu().numpy()
     return LatentPoint(z=z, y=y, image=image, description=description)

@@ -17,7 +17,7 @@ from . import losses
 from .config import TrainConfig
 from .data import ImageSet
 from .explore import decode
-from .families import AAEModel, Batch
+from .families import AAEModel, Batch, device_of
 from .training import Trainer
 
 GRID_STEPS = 48   # D's grid: 48 x 48 points are enough for a smooth heatmap and cost one small forward pass
@@ -25,7 +25,7 @@ GRID_STEPS = 48   # D's grid: 48 x 48 points are enough for a smooth heatmap and
 
 def has_latent_critic(model: AAEModel) -> bool:
     """True when a discriminator judges this model's codes z (so D(z) has a picture)."""
-    z = torch.zeros(1, model.config.latent_dim, device=model.device)
+    z = torch.zeros(1, model.config.latent_dim, device=device_of(model))
     with torch.no_grad():
         return model.latent_critic(z) is not None
 
@@ -43,7 +43,7 @@ def _labels(model: AAEModel, label: int | None, n: int) -> torch.Tensor | None:
         return None
     if not 0 <= int(label) < model.config.n_classes:
         raise ValueError(f"label must be in 0..{model.config.n_classes - 1}; got {label}")
-    return torch.full((n,), int(label), dtype=torch.long, device=model.device)
+    return torch.full((n,), int(label), dtype=torch.long, device=device_of(model))
 
 
 @torch.no_grad()
@@ -53,9 +53,9 @@ def critic_scores(model: AAEModel, z: torch.Tensor | np.ndarray, labels=None) ->
     was = model.training
     model.eval()
     try:
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=model.device)
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=device_of(model))
         if labels is not None:
-            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=model.device)
+            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device_of(model))
         logits = model.latent_critic(z, labels)
     finally:
         model.train(was)
@@ -83,9 +83,10 @@ def generator_push(model: AAEModel, codes: torch.Tensor | np.ndarray, labels=Non
     was = model.training
     model.eval()
     try:
-        z = torch.as_tensor(np.asarray(codes), dtype=torch.float32, device=model.device).clone().requires_grad_(True)
+        dev = device_of(model)
+        z = torch.as_tensor(np.asarray(codes), dtype=torch.float32, device=dev).clone().requires_grad_(True)
         if labels is not None:
-            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=model.device)
+            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device_of(model))
         logits = model.latent_critic(z, labels)
         if logits is None:
             return None
@@ -145,7 +146,7 @@ class GameStepper:
         self.done: list[PhaseView] = []
         shown = self.labels if self.model.config.label_conditioned else None
         self.prior = self.model.prior.sample(n, labels=shown, generator=torch.Generator().manual_seed(seed + 1),
-                                             device=self.model.device).detach()
+                                             device=device_of(self.model)).detach()
         self.start = self.view("start", float("nan"), [])
 
     @property
@@ -194,6 +195,6 @@ def decoded_lattice(model: AAEModel, extent: tuple[float, float, float, float], 
         raise ValueError(f"the decoded manifold is drawn for 2-D latents; this model's is {model.config.latent_dim}-D")
     z = lattice_codes(extent, n)
     y = None
-    if model.config.needs_class_code:
+    if model.classes:
         y = np.full(n * n, 0 if label is None else int(label))
     return decode(model, z, y).reshape(n, n, 28, 28)

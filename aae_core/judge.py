@@ -187,8 +187,9 @@ def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) ->
     """Encode images x [N, 784] to styles, decode each style with every class, let the judge read them.
 
     Returns the fraction read as the intended class, overall and per class, and how many were read."""
-    if not model.class_sweep_check:
-        raise ValueError(f"the class sweep needs a supervised model (style + class); got a {model.title}")
+    if not has_class_sweep(model):
+        raise ValueError("the class sweep needs a model that decodes a style and a digit class (supervised or "
+                         f"semi-supervised); got a {model.kind!r} model")
     was_training = model.training
     model.eval()
     try:
@@ -198,10 +199,10 @@ def class_sweep_accuracy(model: AAEModel, judge: DigitJudge, x: torch.Tensor) ->
     return _sweep(model, judge, z)
 
 
-def has_prior_class_sweep(model: AAEModel) -> bool:
+def has_class_sweep(model: AAEModel) -> bool:
     """True for models that decode a style z and a class code that means the digit (supervised and
-    semi-supervised): their styles can be drawn from the prior and decoded as every digit."""
-    return model.needs_class_code and model.classes_are_labels
+    semi-supervised): their styles (a test image's, or drawn from the prior) can be decoded as every digit."""
+    return bool(model.classes) and model.classes.means_label
 
 
 @torch.no_grad()
@@ -212,9 +213,9 @@ def prior_class_sweep(model: AAEModel, judge: DigitJudge, n_styles: int = 100, *
     Unlike class_sweep_accuracy, no test image picks the styles: a style the encoder never produces
     must still draw every digit. Returns accuracy (read as the intended class), per_class, n_styles,
     n_images."""
-    if not has_prior_class_sweep(model):
+    if not has_class_sweep(model):
         raise ValueError("the prior class sweep needs a model that decodes a style and a digit class "
-                         f"(supervised or semi-supervised); got a {model.title}")
+                         f"(supervised or semi-supervised); got a {model.kind!r} model")
     if n_styles < 1:
         raise ValueError(f"n_styles must be >= 1; got {n_styles}")
     z = model.prior.sample(n_styles, generator=torch.Generator().manual_seed(seed))
@@ -245,7 +246,7 @@ def sample_quality(model: AAEModel, judge: DigitJudge, n_samples: int = QUALITY_
     try:
         z = model.prior.sample(n_samples, generator=g).to(dev)
         y = (torch.randint(0, model.config.n_classes, (n_samples,), generator=g).to(dev)
-             if model.needs_class_code else None)
+             if model.classes else None)
         probs = torch.cat([
             torch.softmax(judge(model.decode(z[i:i + 2000], None if y is None else y[i:i + 2000])
                                 .reshape(-1, 784).to(judge_dev)), 1).cpu()

@@ -1,6 +1,7 @@
 """metrics.json's numbers, named once: where each sits in the file, what it is called, how it is written.
 
-`python -m aae_core.evaluate` writes metrics.json (aae_core.metrics, the families' family_metrics); everything that
+`python -m aae_core.evaluate` writes metrics.json (aae_core.metrics, the families' `metrics` hook, whose record is
+FamilyNumbers below); everything that
 reads it (the families' headline, the app's Home and Paper pages, the Latent map's note, benchmarks/report.py) asks
 a Metric here instead of spelling its key (tests/test_families.py scans explorer/ and benchmarks/ for the keys).
 Standard library only: the app reads metrics without importing torch.
@@ -12,7 +13,7 @@ Standard library only: the app reads metrics without importing torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 
 def _at(metrics: dict[str, Any] | None, key: str) -> Any:
@@ -78,9 +79,27 @@ SAMPLE_QUALITY = Record("sample_quality")    # aae_core.judge.sample_quality: su
 LATENT_PROBE = Record("latent_probe")        # aae_core.latent_probe: 1-NN and linear-SVM accuracy from the codes
 CLASS_SWEEP_RECORD = Record("class_sweep")   # aae_core.judge: accuracy, judge_test_accuracy, n_styles
 PRIOR_CLASS_SWEEP = Record("prior_class_sweep")   # the same for prior styles: accuracy, per_class
+ALAE_JUDGE = Record("alae_judge")            # ALAE's metrics hook with the judge: recon_same_digit, sample shares
+JUDGED = (SAMPLE_QUALITY, CLASS_SWEEP_RECORD, PRIOR_CLASS_SWEEP, ALAE_JUDGE)   # readings of the digit judge
 SAMPLE_SHARES = "sample_quality.digit_shares"   # a list, one share per digit (sample_shares reads it)
 SCHEMA = (MSE, MMD, MMD_SAME_PRIOR, CLASSIFICATION_ERROR, CLUSTERING_ERROR, OWN_COMPONENT, CLASS_SWEEP, SAMPLES_SURE,
           ALAE_SURE, N_TEST)
+
+
+class FamilyNumbers(TypedDict, total=False):
+    """What a family's one metrics hook (AAEModel.metrics) returns: every number a family measures of itself,
+    named once here. The first group goes into metrics.json; the eval_* ones are the per-epoch report's."""
+
+    classification_error: float            # semi-supervised: test images whose predicted class is wrong
+    clustering_error: float                # clustering: images whose cluster's majority label differs from theirs
+    own_component_fraction: float          # label-conditioned mixture: codes in their label's component
+    component_purity_error: float          # unconditioned mixture: the same error, components as clusters
+    roll_distance: dict[str, float]        # swiss roll: codes_median, prior_median, ratio
+    latent_reconstruction_mse: float       # ALAE: ||F(z) - E(G(F(z)))||² per dimension
+    alae_judge: dict[str, Any]             # ALAE, read by the digit judge: recon_same_digit, sample_sure_fraction...
+    eval_error: float                      # per epoch: the classification or clustering error
+    eval_latent_mse: float                 # per epoch, ALAE: latent_reconstruction_mse
+    eval_sample_ink: float                 # per epoch, ALAE: mean pixel of a few generated digits (collapse shows)
 
 
 def sample_shares(metrics: dict[str, Any] | None) -> list[float] | None:

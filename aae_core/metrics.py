@@ -5,99 +5,54 @@ Every helper runs under no_grad in eval mode and puts the model back in the mode
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from . import metric_schema as S
 from .data import flatten_images
+from .families.base import device_of
+from .families.scoring import (  # noqa: F401
+    chunks,
+    classification_error,
+    cluster_majority_labels,
+    clustering_error,
+    distance_to_curve,
+    encode_all,
+    eval_mode,
+    predict_all,
+    roll_distance,
+)
 from .fit_verdict import CLOSE_FACTOR, MATCH_FACTOR, MMD_NOISE_FLOOR, fit_reference, fit_verdict  # noqa: F401
 
 if TYPE_CHECKING:
     from .families import AAEModel
 
 
-def _eval_mode(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(model: AAEModel, *args, **kwargs):
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return fn(model, *args, **kwargs)
-        finally:
-            model.train(was_training)
-    return wrapper
-
-
-def _chunks(n: int, size: int = 2000):
-    for i in range(0, n, size):
-        yield slice(i, min(i + size, n))
-
-
-@_eval_mode
-def encode_all(model: AAEModel, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Codes of every image in x [N, 784] (any device) -> [N, latent_dim] on x's device."""
-    dev = model.device
-    return torch.cat([model.encode(x[s].to(dev)).to(x.device) for s in _chunks(x.shape[0], batch_size)])
-
-
-@_eval_mode
-def predict_all(model: AAEModel, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Class / cluster probabilities [N, n_classes] for models with a classifier."""
-    dev = model.device
-    return torch.cat([torch.softmax(model.classify(x[s].to(dev)), 1).to(x.device)
-                      for s in _chunks(x.shape[0], batch_size)])
-
-
-@_eval_mode
+@eval_mode
 def reconstruction_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
     """Mean squared error per pixel and Bernoulli NLL (nats) per image of reconstructions of x.
 
     Families that decode from the true label (supervised) reconstruct through y; the others ignore it."""
     x = flatten_images(x)
-    dev = model.device
+    dev = device_of(model)
     mse = bce = 0.0
-    for s in _chunks(x.shape[0]):
+    for s in chunks(x.shape[0]):
         xb = x[s].to(dev)
-        logits = model.reconstruct_logits(xb, None if y is None else y[s].to(dev))
+        logits = model.reconstruct(xb, None if y is None else y[s].to(dev), logits=True)
         mse += float(((torch.sigmoid(logits) - xb) ** 2).sum())
         bce += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, xb, reduction="sum"))
     n = x.shape[0]
     return {"mse": mse / (n * x.shape[1]), "bce": bce / n}
 
 
-def classification_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of x whose argmax class differs from y (paper Table 2)."""
-    pred = predict_all(model, x).argmax(1).cpu()
-    return float((pred != y.cpu()).float().mean())
-
-
-def cluster_majority_labels(clusters: torch.Tensor, labels: torch.Tensor, n_clusters: int) -> torch.Tensor:
-    """Each cluster's majority label [n_clusters] (-1 for an empty cluster)."""
-    n_labels = int(labels.max()) + 1
-    counts = torch.zeros(n_clusters, n_labels, dtype=torch.long)
-    counts.index_put_((clusters.cpu().long(), labels.cpu().long()), torch.ones_like(labels.cpu().long()),
-                      accumulate=True)
-    majority = counts.argmax(1)
-    majority[counts.sum(1) == 0] = -1
-    return majority
-
-
-def clustering_error(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Paper §6: every cluster takes the label most of its images carry; the error is the fraction
-    of images whose cluster's label differs from theirs."""
-    clusters = predict_all(model, x).argmax(1).cpu()
-    majority = cluster_majority_labels(clusters, y, model.config.n_classes)
-    return float((majority[clusters] != y.cpu()).float().mean())
-
-
-@_eval_mode
-def quick_metrics(model: AAEModel, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """The family's own per-epoch numbers on a few held-out images (e.g. classification error)."""
-    return model.quick_metrics(x, y)
+@eval_mode
+def family_numbers(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, per_epoch: bool = False,
+                   judge: torch.nn.Module | None = None) -> dict[str, Any]:
+    """The family's own numbers (its metrics hook) on held-out images x, in eval mode without gradients:
+    per_epoch, the few cheap ones of the per-epoch report (e.g. eval_error); else evaluate's, read with the
+    digit judge where one is given."""
+    return dict(model.metrics(x, y, per_epoch=per_epoch, judge=judge))
 
 
 def _moments(z: torch.Tensor) -> dict[str, list[float]]:
@@ -141,42 +96,21 @@ def prior_fit(z: torch.Tensor, prior_samples: torch.Tensor, *, mmd_samples: int 
             "mmd": mmd_rbf(z[zi], p[pi[:k]]), "mmd_same_prior": mmd_rbf(p[pi[:k]], p[pi[k:]])}
 
 
-def distance_to_curve(points: torch.Tensor, curve: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-    """Distance of each point [N, d] to the polyline through curve [G, d] (its nearest segment) -> [N]."""
-    points, curve = points.detach().cpu().double(), curve.detach().cpu().double()
-    a, seg = curve[:-1], curve[1:] - curve[:-1]                     # segments a + t * seg, t in [0, 1]
-    seg_len2 = seg.pow(2).sum(1).clamp_min(1e-12)
-    out = []
-    for s in _chunks(points.shape[0], chunk):
-        p = points[s, None, :]                                       # [n, 1, d]
-        t = ((p - a) * seg).sum(2).div(seg_len2).clamp(0.0, 1.0)     # [n, G-1]
-        d = (p - a - t[..., None] * seg).pow(2).sum(2)
-        out.append(d.min(1).values.sqrt())
-    return torch.cat(out).float()
-
-
-def roll_distance(z: torch.Tensor, prior_samples: torch.Tensor, curve: torch.Tensor) -> dict[str, float]:
-    """How closely codes z [N, 2] follow a swiss roll (paper Fig. 4): the median distance of the codes to
-    the roll's curve [G, 2], next to that of samples of the prior itself (its own width; a perfect fit
-    reaches it), and their ratio."""
-    codes = float(distance_to_curve(z, curve).median())
-    prior = float(distance_to_curve(prior_samples, curve).median())
-    return {"codes_median": codes, "prior_median": prior, "ratio": codes / max(prior, 1e-12)}
-
-
 def codes_fit(model: AAEModel, z: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
     """prior_fit of codes z [N, d] against 2N seeded samples of the model's prior (metrics.json's prior_fit)."""
     samples = model.prior.sample(2 * z.shape[0], generator=torch.Generator().manual_seed(seed))
     return prior_fit(z, samples, generator=torch.Generator().manual_seed(seed))
 
 
-def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> dict[str, Any]:
-    """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]."""
+def evaluate_model(model: AAEModel, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
+                   judge: torch.nn.Module | None = None) -> dict[str, Any]:
+    """All metrics that apply to the model on test images x [N, 784] (floats) and labels y [N]; with the digit
+    judge, also what it reads in the family's own images (the family's metrics hook decides)."""
     out: dict[str, Any] = {S.N_TEST.key: int(x.shape[0])}
     out[S.RECONSTRUCTION.key] = reconstruction_error(model, x, y)
     z = encode_all(model, x).cpu()
     out[S.PRIOR_FIT.key] = codes_fit(model, z, seed=seed)
-    out.update(model.family_metrics(x, y, z))
+    out.update(family_numbers(model, x, y, judge=judge))
     return out
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from aae_core import checkpoint
-from aae_core.families import AAEModel
+from aae_core.families import AAEModel, device_of
 from aae_core.fsutil import atomic_write
 
 OPSET = 17
@@ -38,13 +38,13 @@ class DecoderGraph(nn.Module):
 
 def input_names(model: AAEModel) -> list[str]:
     """The graph's input names, in order: ['z'] or ['z', 'class_code']."""
-    return [INPUT_Z, INPUT_CLASS] if model.config.needs_class_code else [INPUT_Z]
+    return [INPUT_Z, INPUT_CLASS] if model.classes else [INPUT_Z]
 
 
 def example_inputs(model: AAEModel, n: int = 2) -> tuple[torch.Tensor, ...]:
     """Inputs of the right shapes (zeros codes, class 0) for tracing."""
     z = torch.zeros(n, model.config.latent_dim)
-    if not model.config.needs_class_code:
+    if not model.classes:
         return (z,)
     y = torch.zeros(n, model.config.n_classes)
     y[:, 0] = 1.0
@@ -57,7 +57,7 @@ def export_decoder(model: AAEModel, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
-    device = model.device
+    device = device_of(model)
     graph = DecoderGraph(model.float().cpu().eval())
     names = input_names(model)
 

@@ -351,7 +351,7 @@ class Trainer:
             return {}
         x, y = self.eval_set.to_float(), self.eval_set.labels
         out = {"eval_mse": M.reconstruction_error(self.model, x, y)["mse"]}
-        out.update(M.quick_metrics(self.model, x, y))
+        out.update(M.family_numbers(self.model, x, y, per_epoch=True))
         return out
 
     # --- resuming -----------------------------------------------------------------------------

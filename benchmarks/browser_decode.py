@@ -57,7 +57,7 @@ def decoder_files(folder: Path) -> dict[str, dict]:
         z = model.prior.sample(100, generator=g).float()
         feeds = {"z": z.numpy()}
         y = None
-        if model.config.needs_class_code:
+        if model.classes:
             y = torch.nn.functional.one_hot(torch.randint(0, model.config.n_classes, (100,), generator=g),
                                             model.config.n_classes).float()
             feeds["class_code"] = y.numpy()

@@ -31,7 +31,7 @@ def main() -> None:
     x = test.to_float().to(device)
     sync = device.type == "cuda"
     y = torch.zeros(x.shape[0], dtype=torch.long, device=device)
-    y_arg = y if model.config.needs_class_code else None
+    y_arg = y if model.classes else None
 
     out: dict = {"checkpoint": args.checkpoint, "device": A.device_name(device),
                  "latent_dim": model.config.latent_dim, "hidden": model.config.hidden_dim}

@@ -210,7 +210,7 @@ def plural(n: int, noun: str) -> str:
 def prior_description(config: ModelConfig) -> str:
     """What the codes of a model are matched to, in a few words: 'gaussian, σ = 5', 'mixture', or for a
     learned distribution (ALAE) the family's own words."""
-    if aae_core.families.get_family(config.kind).learned_prior:
+    if family_text.of(config.kind).pulled_by == "learned":
         return family_text.of(config.kind).prior_words
     return config.prior.replace("_", " ") + (f", σ = {config.prior_std:g}" if config.prior == "gaussian" else "")
 
@@ -261,13 +261,13 @@ def sample_quality_table(named: dict[str, dict[str, Any]]) -> list[dict[str, str
 
 
 def model_rows(infos: list[CheckpointInfo]) -> list[dict[str, str]]:
-    """Home's table of models: name, source, description, the family's headline metric (family.headline_metric:
+    """Home's table of models: name, source, description, the family's headline metric (family_text's headline:
     each family's own number, as 'name: value') and the reconstruction error every family has; every cell a
     string, 'not evaluated' where metrics.json is missing."""
     rows = []
     for i in infos:
         metrics = i.metrics or {}
-        metric = aae_core.families.get_family(i.config.kind).headline_metric if metrics else S.MMD
+        metric = family_text.of(i.config.kind).headline if metrics else S.MMD
         if metric.read(metrics) is None:
             metric = S.MMD                   # every family's fallback: how close the codes are to the prior
         value = metric.show(metrics)

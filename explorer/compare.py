@@ -9,8 +9,7 @@ import numpy as np
 
 from aae_core import explore
 from aae_core.errors import CheckpointError
-from aae_core.families import get_family
-from explorer import catalog
+from explorer import catalog, family_text
 
 if TYPE_CHECKING:
     from aae_core.data import ImageSet
@@ -43,8 +42,8 @@ def default_pair(refs: list[str], current: str | None) -> tuple[str, str] | None
         same_size = info.latent_dim == info_a.latent_dim
         other_kind = info.model.get("kind") != info_a.model.get("kind")
         try:
-            baseline = not get_family(info.config.kind).adversarial     # the AAE's natural partner: a VAE
-        except (CheckpointError, ValueError):      # unreadable, or a kind no family has
+            baseline = family_text.of(info.config.kind).pulled_by == "kl"     # the AAE's natural partner: a VAE
+        except CheckpointError:      # unreadable
             baseline = False
         return (0 if same_size and other_kind else 1 if same_size else 2, 0 if baseline else 1)
 
@@ -53,7 +52,7 @@ def default_pair(refs: list[str], current: str | None) -> tuple[str, str] | None
 
 def class_codes(cur: Current, n: int) -> np.ndarray | None:
     """Class codes 0, 1, 2, ... (cycling) for n prior samples of a model whose decoder needs one; else None."""
-    return np.arange(n) % cur.config.n_classes if cur.family.needs_class_code else None
+    return np.arange(n) % cur.config.n_classes if cur.family.classes else None
 
 
 def reconstructions(cur: Current, test: ImageSet, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

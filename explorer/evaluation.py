@@ -88,7 +88,7 @@ def _probabilities(fingerprint: str, _cur: Current) -> np.ndarray:
 
 def test_probabilities(cur: Current) -> np.ndarray | None:
     """The class (or cluster) probabilities [N, K] of every test image, for models with a classifier."""
-    if not cur.family.has_classifier or test_set(cur.config.dataset) is None:
+    if not cur.family.classes.predicted or test_set(cur.config.dataset) is None:
         return None
     return _probabilities(cur.fingerprint, cur)
 
@@ -96,8 +96,8 @@ def test_probabilities(cur: Current) -> np.ndarray | None:
 def class_name(cur: Current, k: int) -> str:
     """A class or cluster as the pages name it: 'class 3'; a cluster with the digit most of its test images
     carry (paper §6), 'cluster 5 (mostly 3s)', where the test set can be had."""
-    noun = cur.family.class_noun or "class"
-    probs = None if cur.family.classes_are_labels else test_probabilities(cur)
+    noun = cur.family.classes.noun or "class"
+    probs = None if cur.family.classes.means_label else test_probabilities(cur)
     if probs is None:
         return f"{noun} {k}"
     labels = test_set(cur.config.dataset).labels.cpu().numpy()

@@ -1,13 +1,16 @@
-"""How each model family is shown in the app: its one-line summary, its explanation, what to look for on its latent
-map, the words for what its codes are compared with, a diagram, and a config in one readable line. The library's
-families hold the math (aae_core.families); the words and pictures live here, by the family's kind. A family the
-app has no words for (one registered elsewhere) is shown by its title alone."""
+"""How each model family is shown in the app: its title, one-line summary, explanation, what to look for on its
+latent map, the words for what its codes are compared with (and what pulls them there), a diagram, the number that
+heads its row, and a config in one readable line. The library's families hold the math (aae_core.families); the
+words and pictures live here, by the family's kind. A family the app has no words for (one registered elsewhere)
+is shown by its kind."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from aae_core import metric_schema as S
 
 if TYPE_CHECKING:
     from aae_core.config import ModelConfig
@@ -16,12 +19,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FamilyText:
+    title: str                      # "semi-supervised AAE"
     summary: str                    # one line for the Train page: what it learns, paper section
     explanation: str                # a paragraph: what its latent map shows
     map_note: str                   # what to look for on its latent map
     prior_words: str = "the prior p(z)"     # what the codes are compared with, in the app's sentences
     diagram: str | None = None      # an SVG of its networks for Home (None: the AAE's, drawn there)
     code_words: Callable[[ModelConfig], str] | None = None   # the code in a few words (None: from the family)
+    headline: S.Metric = S.MMD      # the one number of an evaluated model that says most about it (Home's table)
+    pulled_by: Literal["discriminator", "kl", "learned"] = "discriminator"   # what pulls the codes to the prior:
+    #                                 a discriminator on z, a KL term (VAE), or none on z: a learned F(z) (ALAE)
 
 
 # ALAE's four networks and three phases, for the Home page (drawn like the AAE's diagram there).
@@ -72,6 +79,7 @@ ALAE_DIAGRAM = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 330"
 
 TEXTS: dict[str, FamilyText] = {
     'unsupervised': FamilyText(
+        title='unsupervised AAE', headline=S.OWN_COMPONENT,
         summary='Codes pushed to a prior of your choice by a discriminator (paper §2, Fig. 2-4).',
         explanation=(
             'An encoder squeezes each image into a code z and a decoder rebuilds it. A discriminator sees codes '
@@ -84,6 +92,7 @@ TEXTS: dict[str, FamilyText] = {
             'the part of the prior drawn in its colour.'),
     ),
     'supervised': FamilyText(
+        title='supervised AAE', headline=S.CLASS_SWEEP,
         code_words=lambda c: f"{c.latent_dim}-D style",       # the class is the label, given to the decoder
         summary='The decoder also gets the label, so z keeps only the style (paper §4, Fig. 6).',
         explanation=(
@@ -95,6 +104,7 @@ TEXTS: dict[str, FamilyText] = {
             "so a '2' and a '7' written alike sit side by side. Neighbouring points share slant and thickness."),
     ),
     'semi_supervised': FamilyText(
+        title='semi-supervised AAE', headline=S.CLASSIFICATION_ERROR,
         summary='A class head learns from a few labels; z keeps the style (paper §5, Table 2).',
         explanation=(
             'The encoder gives two codes: a class y (a softmax over the ten digits) and a style z. One '
@@ -105,6 +115,7 @@ TEXTS: dict[str, FamilyText] = {
             "well-mixed map means the style holds no class; the class head's errors show on the confusion matrix."),
     ),
     'clustering': FamilyText(
+        title='clustering AAE', headline=S.CLUSTERING_ERROR,
         summary='The class head finds clusters without any labels (paper §6, Table 3).',
         explanation=(
             'The same two codes as the semi-supervised AAE, a category y and a style z, but no labels at all: the '
@@ -116,6 +127,7 @@ TEXTS: dict[str, FamilyText] = {
             'gathered.'),
     ),
     'vae': FamilyText(
+        title='VAE (baseline)', pulled_by='kl',
         summary='The variational autoencoder baseline: a KL term instead of a discriminator.',
         explanation=(
             'A variational autoencoder encodes each image to a Gaussian q(z|x) rather than a point, and a KL term '
@@ -127,6 +139,7 @@ TEXTS: dict[str, FamilyText] = {
             'matches the prior as a whole.'),
     ),
     'alae': FamilyText(
+        title='ALAE', headline=S.ALAE_SURE, pulled_by='learned',
         summary=(
             'Adversarial Latent Autoencoder: the adversarial game is played in the latent space (CVPR 2020).'),
         explanation=(
@@ -147,7 +160,7 @@ TEXTS: dict[str, FamilyText] = {
         code_words=lambda c: f"{c.latent_dim}-D w = F(z), z ~ N(0, I), {3 * c.n_hidden_layers}-layer mapping",
     ),
 }
-UNKNOWN = FamilyText(summary="", explanation="", map_note="")
+UNKNOWN = FamilyText(title="", summary="", explanation="", map_note="")
 
 
 def of(kind: str) -> FamilyText:
@@ -155,20 +168,25 @@ def of(kind: str) -> FamilyText:
     return TEXTS.get(kind, UNKNOWN)
 
 
+def title(kind: str) -> str:
+    """The family's name for a reader ('semi-supervised AAE'); a family the app has no words for, by its kind."""
+    return of(kind).title or f"{kind} model"
+
+
 def code_words(config: ModelConfig, family: type[AAEModel]) -> str:
     """The code in a few words: '2-D gaussian prior', '10-D style + 10 classes'."""
     own = of(config.kind).code_words
     if own is not None:
         return own(config)
-    if family.class_noun is not None:
-        plural = family.class_noun + ("es" if family.class_noun.endswith("s") else "s")
+    if family.classes:
+        plural = family.classes.noun + ("es" if family.classes.noun.endswith("s") else "s")
         return f"{config.latent_dim}-D style + {config.n_classes} {plural}"
     return f"{config.latent_dim}-D {config.prior.replace('_', ' ')} prior"
 
 
 def describe(config: ModelConfig, family: type[AAEModel]) -> str:
     """One line a student can read, e.g. 'semi-supervised AAE, 10-D style + 10 classes, 100 labels'."""
-    parts = [family.title, code_words(config, family)]
+    parts = [title(config.kind), code_words(config, family)]
     if config.label_conditioned:
         parts.append("label-conditioned")
     if config.n_labels:

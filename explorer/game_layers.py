@@ -58,8 +58,8 @@ def critic_label(config: ModelConfig, key: str) -> int | None:
 
 
 def no_critic_note(cur: Current) -> str:
-    return (f"A {cur.family.title} has no discriminator on its codes"
-            + (" (a KL term shapes them)" if not cur.family.adversarial else "") + ": there is no D(z) to draw.")
+    return (f"A {cur.words.title} has no discriminator on its codes"
+            + (" (a KL term shapes them)" if cur.words.pulled_by == "kl" else "") + ": there is no D(z) to draw.")
 
 
 def add_layers(fig: go.Figure, cur: Current, codes: np.ndarray, labels: np.ndarray, *, critic: bool, push: bool,

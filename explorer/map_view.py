@@ -110,7 +110,7 @@ def _model_files(fingerprint: str, method: str, _cur: Current, _lmap: LatentMap,
         files["prior_labels"] = publish(np.asarray(_lmap.prior_labels, dtype=np.uint8))
     if _test is not None and len(_test) == _lmap.n_test:
         files["images"] = _test_images_url(config.dataset, _test)
-        if _cur.family.needs_class_code:
+        if _cur.family.classes:
             files["class_codes"] = publish(aae_core.explore.reconstruction_class_codes(model, _test))
     return files
 
@@ -172,9 +172,9 @@ def browser_map(cur: Current, lmap: LatentMap, fig: MapFigure, *, key: str, conf
                 test: ImageSet | None = None, on_change: Callable[[], None] | None = None) -> MapClick | None:
     """Draw the map in the browser component, which decodes on hover. Returns the click it reports, or None."""
     files = _model_files(cur.fingerprint, lmap.method, cur, lmap, test)
-    n_classes = cur.config.n_classes if cur.family.needs_class_code else 0
+    n_classes = cur.config.n_classes if cur.family.classes else 0
     value = _MAP(figure=fig.json, config=config or {"displaylogo": False}, files=files,
-                 latent_dim=lmap.latent_dim, n_classes=n_classes, class_noun=cur.family.class_noun or "class",
+                 latent_dim=lmap.latent_dim, n_classes=n_classes, class_noun=cur.family.classes.noun or "class",
                  spot_decodes=lmap.method == "latent" and lmap.latent_dim == 2, image_shape=[28, 28],
                  key=key, default=None, on_change=on_change)
     return _component_click(value)
@@ -208,8 +208,8 @@ def map_chart(model: Callable[[], Current], lmap: LatentMap, fig: go.Figure | Ma
 
 def _decoder_args(cur: Current) -> dict:
     return dict(files={"decoder": decoder_url(cur.model, cur.fingerprint)}, latent_dim=cur.config.latent_dim,
-                n_classes=cur.config.n_classes if cur.family.needs_class_code else 0,
-                class_noun=cur.family.class_noun or "class", image_shape=[28, 28])
+                n_classes=cur.config.n_classes if cur.family.classes else 0,
+                class_noun=cur.family.classes.noun or "class", image_shape=[28, 28])
 
 
 def browser_sliders(cur: Current, z: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_sliders: int, *,

@@ -37,17 +37,17 @@ def decoded_point(pick: Pick) -> None:
             if probs is not None:
                 predicted = evaluation.class_name(cur, int(probs[0].argmax()))
                 st.markdown(f"**The model's {noun} probabilities** (predicted: {predicted})")
-                truth = label if cur.family.classes_are_labels else None
+                truth = label if cur.family.classes.means_label else None
                 st.plotly_chart(figures.probabilities_figure(probs[0], true_label=truth, noun=noun),
                                 key="probs_chart", config=figures.chart_config("probabilities"))
     else:
         z = sel.code
         st.markdown(f"#### {'Prior sample' if sel.source == 'prior' else 'Empty spot'}")
-        y = [widgets.class_selector(cur, "map_class")] if cur.family.needs_class_code else None
+        y = [widgets.class_selector(cur, "map_class")] if cur.family.classes else None
         image = explore.decode(model, z[None], y)[0]
         widgets.show_images(image[None], [f"Decoded z{f' with {noun} ' + str(y[0]) if y else ''}"],
                             width=168, scale=6)
-        if cur.family.needs_class_code:
+        if cur.family.classes:
             k = cur.config.n_classes
             st.markdown(f"**The same z with every {noun} code**")
             widgets.image_strip(explore.class_sweep(model, z[None])[0],
@@ -72,7 +72,7 @@ def test_set_downloads(cur: Current, lmap: LatentMap) -> None:
     base = exports.safe_name(f"{cur.name}_test_codes")
     st.markdown("**Take it away: the encoded test set** (codes z, labels"
                 + (f", the model's predicted {widgets.class_noun(cur)} and probabilities)"
-                   if cur.family.has_classifier else ")"))
+                   if cur.family.classes.predicted else ")"))
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button("CSV", lambda: exports.encoded_csv(lmap.z, lmap.labels, probabilities()),
                        file_name=f"{base}.csv", mime="text/csv", icon=":material/download:",

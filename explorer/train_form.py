@@ -92,7 +92,7 @@ def rates(kind: str, label_conditioned: bool) -> tuple[tuple[str, str, float], .
 def schedules(kind: str, t: TrainConfig) -> Iterator[tuple[str, str, str, float, bool]]:
     """The schedulable fields of a kind: (field, label, shape shown, final value shown, is a learning rate)."""
     for field, label in SCHEDULED.items():
-        if field == "class_code_noise" and not get_family(kind).needs_class_code:
+        if field == "class_code_noise" and not get_family(kind).classes:
             continue
         sched, lr = t.schedules.get(field), field.startswith("lr_")
         yield (field, label, sched.shape if sched else "constant",
@@ -144,7 +144,7 @@ def shown(key: str, value) -> None:
 def on_kind() -> None:
     kind = st.session_state["train_kind"]
     names = [r.name for r in recipes_for(kind)]
-    start = get_family(kind).default_recipe if get_family(kind).default_recipe in names else (names or [kind])[0]
+    start = (names or [kind])[0]                 # the first recipe of its kind is its default (recipes.py)
     if names:
         st.session_state[f"train_recipe_{kind}"] = start
     restart(start)

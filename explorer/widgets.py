@@ -45,7 +45,7 @@ def slider_point(cur: Pick) -> list[float] | None:
 
 def class_noun(cur: Pick) -> str:
     """What the model's class code means: 'class' or 'cluster' (the family's word)."""
-    return cur.family.class_noun or "class"
+    return cur.family.classes.noun or "class"
 
 
 def drawn_image() -> np.ndarray | None:
@@ -69,15 +69,15 @@ def point_class(cur: Current, sel: Selection | None) -> int | None:
     label and the model has no classifier of its own (supervised), else the class (or cluster) the model
     predicts for the image (semi-supervised, clustering). None for prior samples, empty spots and models
     without a class code."""
-    if sel is None or sel.source != "encoded" or not cur.family.needs_class_code:
+    if sel is None or sel.source != "encoded" or not cur.family.classes:
         return None
     test = test_set(cur.config.dataset)
     if test is None or not 0 <= sel.index < len(test):
         return None
     image = test.images[sel.index].cpu().numpy()
-    if cur.family.has_classifier:
+    if cur.family.classes.predicted:
         return int(aae_core.explore.class_probabilities(cur.model, image[None])[0].argmax())
-    if cur.family.classes_are_labels:
+    if cur.family.classes.means_label:
         return int(test.labels[sel.index])
     return None
 

@@ -30,4 +30,4 @@ def class_code(config: ModelConfig, n: int):
     """Labels to decode with, for models whose decoder needs a class code (None otherwise)."""
     import torch
 
-    return torch.arange(n) % config.n_classes if config.needs_class_code else None
+    return torch.arange(n) % config.n_classes if config.classes else None

@@ -43,7 +43,7 @@ def trainer() -> Trainer:
 def test_alae_is_registered_and_its_recipe_and_config_fit():
     assert get_family("alae") is ALAE and ALAE.phases == ("discriminator", "generator", "latent")
     words = family_text.of("alae")
-    assert not ALAE.needs_class_code and ALAE.class_noun is None and words.explanation and words.map_note
+    assert not ALAE.classes and ALAE.classes.noun is None and words.explanation and words.map_note
     assert "never" in words.explanation and "G(E(x))" in words.map_note     # pixels are not a training target
     recipe = get_recipe("alae_mnist")
     model_config, train_config = recipe.model_config(), recipe.train_config()
@@ -63,7 +63,7 @@ def test_shapes_of_the_four_networks_and_the_queries():
     assert w.shape == (N, 5) and torch.equal(w, model.encode(x.reshape(N, -1)))
     assert model.decode(w).shape == (N, 1, 28, 28) and model.reconstruct(x).shape == (N, 1, 28, 28)
     assert torch.equal(model.reconstruct(x), model.decode(w))                # reconstruction is G(E(x))
-    assert model.map(torch.randn(N, 5)).shape == (N, 5) and model.score(w).shape == (N,)
+    assert model._map(torch.randn(N, 5)).shape == (N, 5) and model._score(w).shape == (N,)
     # F has 3 x n_hidden_layers layers, D n_hidden_layers + 1 (the paper's MNIST sizes for the default 2)
     linear = lambda net: sum(1 for m in net if hasattr(m, "weight"))    # noqa: E731
     assert (linear(model.mapping), linear(model.discriminator)) == (6, 3)
@@ -78,7 +78,7 @@ def test_the_prior_is_the_mapping_of_a_gaussian_sampled_without_gradients():
     b = model.prior.sample(8, generator=torch.Generator().manual_seed(3))
     assert a.shape == (8, 5) and a.device.type == "cpu" and torch.equal(a, b) and not a.requires_grad
     z = torch.randn(8, 5, generator=torch.Generator().manual_seed(3))
-    assert torch.allclose(a, model.map(z).detach())
+    assert torch.allclose(a, model._map(z).detach())
     assert model.prior.sample(3, device="cpu").shape == (3, 5)
     with pytest.raises(ValueError, match="no per-label parts"):
         model.prior.sample(2, labels=torch.tensor([1, 2]))
@@ -98,7 +98,7 @@ def test_each_phase_changes_only_the_weights_it_owns(trainer, phase, owned):
 def test_the_r1_penalty_is_positive_and_reaches_only_the_encoder_and_discriminator():
     model = tiny()
     x = synthetic_images(8).to_float()
-    _, r1 = model.r1_penalty(x)
+    _, r1 = model._r1_penalty(x)
     assert r1.item() > 0
     r1.backward()
     got = {owners(model)[name] for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
@@ -127,14 +127,16 @@ def test_per_epoch_and_evaluation_metrics(trainer, fake_mnist_dir, tmp_path):
     trainer.fit()
     history = trainer.state.history[-1]
     assert {"loss_discriminator", "loss_generator", "loss_latent", "eval_latent_mse", "eval_sample_ink"} <= set(history)
-    judged = trainer.model.judge_metrics(DigitJudge(), synthetic_images(30).to_float(), synthetic_images(30).labels,
-                                         n_samples=50)
+    judged = trainer.model._judge_metrics(DigitJudge(), synthetic_images(30).to_float(), synthetic_images(30).labels,
+                                          n_samples=50)                       # what metrics(judge=...) reports
     assert 0 <= judged["recon_same_digit"] <= 1 and abs(sum(judged["sample_digit_shares"]) - 1) < 1e-6
     metrics = evaluate_checkpoint(aae_core.save(trainer.model, tmp_path / "m"), data_dir=fake_mnist_dir, device="cpu")
     assert metrics["kind"] == "alae" and "mmd" in metrics["prior_fit"]    # E(x) against F(z)
     assert "sample_sure_fraction" in metrics["alae_judge"]                  # the shipped judge read it
-    assert ALAE.headline_metric.label == "generated digits the judge is sure of"
-    assert ALAE.headline_metric.read(metrics) == metrics["alae_judge"]["sample_sure_fraction"]
+    headline = family_text.of("alae").headline
+    assert headline.label == "generated digits the judge is sure of"
+    assert headline.read(metrics) == metrics["alae_judge"]["sample_sure_fraction"]
+    assert metrics["alae_judge"]["judge"] and "latent_reconstruction_mse" in metrics    # the judge is named
 
 
 def test_every_app_page_works_with_an_alae_picked(tmp_path, fake_mnist_dir, monkeypatch):
@@ -172,9 +174,9 @@ def test_a_short_run_on_real_mnist_learns_to_invert_the_generator_and_draws_ink(
     model = build_model(recipe.model_config(hidden_dim=256, disc_hidden_dim=128), seed=0)
     trainer = Trainer(model, recipe.train_config(epochs=2, eval_size=500),
                       ImageSet(train.images[:8000], train.labels[:8000]), eval_set=test.subset(500), device="cpu")
-    start = model.latent_reconstruction_error()
+    start = model._latent_reconstruction_error()
     trainer.fit()
-    end = model.latent_reconstruction_error()
+    end = model._latent_reconstruction_error()
     assert end < 0.5 * start, (start, end)
     samples = model.eval().decode(model.prior.sample(200, generator=torch.Generator().manual_seed(0)))
     ink = samples.mean().item()

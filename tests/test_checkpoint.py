@@ -31,7 +31,7 @@ from aae_core.errors import (
     ShapeMismatchError,
     UnsupportedFormatError,
 )
-from aae_core.families import build_model
+from aae_core.families import build_model, device_of
 from aae_core.train_state import load_trainer_state
 from aae_core.training import Trainer
 
@@ -49,7 +49,7 @@ def outputs(model) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         z = model.encode(x)
         out = {"encode": z, "decode": model.decode(z, class_code(cfg, N))}
-        if cfg.has_classifier:
+        if cfg.classes.predicted:
             out["classify"] = model.classify(x)
     return out
 
@@ -103,7 +103,7 @@ def test_half_precision_round_trip_is_close_and_smaller(case, tmp_path):
 
 def test_load_onto_a_device_and_loaded_models_do_not_track_gradients(tmp_path):
     model = aae_core.load(saved(tmp_path), device="cpu")
-    assert model.device.type == "cpu"
+    assert device_of(model).type == "cpu"
     assert not any(p.requires_grad for p in model.parameters())
     assert not model.encode(images()).requires_grad
 

@@ -24,7 +24,7 @@ from aae_core.judge import (
     JUDGE_WEIGHTS,
     DigitJudge,
     class_sweep_accuracy,
-    has_prior_class_sweep,
+    has_class_sweep,
     judge_accuracy,
     load_judge,
     prior_class_sweep,
@@ -205,12 +205,19 @@ class DecodingJudge(DigitJudge):
         return out
 
 
-@pytest.mark.parametrize("case", ["unsupervised_gaussian", "semi_supervised", "clustering", "vae",
-                                  "label_conditioned_mixture"])
-def test_the_class_sweep_needs_a_supervised_model(case):
+@pytest.mark.parametrize("case", ["unsupervised_gaussian", "clustering", "vae", "label_conditioned_mixture"])
+def test_the_class_sweep_needs_a_model_whose_class_code_is_the_digit(case):
     model = build_model(MODEL_CASES[case], seed=0)
-    with pytest.raises(ValueError, match="supervised model"):
+    assert not has_class_sweep(model)
+    with pytest.raises(ValueError, match="supervised or semi-supervised"):
         class_sweep_accuracy(model, ConstantJudge(3), images(4))
+
+
+def test_a_semi_supervised_model_is_swept_like_a_supervised_one():
+    model = build_model(MODEL_CASES["semi_supervised"], seed=0)     # its class code is the digit, predicted
+    assert has_class_sweep(model)
+    sweep = class_sweep_accuracy(model, ConstantJudge(3), images(4))
+    assert sweep["n_styles"] == 4 and sweep["per_class"][3] == 1.0 and sweep["accuracy"] == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize("case", ["supervised", "label_conditioned_supervised"])
@@ -275,7 +282,7 @@ def test_the_prior_sweep_scores_each_class_by_what_the_judge_reads():
 @pytest.mark.parametrize("case", ["unsupervised_gaussian", "clustering", "vae", "label_conditioned_mixture"])
 def test_the_prior_sweep_needs_digit_classes_to_decode_with(case):
     model = build_model(MODEL_CASES[case], seed=0)
-    assert not has_prior_class_sweep(model)
+    assert not has_class_sweep(model)
     with pytest.raises(ValueError, match="supervised or semi-supervised"):
         prior_class_sweep(model, ConstantJudge(3))
 
@@ -368,12 +375,14 @@ def test_evaluate_uses_the_shipped_judge_only_when_there_is_one(tmp_path, fake_m
     assert sweep["n_images"] == 50
 
 
-@pytest.mark.parametrize("kind", ["unsupervised", "semi_supervised", "vae"])
-def test_evaluate_sweeps_supervised_models_only(kind, tmp_path, fake_mnist_dir, saved_judge, no_shipped_judge):
+@pytest.mark.parametrize("kind", ["unsupervised", "clustering", "vae", "semi_supervised"])
+def test_evaluate_sweeps_only_models_whose_class_code_is_the_digit(kind, tmp_path, fake_mnist_dir, saved_judge,
+                                                                    no_shipped_judge):
     save_judge(fresh_judge(), no_shipped_judge / "judge_mnist", {})
     ckpt = tiny_checkpoint(tmp_path, kind)
-    assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir)
-    assert "class_sweep" not in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)
+    swept = kind == "semi_supervised"                  # clusters are not digits; the others have no class code
+    assert ("class_sweep" in evaluate(ckpt, fake_mnist_dir)) == swept
+    assert ("class_sweep" in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)) == swept
 
 
 @pytest.mark.parametrize("kind", ["supervised", "semi_supervised"])
@@ -386,7 +395,7 @@ def test_evaluate_runs_the_prior_sweep_on_supervised_and_semi_supervised_models(
     assert sweep["judge"] == str(saved_judge) and sweep["judge_test_accuracy"] == 0.25
     direct = prior_class_sweep(aae_core.load(ckpt), load_judge(saved_judge)[0], 7)
     assert direct["per_class"] == sweep["per_class"]
-    assert ("class_sweep" in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)) == (kind == "supervised")
+    assert "class_sweep" in evaluate(ckpt, fake_mnist_dir, judge=saved_judge)        # test styles too, both kinds
 
 
 @pytest.mark.parametrize("kind", ["unsupervised", "clustering", "vae"])

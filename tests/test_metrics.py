@@ -9,54 +9,10 @@ from model_cases import MODEL_CASES
 
 from aae_core import metrics as M
 from aae_core.families import build_model
-from aae_core.priors import SwissRollPrior
 
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def test_cluster_majority_labels():
-    clusters = torch.tensor([0, 0, 0, 1, 1, 3, 3, 3, 3])
-    labels = torch.tensor([7, 7, 2, 4, 4, 1, 1, 1, 9])
-    assert M.cluster_majority_labels(clusters, labels, 4).tolist() == [7, 4, -1, 1]
-
-
-def one_hot_probs(clusters: list[int], k: int) -> torch.Tensor:
-    return torch.nn.functional.one_hot(torch.tensor(clusters), k).float()
-
-
-def test_clustering_error_counts_images_outside_their_clusters_majority(monkeypatch):
-    model = build_model(MODEL_CASES["clustering"])   # 16 clusters
-    labels = torch.tensor([3, 3, 3, 5, 5, 5, 5, 8, 8, 2])
-    # cluster 0: 3,3,3 (pure); cluster 1: 5,5,5,8 (one wrong); cluster 9: 5,8 -> majority 5, one wrong;
-    # cluster 15: 2 (pure).
-    clusters = [0, 0, 0, 1, 1, 1, 9, 1, 9, 15]
-    monkeypatch.setattr(M, "predict_all", lambda model, x: one_hot_probs(clusters, 16))
-    assert M.clustering_error(model, torch.zeros(10, 784), labels) == pytest.approx(0.2)
-    # Perfect clusters, even many per class, give zero error.
-    monkeypatch.setattr(M, "predict_all", lambda model, x: one_hot_probs([0, 0, 0, 1, 2, 1, 2, 4, 4, 7], 16))
-    assert M.clustering_error(model, torch.zeros(10, 784), labels) == 0.0
-    # One cluster for everything: the majority class is right, the rest wrong.
-    monkeypatch.setattr(M, "predict_all", lambda model, x: one_hot_probs([6] * 10, 16))
-    assert M.clustering_error(model, torch.zeros(10, 784), labels) == pytest.approx(0.6)
-
-
-def test_classification_error_compares_argmax_with_labels(monkeypatch):
-    model = build_model(MODEL_CASES["semi_supervised"])
-    monkeypatch.setattr(M, "predict_all", lambda model, x: one_hot_probs([1, 2, 3, 4], 10))
-    assert M.classification_error(model, torch.zeros(4, 784), torch.tensor([1, 2, 0, 0])) == 0.5
-
-
-def test_predict_all_gives_probabilities_in_batches():
-    model = build_model(MODEL_CASES["semi_supervised"], seed=0)
-    x = synthetic_images(50).to_float()
-    probs = M.predict_all(model, x, batch_size=7)
-    assert probs.shape == (50, 10)
-    assert torch.allclose(probs.sum(1), torch.ones(50))
-    assert torch.allclose(probs, torch.softmax(model.classify(x), 1).detach(), atol=1e-6)
-    z = M.encode_all(model, x, batch_size=7)
-    assert torch.allclose(z, model.encode(x).detach(), atol=1e-6) and not z.requires_grad
 
 
 def test_mmd_is_near_zero_for_one_distribution_and_large_for_shifted_samples():
@@ -92,10 +48,10 @@ def test_prior_fit_reports_moments_and_mmd():
 def test_reconstruction_error_of_a_perfect_and_a_blank_reconstruction(monkeypatch):
     model = build_model(MODEL_CASES["unsupervised_gaussian"])
     x = synthetic_images(10).to_float()
-    monkeypatch.setattr(model, "reconstruct_logits", lambda xb, y=None: torch.full_like(xb, -1e4))
+    monkeypatch.setattr(model, "_reconstruct_logits", lambda xb, y=None: torch.full_like(xb, -1e4))
     blank = M.reconstruction_error(model, x)
     assert blank["mse"] == pytest.approx(float((x ** 2).mean()), rel=1e-5)
-    monkeypatch.setattr(model, "reconstruct_logits", lambda xb, y=None: torch.logit(xb, eps=1e-7))
+    monkeypatch.setattr(model, "_reconstruct_logits", lambda xb, y=None: torch.logit(xb, eps=1e-7))
     near_perfect = M.reconstruction_error(model, x)
     assert near_perfect["mse"] < 1e-10 and near_perfect["bce"] < blank["bce"]
 
@@ -121,27 +77,6 @@ def test_evaluate_model_reports_what_applies_and_restores_the_mode(case, trainin
             assert 0.0 <= out[key] <= 1.0
     if kind == "semi_supervised":   # an untrained classifier is near chance
         assert out["classification_error"] > 0.5
-
-
-def test_distance_to_curve_measures_to_the_nearest_segment_not_the_nearest_vertex():
-    curve = torch.tensor([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])
-    points = torch.tensor([[5.0, 3.0], [12.0, 5.0], [-4.0, 3.0], [10.0, 0.0]])
-    d = M.distance_to_curve(points, curve, chunk=3)   # two chunks
-    assert torch.allclose(d, torch.tensor([3.0, 2.0, 5.0, 0.0]))
-
-
-def test_roll_distance_of_the_prior_is_its_width_and_codes_off_the_roll_are_far():
-    prior = SwissRollPrior(radius=12.0)
-    g = torch.Generator().manual_seed(0)
-    samples, more = prior.sample(4000, generator=g), prior.sample(4000, generator=g)
-    curve = prior._point(torch.linspace(0, 1, 4001))
-    # the samples are the curve plus N(0, 0.1²) noise: the distance's median is 0.6745 σ (half-normal)
-    same = M.roll_distance(more, samples, curve)
-    assert same["prior_median"] == pytest.approx(0.0674, rel=0.08)
-    assert same["codes_median"] == pytest.approx(same["prior_median"], rel=0.08)
-    assert same["ratio"] == pytest.approx(same["codes_median"] / same["prior_median"])
-    spread = M.roll_distance(more + torch.randn(4000, 2, generator=g), samples, curve)
-    assert spread["ratio"] > 3
 
 
 @pytest.mark.parametrize("case", ["unsupervised_swiss_roll", "label_conditioned_swiss_roll"])

@@ -84,7 +84,7 @@ def test_reconstruct_shape(model):
 
 def test_classify_where_the_model_has_a_classifier(model):
     cfg = model.config
-    if cfg.has_classifier:
+    if cfg.classes.predicted:
         logits = model.classify(images())
         assert logits.shape == (N, cfg.n_classes)
         assert torch.isfinite(logits).all()
@@ -96,7 +96,7 @@ def test_classify_where_the_model_has_a_classifier(model):
 def test_class_conditioned_decoders_need_y(model):
     cfg = model.config
     z = torch.zeros(N, cfg.latent_dim)
-    if not cfg.needs_class_code:
+    if not cfg.classes:
         assert model.decode(z).shape == (N, 1, 28, 28)
         return
     with pytest.raises(ValueError, match="pass y"):
@@ -145,7 +145,7 @@ def test_queries_work_under_no_grad_and_do_not_track_gradients(model):
     with torch.no_grad():
         z = model.encode(images())
         out = model.decode(z, class_code(cfg, N))
-        if cfg.has_classifier:
+        if cfg.classes.predicted:
             assert not model.classify(images()).requires_grad
     assert not z.requires_grad and not out.requires_grad
     # Outside no_grad the same call is differentiable (the Trainer relies on it).
@@ -159,7 +159,7 @@ def test_encode_is_deterministic_in_eval_mode(model):
 
 def test_vae_encode_is_the_posterior_mean():
     model = build_model(MODEL_CASES["vae"], seed=0)
-    mu, logvar = model.posterior(images())
+    mu, logvar = model._posterior(images())
     assert torch.equal(model.encode(images()), mu)
     assert logvar.shape == mu.shape and (logvar >= -20).all() and (logvar <= 10).all()
 

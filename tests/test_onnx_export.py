@@ -28,7 +28,7 @@ def seeded_inputs(model, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     g = torch.Generator().manual_seed(seed)
     z = 1.5 * model.prior.sample(n, generator=g)
     feeds = {"z": z.float().numpy()}
-    if model.config.needs_class_code:
+    if model.classes:
         k = model.config.n_classes
         y = torch.nn.functional.one_hot(torch.randint(0, k, (n,), generator=g), k).float()
         y[: n // 4] = torch.softmax(3 * torch.randn(n // 4, k, generator=g), dim=1)

@@ -201,9 +201,9 @@ def test_model_config_dict_round_trip_and_unknown_fields():
         ModelConfig.from_dict({**cfg.to_dict(), "colour": "red"})
     with pytest.raises(ValueError, match="must be a JSON object"):
         ModelConfig.from_dict(["kind"])
-    assert ModelConfig(kind="clustering").has_classifier and ModelConfig(kind="clustering").needs_class_code
-    assert not ModelConfig(kind="supervised", n_labels=10).has_classifier
-    assert not ModelConfig().needs_class_code
+    assert ModelConfig(kind="clustering").classes.predicted and ModelConfig(kind="clustering").classes
+    assert not ModelConfig(kind="supervised", n_labels=10).classes.predicted
+    assert not ModelConfig().classes
 
 
 @pytest.mark.parametrize("kwargs,match", [

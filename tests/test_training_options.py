@@ -276,7 +276,7 @@ def test_every_phase_encodes_batch_inputs_and_rebuilds_the_clean_x(case):
             assert not torch.equal(plain, noisy), f"{phase} ignores x_noisy"
         if phase == "reconstruction":
             with torch.no_grad():
-                logits = model.reconstruct_logits(other, batch.y)
+                logits = model.reconstruct(other, batch.y, logits=True)
                 assert torch.allclose(noisy, losses.reconstruction_bce(logits, batch.x))
                 assert not torch.allclose(noisy, losses.reconstruction_bce(logits, other))
 

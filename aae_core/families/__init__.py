@@ -11,7 +11,7 @@ import torch
 
 from ..config import FAMILY_REGISTRY
 from .alae import ALAE
-from .base import AAEModel, Batch, LabelUse, flatten_images
+from .base import NO_CLASSES, AAEModel, Batch, ClassCode, LabelUse, device_of, flatten_images
 from .clustering import ClusteringAAE
 from .semi_supervised import CategoricalAAE, SemiSupervisedAAE
 from .supervised import SupervisedAAE
@@ -52,6 +52,6 @@ def build_model(config, *, seed: int | None = None) -> AAEModel:
         return cls(config)
 
 
-__all__ = ["ALAE", "FAMILIES", "AAEModel", "AdversarialAutoencoder", "Batch", "CategoricalAAE", "ClusteringAAE",
-           "LabelUse", "SemiSupervisedAAE", "SupervisedAAE", "VAE", "build_model", "flatten_images",
-           "get_family", "register"]
+__all__ = ["ALAE", "FAMILIES", "NO_CLASSES", "AAEModel", "AdversarialAutoencoder", "Batch", "CategoricalAAE",
+           "ClassCode", "ClusteringAAE", "LabelUse", "SemiSupervisedAAE", "SupervisedAAE", "VAE", "build_model",
+           "device_of", "flatten_images", "get_family", "register"]

@@ -28,9 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import IMAGE_SIZE, ModelConfig
-from ..metric_schema import ALAE_SURE
 from ..priors import Prior
-from .base import AAEModel, flatten_images, noisy
+from .base import AAEModel, device_of, flatten_images, noisy
 
 R1_GAMMA = 10.0          # weight of the R1 penalty (official code's discriminator_logistic_simple_gp default)
 MAPPING_LR_MUL = 0.1     # F and D learn at a tenth of the rate (official lreq layers of the mapping networks)
@@ -97,12 +96,7 @@ class MappedGaussianPrior(Prior):
 
 class ALAE(AAEModel):
     kind = "alae"
-    headline_metric = ALAE_SURE
-    reads_with_judge = True
-    learned_prior = True
-    title = "ALAE"
     priors = ("gaussian",)
-    default_recipe = "alae_mnist"
     phases = ("discriminator", "generator", "latent")
 
     @classmethod
@@ -125,11 +119,11 @@ class ALAE(AAEModel):
         self.prior = MappedGaussianPrior(self.mapping, c.latent_dim)
 
     # --- the four networks ------------------------------------------------------------------------
-    def map(self, z: torch.Tensor) -> torch.Tensor:
+    def _map(self, z: torch.Tensor) -> torch.Tensor:
         """F: z [N, latent_dim] -> w [N, latent_dim]."""
         return self.mapping(pixel_norm(z))
 
-    def score(self, w: torch.Tensor) -> torch.Tensor:
+    def _score(self, w: torch.Tensor) -> torch.Tensor:
         """D: codes w [N, latent_dim] -> one logit per row (real image's code or generated one's?)."""
         return self.discriminator(w).squeeze(1)
 
@@ -147,18 +141,14 @@ class ALAE(AAEModel):
     def encode(self, x):
         return self._read(2.0 * flatten_images(x) - 1.0)
 
-    def decode(self, z, y=None):
-        return ((self._generate(self._check_z(z)) + 1.0) / 2.0).clamp(0.0, 1.0).reshape(-1, 1, 28, 28)
+    def decode(self, z, y=None, *, logits=False):
+        """G(z) as images in [0, 1]; logits: their logits [N, 784] (clipped away from 0 and 1), for code that
+        asks for logits."""
+        images = ((self._generate(self._check_z(z)) + 1.0) / 2.0).clamp(0.0, 1.0)
+        return torch.logit(images, eps=1e-4) if logits else images.reshape(-1, 1, 28, 28)
 
-    def decode_logits(self, z, y=None):
-        """The logits of decode(z) (clipped away from 0 and 1), for code that asks for logits."""
-        return torch.logit(self.decode(z).reshape(-1, IMAGE_SIZE), eps=1e-4)
-
-    def reconstruct(self, x, y=None):
-        return self.decode(self.encode(x))
-
-    def reconstruct_logits(self, x, y=None):
-        return self.decode_logits(self.encode(x))
+    def reconstruct(self, x, y=None, *, logits=False):
+        return self.decode(self.encode(x), logits=logits)
 
     # --- training ---------------------------------------------------------------------------------
     def phase_modules(self, phase):
@@ -178,15 +168,15 @@ class ALAE(AAEModel):
         return lrs[phase], (tc.beta1_adversarial, BETA2)
 
     def _z(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=device_of(self))
 
-    def r1_penalty(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _r1_penalty(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(D(E(x)) [N], the R1 penalty E||∇_x D(E(x))||² (a scalar)) for real images x [N, 784] in [0, 1]
         (the gradient is taken in E's [-1, 1] pixel scale, as the official code).
 
         The penalty's graph is kept (create_graph), so its gradient reaches E and D only."""
         x = (2.0 * flatten_images(x) - 1.0).detach().requires_grad_(True)   # in E's [-1, 1]
-        real = self.score(self._read(x))
+        real = self._score(self._read(x))
         (grad,) = torch.autograd.grad(real.sum(), x, create_graph=True)
         return real, grad.pow(2).sum(dim=1).mean()
 
@@ -194,39 +184,44 @@ class ALAE(AAEModel):
         n = batch.x.shape[0]
         if phase == "discriminator":
             with torch.no_grad():
-                fake_x = self._generate(self.map(self._z(n, generator)))
-            real, r1 = self.r1_penalty(batch.inputs)
-            fake = self.score(noisy(self._read(fake_x), noise_std, generator))
+                fake_x = self._generate(self._map(self._z(n, generator)))
+            real, r1 = self._r1_penalty(batch.inputs)
+            fake = self._score(noisy(self._read(fake_x), noise_std, generator))
             return F.softplus(fake).mean() + F.softplus(-real).mean() + 0.5 * R1_GAMMA * r1
         if phase == "generator":
-            fake_x = self._generate(self.map(self._z(n, generator)))
-            return F.softplus(-self.score(noisy(self._read(fake_x), noise_std, generator))).mean()
+            fake_x = self._generate(self._map(self._z(n, generator)))
+            return F.softplus(-self._score(noisy(self._read(fake_x), noise_std, generator))).mean()
         if phase == "latent":
             with torch.no_grad():
-                w = self.map(self._z(n, generator))
+                w = self._map(self._z(n, generator))
             return (self._read(self._generate(w)) - w).pow(2).mean()
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
     # --- metrics ----------------------------------------------------------------------------------
-    def latent_reconstruction_error(self, n: int = 1000, seed: int = 0) -> float:
+    def _latent_reconstruction_error(self, n: int = 1000, seed: int = 0) -> float:
         """Mean ||F(z) - E(G(F(z)))||² per dimension over n fixed draws of z (what phase 3 minimises)."""
-        g = torch.Generator(device=self.device).manual_seed(seed)
+        g = torch.Generator(device=device_of(self)).manual_seed(seed)
         with torch.no_grad():
-            w = self.map(self._z(n, g))
+            w = self._map(self._z(n, g))
             return float((self._read(self._generate(w)) - w).pow(2).mean())
 
-    def quick_metrics(self, x, y):
-        g = torch.Generator(device=self.device).manual_seed(0)
-        samples = self.decode(self.map(self._z(x.shape[0], g)))
-        return {"eval_latent_mse": self.latent_reconstruction_error(),
-                "eval_sample_ink": float(samples.mean())}
+    def metrics(self, x, y, *, per_epoch=False, judge=None):
+        if per_epoch:
+            g = torch.Generator(device=device_of(self)).manual_seed(0)
+            samples = self.decode(self._map(self._z(x.shape[0], g)))
+            return {"eval_latent_mse": self._latent_reconstruction_error(),
+                    "eval_sample_ink": float(samples.mean())}
+        out = {"latent_reconstruction_mse": self._latent_reconstruction_error()}
+        if judge is not None:
+            out["alae_judge"] = self._judge_metrics(judge, x, y)
+        return out
 
-    def judge_metrics(self, judge: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+    def _judge_metrics(self, judge: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                       n_samples: int = SAMPLES_FOR_METRICS, seed: int = 0) -> dict[str, Any]:
         """What a separate digit classifier (aae_core.judge) reads in this model's images:
         recon_same_digit: share of G(E(x)) read as x's label y; of n_samples generated digits G(F(z)):
         sample_sure_fraction (judge's top probability >= 0.9) and sample_digit_shares (argmax, per digit)."""
-        dev = self.device
+        dev = device_of(self)
         judge = judge.to(dev).eval()
         was_training = self.training
         self.eval()
@@ -245,9 +240,3 @@ class ALAE(AAEModel):
         return {"recon_same_digit": hits / x.shape[0], "sample_sure_fraction": float((top >= SURE).float().mean()),
                 "sample_digit_shares": shares.tolist(), "sample_min_digit_share": float(shares.min()),
                 "n_samples": n_samples, "sure_threshold": SURE}
-
-    def family_metrics(self, x, y, z):
-        return {"latent_reconstruction_mse": self.latent_reconstruction_error()}
-
-    def judge_report(self, judge, x, y):
-        return {"alae_judge": self.judge_metrics(judge, x, y)}

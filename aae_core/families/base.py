@@ -1,15 +1,17 @@
 """What every model family is and offers.
 
 A family is one class: an ``nn.Module`` that holds its networks and the math of its training phases,
-and, as class attributes, what the rest of the project needs to know about it (its name in configs,
-whether it has a class code and what its classes are called, how it uses labels, its explanation).
-The Trainer owns optimizers, data and devices; the prior is reached only through the Prior interface.
+and, as class attributes, what the rest of the project needs to know about it: its name in configs, its
+priors, its class code (one ClassCode value) and how it uses labels. How it is shown (title, explanations,
+diagrams, the number that heads its row) lives with the app (explorer/family_text.py); its default recipe
+is the first of its kind in the recipe book. The Trainer owns optimizers, data and devices; the prior is
+reached only through the Prior interface. Public members: at most 15 (a test holds the count).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +19,7 @@ from torch import nn
 
 from ..config import IMAGE_SHAPE, ModelConfig, TrainConfig
 from ..data import flatten_images
-from ..metric_schema import MMD, Metric
+from ..metric_schema import FamilyNumbers
 from ..priors import Prior, build_prior
 
 # How a family uses the labelled indices a run is given:
@@ -49,6 +51,28 @@ class Batch:
         return self.x if self.x_noisy is None else self.x_noisy
 
 
+@dataclass(frozen=True)
+class ClassCode:
+    """A family's class code y beside its style z, in one value: what its classes are called and where y comes
+    from. NO_CLASSES (falsy) for families whose decoder reads z alone."""
+
+    noun: str | None = None       # "class" or "cluster"; None: no class code
+    predicted: bool = False       # classify(x) gives y's logits (a class head); else y is the true label, given
+    means_label: bool = False     # y stands for the dataset's label (a digit), not a cluster the model found
+
+    def __bool__(self) -> bool:
+        """True when decode(z, y) needs y."""
+        return self.noun is not None
+
+
+NO_CLASSES = ClassCode()
+
+
+def device_of(module: nn.Module) -> torch.device:
+    """The device a module's weights are on."""
+    return next(module.parameters()).device
+
+
 def noisy(code: torch.Tensor, std: float, generator: torch.Generator | None) -> torch.Tensor:
     """Gaussian instance noise on discriminator inputs (keeps D from winning outright)."""
     if std <= 0:
@@ -66,18 +90,8 @@ class AAEModel(nn.Module):
 
     # --- what the family is (read by the config, trainer, metrics and the app) ------------------
     kind: ClassVar[str] = ""                 # the name in ModelConfig.kind and config.json
-    title: ClassVar[str] = ""                # "semi-supervised AAE"
     priors: ClassVar[tuple[str, ...]] = ("gaussian",)   # the priors of z it can be pushed toward
-    class_noun: ClassVar[str | None] = None  # "class" or "cluster" when the model has a class code y
-    has_classifier: ClassVar[bool] = False   # classify(x) gives class / cluster logits
-    needs_class_code: ClassVar[bool] = False  # decode(z, y) needs y
-    classes_are_labels: ClassVar[bool] = False  # the class code means the dataset's label (not a cluster)
-    class_sweep_check: ClassVar[bool] = False  # `evaluate` reads its class-swept decodings with the judge
-    reads_with_judge: ClassVar[bool] = False   # `evaluate` hands the judge to judge_report()
-    adversarial: ClassVar[bool] = True       # a discriminator shapes the codes (the VAE uses a KL term)
-    learned_prior: ClassVar[bool] = False    # the codes are matched to a learned distribution (ALAE's F(z))
-    default_recipe: ClassVar[str | None] = None  # the recipe a new run of this family starts from
-    headline_metric: ClassVar[Metric] = MMD   # the one number of an evaluated model that says most about it
+    classes: ClassVar[ClassCode] = NO_CLASSES   # its class code y (noun, predicted or given, label or cluster)
     phases: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig) -> None:
@@ -102,7 +116,7 @@ class AAEModel(nn.Module):
             raise ValueError(f"kind {cls.kind!r} uses no labels: n_labels must be 0")
         if cls.label_use(config.label_conditioned) in ("subset", "batch") and config.n_labels == 0:
             raise ValueError(f"kind {cls.kind!r} learns from labels: n_labels must be > 0")
-        if cls.class_noun is not None and config.n_classes < 2:
+        if cls.classes and config.n_classes < 2:
             raise ValueError(f"kind {cls.kind!r} needs n_classes >= 2; got {config.n_classes}")
 
     @classmethod
@@ -111,38 +125,35 @@ class AAEModel(nn.Module):
         return "none"
 
     # --- public queries ---------------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Images [N, 1, 28, 28] or [N, 784] in [0, 1] -> codes z [N, latent_dim]."""
         raise NotImplementedError
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes z [N, latent_dim] (and y: int labels [N] or one-hot [N, K]) -> images [N, 1, 28, 28] in [0, 1]."""
-        return torch.sigmoid(self.decode_logits(z, y)).reshape(-1, *IMAGE_SHAPE)
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, *, logits: bool = False) -> torch.Tensor:
+        """Codes z [N, latent_dim] (and y: int labels [N] or one-hot [N, K]) -> images [N, 1, 28, 28] in [0, 1]
+        (logits: the pixels' logits [N, 784] instead, for losses)."""
+        out = self._decode_logits(z, y)
+        return out if logits else torch.sigmoid(out).reshape(-1, *IMAGE_SHAPE)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Images -> class (or cluster) logits [N, n_classes]; families with a classifier only."""
         raise ValueError(f"a {self.kind!r} model has no classifier")
 
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None, *, logits: bool = False) -> torch.Tensor:
         """Images (and, for families that decode from the true label, labels y) -> reconstructions
-        [N, 1, 28, 28]. Families with their own class head rebuild through their own prediction."""
-        return torch.sigmoid(self.reconstruct_logits(flatten_images(x), y)).reshape(-1, *IMAGE_SHAPE)
+        [N, 1, 28, 28] (logits: their logits [N, 784]). Families with their own class head rebuild through their
+        own prediction."""
+        out = self._reconstruct_logits(flatten_images(x), y)
+        return out if logits else torch.sigmoid(out).reshape(-1, *IMAGE_SHAPE)
 
-    def class_code(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The class code y [N, K] that decodes images x as this model sees them (the true label's one-hot
-        or the model's own probabilities), or None for families without a class code."""
-        return None
+    # --- what subclasses implement behind decode and reconstruct ------------------------------------
+    def _decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _reconstruct_logits(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
 
     # --- training ---------------------------------------------------------------------------------
-    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def reconstruct_logits(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        raise NotImplementedError
 
     def phase_modules(self, phase: str) -> list[nn.Module]:
         """The modules whose weights `phase` updates."""
@@ -172,17 +183,12 @@ class AAEModel(nn.Module):
         ALAE's D on images' w)."""
         return None
 
-    def quick_metrics(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """Family-specific numbers for the per-epoch report on a few held-out images (model in eval mode)."""
-        return {}
-
-    def family_metrics(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> dict[str, Any]:
-        """Family-specific metrics of `evaluate` on test images x [N, 784], labels y, codes z."""
-        return {}
-
-    def judge_report(self, judge: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, dict[str, Any]]:
-        """What the digit judge (aae_core.judge, loaded once by `evaluate`) reads in this family's images of
-        test images x [N, 784] with labels y: {metric name: {numbers}}. Families that set reads_with_judge."""
+    def metrics(self, x: torch.Tensor, y: torch.Tensor, *, per_epoch: bool = False,
+                judge: nn.Module | None = None) -> FamilyNumbers:
+        """The family's own numbers on held-out images x [N, 784] with labels y (model in eval mode, no grad):
+        per_epoch: the few cheap ones the per-epoch report follows (its eval_* columns); else what `evaluate`
+        writes into metrics.json, with what the digit judge (aae_core.judge, when given) reads in this family's
+        own images. The keys are metric_schema.FamilyNumbers'."""
         return {}
 
     # --- helpers for subclasses -------------------------------------------------------------------
@@ -196,9 +202,9 @@ class AAEModel(nn.Module):
         """int labels [N] or one-hot / probabilities [N, K] -> [N, K] floats."""
         k = self.config.n_classes
         if y is None:
-            raise ValueError(f"a {self.kind!r} model decodes from a style z and a {self.class_noun} y: pass y "
+            raise ValueError(f"a {self.kind!r} model decodes from a style z and a {self.classes.noun} y: pass y "
                              f"(int labels [N] in 0..{k - 1} or one-hot [N, {k}])")
-        y = torch.as_tensor(y, device=self.device)
+        y = torch.as_tensor(y, device=device_of(self))
         if y.dim() == 1 and not y.is_floating_point():
             if y.shape[0] != n or (y < 0).any() or (y >= k).any():
                 raise ValueError(f"y must hold {n} labels in 0..{k - 1}")

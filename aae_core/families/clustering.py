@@ -8,21 +8,16 @@ of its images carry, and the error is the share of images whose cluster's label 
 
 from __future__ import annotations
 
-from ..metric_schema import CLUSTERING_ERROR
-from ..metrics import clustering_error
+from .base import ClassCode
+from .scoring import clustering_error
 from .semi_supervised import CategoricalAAE
 
 
 class ClusteringAAE(CategoricalAAE):
     kind = "clustering"
-    headline_metric = CLUSTERING_ERROR
-    title = "clustering AAE"
-    class_noun = "cluster"
-    default_recipe = "clustering_16"
+    classes = ClassCode("cluster", predicted=True)
     phases = ("reconstruction", "discriminator", "generator")
 
-    def quick_metrics(self, x, y):
-        return {"eval_error": clustering_error(self, x, y)}
-
-    def family_metrics(self, x, y, z):
-        return {"clustering_error": clustering_error(self, x, y)}
+    def metrics(self, x, y, *, per_epoch=False, judge=None):
+        error = clustering_error(self, x, y)
+        return {"eval_error": error} if per_epoch else {"clustering_error": error}

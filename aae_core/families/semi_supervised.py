@@ -11,19 +11,17 @@ import torch
 
 from .. import losses
 from ..config import IMAGE_SIZE, ModelConfig
-from ..metric_schema import CLASSIFICATION_ERROR
-from ..metrics import classification_error
 from ..networks import Discriminator, mlp
 from ..priors import CategoricalPrior
-from .base import AAEModel, flatten_images, noisy
+from .base import AAEModel, ClassCode, flatten_images, noisy
+from .scoring import classification_error
 
 
 class CategoricalAAE(AAEModel):
     """Style z + categorical y, each with its own discriminator (paper §5-§6)."""
 
     priors = ("gaussian",)
-    has_classifier = True
-    needs_class_code = True
+    classes = ClassCode("class", predicted=True)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -44,14 +42,11 @@ class CategoricalAAE(AAEModel):
     def classify(self, x):
         return self._heads(x)[0]
 
-    def class_code(self, x, labels=None):
-        return torch.softmax(self.classify(x), dim=1)
-
-    def decode_logits(self, z, y=None):
+    def _decode_logits(self, z, y=None):
         z = self._check_z(z)
         return self.decoder(torch.cat([z, self._one_hot_code(y, z.shape[0])], dim=1))
 
-    def reconstruct_logits(self, x, y=None):
+    def _reconstruct_logits(self, x, y=None):
         logits, z = self._heads(x)
         return self.decoder(torch.cat([z, torch.softmax(logits, dim=1)], dim=1))
 
@@ -68,7 +63,7 @@ class CategoricalAAE(AAEModel):
         x, x_in, n = batch.x, batch.inputs, batch.x.shape[0]
         y_noise = noise_std if class_noise_std is None else class_noise_std
         if phase == "reconstruction":
-            return losses.reconstruction_bce(self.reconstruct_logits(x_in), x)
+            return losses.reconstruction_bce(self._reconstruct_logits(x_in), x)
         if phase == "supervised":
             if batch.x_labelled is None:
                 raise ValueError("the supervised phase needs a labelled batch")
@@ -94,19 +89,13 @@ class CategoricalAAE(AAEModel):
 
 class SemiSupervisedAAE(CategoricalAAE):
     kind = "semi_supervised"
-    headline_metric = CLASSIFICATION_ERROR
-    title = "semi-supervised AAE"
-    class_noun = "class"
-    classes_are_labels = True
-    default_recipe = "semi_supervised_100"
+    classes = ClassCode("class", predicted=True, means_label=True)
     phases = ("reconstruction", "discriminator", "generator", "supervised")
 
     @classmethod
     def label_use(cls, label_conditioned=False):
         return "batch"
 
-    def quick_metrics(self, x, y):
-        return {"eval_error": classification_error(self, x, y)}
-
-    def family_metrics(self, x, y, z):
-        return {"classification_error": classification_error(self, x, y)}
+    def metrics(self, x, y, *, per_epoch=False, judge=None):
+        error = classification_error(self, x, y)
+        return {"eval_error": error} if per_epoch else {"classification_error": error}

@@ -10,23 +10,16 @@ within each class, which leaves no class in z.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..config import ModelConfig
-from ..metric_schema import CLASS_SWEEP
+from .base import ClassCode
 from .unsupervised import AdversarialAutoencoder
 
 
 class SupervisedAAE(AdversarialAutoencoder):
     kind = "supervised"
-    headline_metric = CLASS_SWEEP
-    title = "supervised AAE"
     priors = ("gaussian",)
-    class_noun = "class"
-    needs_class_code = True
-    classes_are_labels = True
-    class_sweep_check = True
-    default_recipe = "supervised_style_2d"
+    classes = ClassCode("class", predicted=False, means_label=True)   # y is the true label, given
 
     @classmethod
     def check_config(cls, config: ModelConfig) -> None:
@@ -44,15 +37,9 @@ class SupervisedAAE(AdversarialAutoencoder):
     def _decoder_in(self) -> int:
         return self.config.latent_dim + self.config.n_classes
 
-    def decode_logits(self, z, y=None):
+    def _decode_logits(self, z, y=None):
         z = self._check_z(z)
         return self.decoder(torch.cat([z, self._one_hot_code(y, z.shape[0])], dim=1))
 
-    def reconstruct_logits(self, x, y=None):
-        return self.decode_logits(self.encode(x), y)
-
-    def class_code(self, x, labels=None):
-        if labels is None:
-            raise ValueError("a supervised model decodes through the true label: pass the images' labels")
-        labels = torch.as_tensor(labels, device=self.device).long().reshape(-1)
-        return F.one_hot(labels, self.config.n_classes).float()
+    def _reconstruct_logits(self, x, y=None):
+        return self._decode_logits(self.encode(x), y)

@@ -15,11 +15,10 @@ import torch.nn.functional as F
 
 from .. import losses
 from ..config import IMAGE_SIZE, ModelConfig
-from ..metric_schema import OWN_COMPONENT
-from ..metrics import cluster_majority_labels, roll_distance
 from ..networks import Discriminator, mlp
 from ..priors import PRIOR_TYPES, SwissRollPrior
-from .base import AAEModel, flatten_images, noisy
+from .base import AAEModel, device_of, flatten_images, noisy
+from .scoring import cluster_majority_labels, encode_all, roll_distance
 
 
 def component_metrics(model: AAEModel, z: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -37,10 +36,7 @@ ROLL_CURVE_POINTS = 4001   # the roll as a polyline: its chords stray from the a
 
 class AdversarialAutoencoder(AAEModel):
     kind = "unsupervised"
-    headline_metric = OWN_COMPONENT
-    title = "unsupervised AAE"
     priors = ("gaussian", "mixture", "swiss_roll", "categorical")
-    default_recipe = "unsupervised_gaussian_2d"
     phases = ("reconstruction", "discriminator", "generator")
 
     @classmethod
@@ -76,10 +72,10 @@ class AdversarialAutoencoder(AAEModel):
     def encode(self, x):
         return self.prior.constrain(self.encoder(flatten_images(x)))
 
-    def decode_logits(self, z, y=None):
+    def _decode_logits(self, z, y=None):
         return self.decoder(self._check_z(z))
 
-    def reconstruct_logits(self, x, y=None):
+    def _reconstruct_logits(self, x, y=None):
         return self.decoder(self.encode(x))
 
     def phase_modules(self, phase):
@@ -93,14 +89,14 @@ class AdversarialAutoencoder(AAEModel):
             return None, None
         k = self.config.n_classes
         if y is None:
-            y = torch.full((n,), -1, dtype=torch.long, device=self.device)
+            y = torch.full((n,), -1, dtype=torch.long, device=device_of(self))
         slot = torch.where(y >= 0, y, torch.full_like(y, k))
         return y, F.one_hot(slot.long(), k + 1).float()
 
     def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
         x, x_in = batch.x, batch.inputs
         if phase == "reconstruction":
-            return losses.reconstruction_bce(self.reconstruct_logits(x_in, batch.y), x)
+            return losses.reconstruction_bce(self._reconstruct_logits(x_in, batch.y), x)
         labels, cond = self._condition(batch.y, x.shape[0])
         if phase == "discriminator":
             with torch.no_grad():
@@ -118,8 +114,11 @@ class AdversarialAutoencoder(AAEModel):
         _, cond = self._condition(labels, z.shape[0])
         return self.discriminator(self._check_z(z), cond)
 
-    def family_metrics(self, x, y, z):
+    def metrics(self, x, y, *, per_epoch=False, judge=None):
         out: dict[str, Any] = {}
+        if per_epoch or not (self.prior.n_components or isinstance(self.prior, SwissRollPrior)):
+            return out
+        z = encode_all(self, x).cpu()
         if self.prior.n_components:
             out.update(component_metrics(self, z, y))
         if isinstance(self.prior, SwissRollPrior):

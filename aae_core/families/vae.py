@@ -16,9 +16,6 @@ from .base import AAEModel, flatten_images
 
 class VAE(AAEModel):
     kind = "vae"
-    title = "VAE (baseline)"
-    adversarial = False
-    default_recipe = "vae_2d"
     phases = ("elbo",)
 
     def __init__(self, config: ModelConfig) -> None:
@@ -27,18 +24,18 @@ class VAE(AAEModel):
         self.encoder = mlp(IMAGE_SIZE, c.hidden_dim, c.n_hidden_layers, 2 * c.latent_dim)
         self.decoder = mlp(c.latent_dim, c.hidden_dim, c.n_hidden_layers, IMAGE_SIZE)
 
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images -> (mean, log-variance), each [N, latent_dim]."""
         mu, logvar = self.encoder(flatten_images(x)).chunk(2, dim=1)
         return mu, logvar.clamp(-20.0, 10.0)
 
     def encode(self, x):
-        return self.posterior(x)[0]
+        return self._posterior(x)[0]
 
-    def decode_logits(self, z, y=None):
+    def _decode_logits(self, z, y=None):
         return self.decoder(self._check_z(z))
 
-    def reconstruct_logits(self, x, y=None):
+    def _reconstruct_logits(self, x, y=None):
         return self.decoder(self.encode(x))
 
     def phase_modules(self, phase):
@@ -52,7 +49,7 @@ class VAE(AAEModel):
     def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
         if phase != "elbo":
             raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
-        mu, logvar = self.posterior(batch.inputs)
+        mu, logvar = self._posterior(batch.inputs)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
         z = mu + eps * torch.exp(0.5 * logvar)
         return (losses.reconstruction_bce(self.decoder(z), batch.x)

@@ -12,7 +12,7 @@ cur = picker.require_model()
 family = cur.family
 st.title("Classes & clusters")
 intro = st.empty()
-if not family.has_classifier:
+if not family.classes.predicted:
     state.explain(
         "Semi-supervised and clustering AAEs have a class head: the encoder gives a one-hot-like code y beside the "
         "style z. This page shows what that head does with the test set: a confusion matrix, the map coloured by "
@@ -22,12 +22,12 @@ if not family.has_classifier:
             "Table 3's).", icon=":material/category:")
     st.stop()
 
-noun, k = family.class_noun, cur.config.n_classes
+noun, k = family.classes.noun, cur.config.n_classes
 plural = noun + ("es" if noun.endswith("s") else "s")
 state.explain(
     f"{cur.words.explanation} Below: every test image counted by its true digit (rows) and the {noun} the model "
     f"gives it (columns), the map coloured by the model's {noun} instead of the label, and the images each "
-    f"{noun} gathered." + ("" if family.classes_are_labels else
+    f"{noun} gathered." + ("" if family.classes.means_label else
                            " A cluster has no name of its own: it takes the digit most of its images carry (paper "
                            "§6), and its purity is the share of its images that carry that digit."), intro)
 
@@ -41,7 +41,7 @@ n_labels = int(labels.max()) + 1
 cm = metrics.confusion_matrix(torch.from_numpy(labels), torch.from_numpy(predicted), n_labels, k)
 report = metrics.cluster_report(cm)
 majority = np.array([r["label"] for r in report])
-if family.classes_are_labels:
+if family.classes.means_label:
     error = float((predicted != labels).mean())
     order, names = list(range(k)), [str(c) for c in range(k)]
     what, recorded = "classification error", S.CLASSIFICATION_ERROR.read(cur.metrics)
@@ -61,13 +61,13 @@ c3.metric(f"{plural.capitalize()} used", f"{int((cm.sum(0) > 0).sum())} of {k}")
 st.subheader("Confusion matrix")
 st.plotly_chart(teaching_figures.confusion_figure(cm.numpy(), noun=noun, column_order=order, column_names=names,
                                                   height=380 + 6 * max(0, k - 10)), key="confusion_chart")
-st.caption("Rows: true digits; columns: the model's " + plural + ("" if family.classes_are_labels else
+st.caption("Rows: true digits; columns: the model's " + plural + ("" if family.classes.means_label else
            ", sorted by the digit each one is named after (k→d: cluster k, majority digit d)") +
            ". Each cell holds a count; its colour is the share of the column.")
 rows = [{"digit": d, **{f"{noun} {c}": int(cm[d, c]) for c in range(k)}} for d in range(n_labels)]
 exports.download_csv("Download the confusion matrix (CSV)", rows, "confusion_matrix.csv", "confusion_csv")
 
-if not family.classes_are_labels:
+if not family.classes.means_label:
     st.subheader("Cluster → digit")
     st.dataframe([{"cluster": r["cluster"], "majority digit": r["label"] if r["size"] else "—",
                    "images": r["size"], "purity": f"{100 * r['purity']:.1f} %" if r["size"] else "—"}
@@ -81,7 +81,7 @@ if not family.classes_are_labels:
 st.subheader(f"The map, coloured by the model's {noun}")
 lmap = evaluation.map_of(cur)
 if lmap is not None:
-    label_names = {c: f"{noun} {c}" + ("" if family.classes_are_labels or not report[c]["size"]
+    label_names = {c: f"{noun} {c}" + ("" if family.classes.means_label or not report[c]["size"]
                                        else f" (→{report[c]['label']})") for c in range(k)}
     map_view.map_chart(lambda: cur, lmap, teaching_figures.prediction_map_figure(
         lmap, predicted, noun=noun, names=[label_names[c] for c in range(k)]), key="prediction_map", clickable=False)

@@ -129,8 +129,8 @@ samples = [compare.prior_decodings(cur, n_samples, seed) for cur in curs]
 for col, cur, images, name in zip(st.columns(2, gap="large"), curs, samples, "AB", strict=True):
     with col:
         st.markdown(f"**Model {name}** ({cur.name})")
-        caps = ([f"{cur.family.class_noun} {k}" for k in compare.class_codes(cur, n_samples)]
-                if cur.family.needs_class_code else [f"sample {j}" for j in range(n_samples)])
+        caps = ([f"{cur.family.classes.noun} {k}" for k in compare.class_codes(cur, n_samples)]
+                if cur.family.classes else [f"sample {j}" for j in range(n_samples)])
         widgets.show_images(images, caps, width=56, scale=2)
         exports.download_png("Download (PNG)", images, f"prior_samples_{name.lower()}.png",
                              f"compare_samples_png_{name}")

@@ -15,8 +15,8 @@ state.explain(
     "Draw a digit with the mouse (or a finger). It is prepared the way MNIST's digits were: its bounding box "
     "scaled to fit 20×20 pixels keeping its shape, then moved so that its centre of mass sits in the middle of "
     "28×28. The model then encodes it like any test image: see where its code lands among the test set's, what "
-    "the decoder rebuilds from it" + (f", and which {family.class_noun} the model gives it" if family.has_classifier
-                                     else "") + ".")
+    "the decoder rebuilds from it"
+    + (f", and which {family.classes.noun} the model gives it" if family.classes.predicted else "") + ".")
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -30,7 +30,7 @@ drawing.remember(image)
 
 labels = None
 with right:
-    asks = family.needs_class_code and not family.has_classifier   # decodes through the true label: ask for it
+    asks = bool(family.classes) and not family.classes.predicted   # decodes through the true label: ask for it
     if asks:
         drawn = widgets.class_selector(cur, "draw_label", "Which digit did you draw? (this model decodes "
                                                           "through the label)", default=None)
@@ -46,7 +46,7 @@ with right:
         exports.download_png("Download (PNG)", np.stack([image, recon]), "drawn_digit.png", "draw_png", scale=6)
     probs = explore.class_probabilities(model, image[None])
     if probs is not None:
-        noun = family.class_noun
+        noun = family.classes.noun
         st.markdown(f"**The model's {noun} probabilities** (most likely: {int(probs[0].argmax())})")
         st.plotly_chart(figures.probabilities_figure(probs[0], noun=noun), key="draw_probs")
 
@@ -72,7 +72,7 @@ b1, b2, b3 = st.columns(3)
 b1.button("Decoder sliders", key="draw_to_sliders", icon=":material/tune:", on_click=drawing.send_to,
           args=(cur, point.z, "sliders"), help="The sliders start at your digit's code.")
 b2.button("Sweep the class code", key="draw_to_style", icon=":material/grid_view:", on_click=drawing.send_to,
-          args=(cur, point.z, "style_class"), disabled=not cur.family.needs_class_code,
+          args=(cur, point.z, "style_class"), disabled=not cur.family.classes,
           help="Your digit's style written as every digit (models with a class code).")
 b3.button("Interpolate from it", key="draw_to_interp", icon=":material/linear_scale:", on_click=drawing.send_to,
           args=(cur, point.z, "interpolate"), help="Your digit is point A of the interpolation.")

@@ -54,10 +54,10 @@ family_ref = picker.current_ref()
 if family_ref is not None and family_ref.words.diagram:
     # A family with a diagram of its own (ALAE) is explained in its own words here, above the AAE's.
     with left:
-        st.subheader(f"What the picked model is: {family_ref.family.title}")
+        st.subheader(f"What the picked model is: {family_ref.words.title}")
         st.markdown(family_ref.words.explanation)
         st.image(family_ref.words.diagram, width="stretch",
-                 caption=f"The networks of an {family_ref.family.title} and its training phases")
+                 caption=f"The networks of an {family_ref.words.title} and its training phases")
 with left:
     st.subheader("What an AAE is")
     st.markdown(

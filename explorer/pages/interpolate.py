@@ -8,7 +8,7 @@ from explorer import exports, figures, map_view, maps, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Interpolate")
-if cur.family.needs_class_code:
+if cur.family.classes:
     noun = widgets.class_noun(cur)
     why_blur = (f"This model decodes a style z and a {noun} code y. When A and B have different {noun}s, the "
                 f"{noun} code is blended along the way too: midway the decoder is handed half of one {noun} and "
@@ -32,7 +32,7 @@ if a is None or b is None:
 
 steps = st.slider("Steps", 3, 16, 10, key="interp_steps")
 ys = None
-if cur.family.needs_class_code:
+if cur.family.classes:
     k, noun = cur.config.n_classes, widgets.class_noun(cur)
     linear, fixed_one = f"A's {noun} to B's {noun} (linear)", f"one fixed {noun}"
     mode = st.radio(f"{noun.capitalize()} code along the way", [linear, fixed_one], horizontal=True,

@@ -75,7 +75,7 @@ with chart_area:
                                         gaussian_std=ref.gaussian_std, note=over)
         game_cur = picker.require_model()
         label = None
-        if layers["manifold"] and game_cur.family.needs_class_code:
+        if layers["manifold"] and game_cur.family.classes:
             label = widgets.class_selector(game_cur, "map_manifold_class",
                                            f"Decoded manifold for {widgets.class_noun(game_cur)}")
         elif layers["critic"] or layers["push"]:

@@ -12,17 +12,18 @@ MAX_DIMS = 16
 cur = picker.require_model()
 st.title("Prior fit")
 family = cur.family
-if family.learned_prior:
-    how = (f"An {family.title} has no fixed prior for its codes: they are compared with {cur.words.prior_words}, "
+learned = cur.words.pulled_by == "learned"       # ALAE: the codes meet a learned F(z), not a fixed prior
+if learned:
+    how = (f"An {cur.words.title} has no fixed prior for its codes: they are compared with {cur.words.prior_words}, "
            "which the adversarial game shapes together with the encoder. Here the codes E(x) of the test set "
            "stand beside samples of F(z), not beside an N(0, 1) density")
-elif family.adversarial:
+elif cur.words.pulled_by == "discriminator":
     how = "The discriminator's job was to make the codes indistinguishable from samples of the prior p(z)"
 else:
     how = ("This model has no discriminator: its KL term pulls each image's posterior toward the prior, which "
            "does not force the codes as a whole to match it (the codes here are posterior means)")
-style = (f" The code z here is the style; the {family.class_noun} lives in a separate one-hot code with its own "
-         "prior, not shown." if cur.family.needs_class_code else "")
+style = (f" The code z here is the style; the {family.classes.noun} lives in a separate one-hot code with its own "
+         "prior, not shown." if cur.family.classes else "")
 state.explain(
     f"{how}. This page checks the outcome the way the Keras AAE this project grew from did: each latent "
     "dimension's histogram over the prior's, the first four moments of both, and one number for the whole "
@@ -62,7 +63,7 @@ if lmap is not None:
     edges, code_density, prior_density = metrics.dimension_histograms(
         torch.from_numpy(lmap.z[:, dims]), torch.from_numpy(lmap.prior_z[:, dims]), bins=bins)
     analytic = None
-    if cur.config.prior == "gaussian" and not family.learned_prior:
+    if cur.config.prior == "gaussian" and not learned:
         centres = (edges[:, 1:] + edges[:, :-1]) / 2
         analytic = metrics.gaussian_density(centres, std=cur.config.prior_std).numpy()
     fig = teaching_figures.histograms_figure(edges.numpy(), code_density.numpy(), prior_density.numpy(),
@@ -70,12 +71,12 @@ if lmap is not None:
     st.plotly_chart(fig, key="fit_histograms", config={"displaylogo": False})
     if analytic is not None:
         prior_words = f"the dashed red curve is the prior's density N(0, {cur.config.prior_std:g}²)"
-    elif family.learned_prior:
+    elif learned:
         prior_words = "F(z) is learned, so it has no density to draw: compare with the grey histogram of its samples"
     else:
         prior_words = (f"the {cur.config.prior.replace('_', ' ')} prior has no simple per-dimension density: "
                        "compare with the grey histogram of its samples")
-    samples = "samples of F(z)" if family.learned_prior else "prior samples"
+    samples = "samples of F(z)" if learned else "prior samples"
     st.caption(f"Bars: the codes of all {lmap.n_test:,} test images; grey steps: {lmap.prior_z.shape[0]:,} "
                f"{samples}; {prior_words}.")
 

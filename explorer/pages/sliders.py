@@ -39,7 +39,7 @@ def set_start(z, cls: int | None = None) -> None:
     st.session_state[base_key] = z.copy()
     for i in range(n_sliders):
         st.session_state[f"{prefix}_{i}"] = float(np.clip(z[i], lo[i], hi[i]))
-    if cls is not None and cur.family.needs_class_code:
+    if cls is not None and cur.family.classes:
         st.session_state[f"{prefix}_class"] = int(cls)
 
 
@@ -97,7 +97,7 @@ def sliders_and_image() -> None:
     z[:n_sliders] = [st.session_state[f"{prefix}_{i}"] for i in range(n_sliders)]
     with right:
         y = None
-        if cur.family.needs_class_code:
+        if cur.family.classes:
             y = [st.session_state.get(f"{prefix}_class", 0) if browser
                  else widgets.class_selector(cur, f"{prefix}_class")]
     # kept across pages (widget state is not): the code and its class, for the next visit and the other pages

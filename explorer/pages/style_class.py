@@ -9,13 +9,13 @@ from explorer import exports, figures, map_view, picker, state, widgets
 
 cur = picker.require_model()
 st.title("Style × class")
-if cur.family.needs_class_code and not cur.family.classes_are_labels:  # clusters: found, not taught
+if cur.family.classes and not cur.family.classes.means_label:  # clusters: found, not taught
     k = cur.config.n_classes
     state.explain(
         f"This model sorts images into {k} clusters of its own (no label was used) and gives the decoder the "
         "cluster separately, so the code z holds the *style*. Fix one style and sweep the cluster code "
         f"0-{k - 1}: each column draws what one cluster gathered, in the same style (paper §6, Fig. 9).")
-elif cur.family.has_classifier:  # semi-supervised: the class is learned from a few labels
+elif cur.family.classes.predicted:  # semi-supervised: the class is learned from a few labels
     k = cur.config.n_classes
     state.explain(
         "A semi-supervised AAE gives the decoder the class separately, so the code z is pushed to hold the "
@@ -30,7 +30,7 @@ else:
         f"the *style*: slant, stroke width, size. Fix one style and sweep the class code 0-{k - 1}, and you get "
         f"{k} different digits written the same way; stack several styles to get the paper's Fig. 6.")
 
-if not cur.family.needs_class_code:
+if not cur.family.classes:
     st.info(f"This page needs a model whose decoder takes a class code (supervised, semi-supervised or "
             f"clustering). The picked model ({cur.description}) has none: pick another one in the sidebar.")
     st.stop()
@@ -46,7 +46,7 @@ if "accuracy" in prior_sweep and "per_class" in prior_sweep:
     per_class = np.asarray(prior_sweep["per_class"], dtype=float)
     worst = int(per_class.argmin())
     judge_col, text_col = st.columns([2, 3], gap="large")
-    judge_col.plotly_chart(figures.probabilities_figure(per_class, noun=f"{cur.family.class_noun} code"),
+    judge_col.plotly_chart(figures.probabilities_figure(per_class, noun=f"{cur.family.classes.noun} code"),
                            key="sweep_judge_chart", config=figures.chart_config("class_sweep_judge"))
     text_col.caption(
         f"The digit judge (a classifier trained on real MNIST, not part of this model) read "
@@ -56,7 +56,7 @@ if "accuracy" in prior_sweep and "per_class" in prior_sweep:
         "`python -m aae_core.evaluate` into metrics.json.")
 
 model, k = cur.model, cur.config.n_classes
-noun = cur.family.class_noun
+noun = cur.family.classes.noun
 left, right = st.columns([1, 3], gap="large")
 with left:
     point = widgets.point_picker(cur, "style", "Take the style from")

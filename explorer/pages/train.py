@@ -48,7 +48,7 @@ if restarted:                   # a change that no longer fits (an older session
 m, t = run.model, run.train
 c1, c2, c3 = st.columns(3)
 with c1:
-    kind = st.selectbox("Kind", list(FAMILIES), format_func=lambda k: get_family(k).title, key="train_kind",
+    kind = st.selectbox("Kind", list(FAMILIES), format_func=family_text.title, key="train_kind",
                         on_change=on_kind)
     family = get_family(kind)
     st.caption(family_text.of(kind).summary)
@@ -66,7 +66,7 @@ with c1:
         shown("train_label_cond", m.label_conditioned)
         st.checkbox("Label-conditioned (each digit gets its own part of the prior, §2.3)", key="train_label_cond",
                     on_change=changed, args=("train_label_cond",))
-    if family.needs_class_code and not family.classes_are_labels:
+    if family.classes and not family.classes.means_label:
         shown("train_clusters", m.n_classes)
         st.number_input("Clusters", 2, 50, key="train_clusters", on_change=changed, args=("train_clusters",))
     if prior.latent_dim_for(m.n_classes) is None:
