@@ -9,9 +9,6 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 PriorName = Literal["gaussian", "mixture", "swiss_roll", "categorical"]
-# Kinds whose codes are matched to a learned distribution, not to their config's prior (the families' own
-# learned_prior, readable without torch: the app draws a cached map before any family is imported).
-LEARNED_PRIOR_KINDS = ("alae",)
 DatasetName = Literal["mnist", "fashion_mnist"]
 Precision = Literal["auto", "fp32", "bf16"]
 ScheduleShape = Literal["constant", "linear", "cosine"]

@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .prior_shapes import CategoricalShape, GaussianShape, MixtureShape, PriorShape, SwissRollShape
 
 
-class Prior:
-    """A distribution over codes z of size ``dim`` that can be sampled on any device."""
+class Prior(PriorShape):
+    """A distribution over codes z of size ``dim`` that can be sampled on any device. Its shape rules
+    (latent_dim_for, parts_per_label, has_std, has_radius) are declared torch-free in aae_core.prior_shapes."""
 
-    name: ClassVar[str]
-    # Shape rules a config must follow, declared here so that no caller tests prior names:
-    parts_per_label: ClassVar[bool] = False   # K labelled parts (components, segments): can be label-conditioned
-    has_std: ClassVar[bool] = False           # ModelConfig.prior_std sets its spread
-    has_radius: ClassVar[bool] = False        # ModelConfig.prior_radius sets its size
     dim: int
     n_components: int = 0
-
-    @classmethod
-    def latent_dim_for(cls, n_classes: int) -> int | None:
-        """The latent size this prior fixes (given the config's n_classes), or None when any size fits."""
-        return None
-
-    @classmethod
-    def check_shape(cls, latent_dim: int, n_classes: int) -> None:
-        """ValueError when a config's latent_dim does not fit this prior."""
-        dim = cls.latent_dim_for(n_classes)
-        if dim is not None and latent_dim != dim:
-            raise ValueError(f"the {cls.name} prior is {dim}-D: latent_dim must be {dim}, got {latent_dim}")
 
     def sample(
         self,
@@ -81,11 +65,8 @@ class Prior:
         return comp
 
 
-class GaussianPrior(Prior):
+class GaussianPrior(GaussianShape, Prior):
     """N(0, σ² I) in any dimension; the paper's 2-D figures use σ = 5."""
-
-    name = "gaussian"
-    has_std = True
 
     def __init__(self, dim: int, std: float = 1.0) -> None:
         self.dim, self.std = dim, float(std)
@@ -95,15 +76,8 @@ class GaussianPrior(Prior):
         return self.std * torch.randn(n, self.dim, generator=generator, device=device)
 
 
-class MixturePrior(Prior):
+class MixturePrior(MixtureShape, Prior):
     """K 2-D Gaussians with means on a circle, each stretched along its radius (paper Fig. 4)."""
-
-    name = "mixture"
-    parts_per_label = has_radius = True
-
-    @classmethod
-    def latent_dim_for(cls, n_classes: int) -> int | None:
-        return 2
 
     def __init__(self, n_components: int = 10, radius: float = 4.0,
                  radial_std: float = 1.0, tangential_std: float = 0.25) -> None:
@@ -130,15 +104,8 @@ class MixturePrior(Prior):
         return torch.round(theta / width).long() % self.n_components
 
 
-class SwissRollPrior(Prior):
+class SwissRollPrior(SwissRollShape, Prior):
     """A 2-D swiss roll; label k owns the k-th of K equal segments along the roll (paper Fig. 4)."""
-
-    name = "swiss_roll"
-    parts_per_label = has_radius = True
-
-    @classmethod
-    def latent_dim_for(cls, n_classes: int) -> int | None:
-        return 2
 
     def __init__(self, n_components: int = 10, radius: float = 4.0, noise: float = 0.1,
                  turns: float = 1.5) -> None:
@@ -165,20 +132,8 @@ class SwissRollPrior(Prior):
         return torch.clamp((grid_u[nearest] * self.n_components).long(), max=self.n_components - 1)
 
 
-class CategoricalPrior(Prior):
+class CategoricalPrior(CategoricalShape, Prior):
     """One-hot vectors over K categories, uniform (or the given labels)."""
-
-    name = "categorical"
-
-    @classmethod
-    def latent_dim_for(cls, n_classes: int) -> int | None:
-        return n_classes    # one dimension per category
-
-    @classmethod
-    def check_shape(cls, latent_dim: int, n_classes: int) -> None:
-        if latent_dim != n_classes:
-            raise ValueError("a categorical prior is one-hot over n_classes: latent_dim must equal n_classes, "
-                             f"got latent_dim={latent_dim}, n_classes={n_classes}")
 
     def __init__(self, n_components: int) -> None:
         self.dim = self.n_components = n_components

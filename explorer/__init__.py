@@ -30,5 +30,5 @@ TORCH_FREE = frozenset({
     "explorer.widgets",
     "aae_core", "aae_core.checkpoint_meta", "aae_core.config", "aae_core.errors", "aae_core.fit_verdict",
     "aae_core.fsutil", "aae_core.idx", "aae_core.images", "aae_core.map_cache", "aae_core.metric_schema",
-    "aae_core.umap_fit",
+    "aae_core.prior_shapes", "aae_core.umap_fit",
 })

@@ -23,6 +23,7 @@ from aae_core.checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, is
 from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointConfigError, CheckpointError, CheckpointNotFoundError
 from aae_core.fit_verdict import fit_reference
+from aae_core.prior_shapes import shape_of
 from explorer import family_text
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def prior_description(config: ModelConfig) -> str:
     learned distribution (ALAE) the family's own words."""
     if family_text.of(config.kind).pulled_by == "learned":
         return family_text.of(config.kind).prior_words
-    return config.prior.replace("_", " ") + (f", σ = {config.prior_std:g}" if config.prior == "gaussian" else "")
+    return config.prior.replace("_", " ") + (f", σ = {config.prior_std:g}" if shape_of(config.prior).has_std else "")
 
 
 def summarize_metrics(metrics: dict[str, Any] | None) -> dict[str, str]:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Literal
 import streamlit as st
 
 import aae_core
-from aae_core.config import LEARNED_PRIOR_KINDS, ModelConfig
+from aae_core.config import ModelConfig
 from aae_core.errors import CheckpointError
+from aae_core.prior_shapes import shape_of
 from explorer import catalog, family_text, uploads
 from explorer.models import load_model
 from explorer.state import MODEL_KEY
@@ -61,9 +62,9 @@ class Pick:
     def gaussian_std(self) -> float | None:
         """σ of the Gaussian prior N(0, σ² I) on z, where the prior of z is Gaussian (read without torch)."""
         stored = self.stored_model
-        if stored.get("kind") in LEARNED_PRIOR_KINDS:       # matched to a learned F(z), not to N(0, σ² I)
+        if family_text.of(stored.get("kind")).pulled_by == "learned":   # matched to a learned F(z), not N(0, σ² I)
             return None
-        return float(stored.get("prior_std", 1.0)) if stored.get("prior", "gaussian") == "gaussian" else None
+        return float(stored.get("prior_std", 1.0)) if shape_of(stored.get("prior", "gaussian")).has_std else None
 
     @property
     def metrics(self) -> dict:

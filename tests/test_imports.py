@@ -140,6 +140,29 @@ def test_the_import_graph_has_no_cycle():
     assert cycles(g) == []
 
 
+# Evaluation builds on the families (it runs them and reads their metrics hook), never the other way: a family's
+# scores live with it (aae_core.families.scoring). Issue 15.5.
+EVALUATION = {"aae_core.metrics", "aae_core.evaluate", "aae_core.judge", "aae_core.latent_probe"}
+
+
+def reach(g: dict[str, set[str]], start: str) -> set[str]:
+    """Every module `start` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for m in g[todo.pop()] - seen:
+            seen.add(m)
+            todo.append(m)
+    return seen
+
+
+def test_the_families_import_no_evaluation_code():
+    g = graph()
+    families = [m for m in g if m == "aae_core.families" or m.startswith("aae_core.families.")]
+    assert len(families) >= 8 and "aae_core.families.scoring" in families
+    assert {m: sorted(reach(g, m) & EVALUATION) for m in families} == {m: [] for m in families}
+    assert "aae_core.families.scoring" in reach(g, "aae_core.metrics")       # evaluation builds on them
+
+
 def test_the_cycle_finder_finds_a_cycle_through_an_import_inside_a_function(tmp_path):
     g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(g) == [["a", "b", "c"]]

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from aae_core.config import ModelConfig, TrainConfig
+from aae_core.prior_shapes import SHAPES, PriorShape, shape_of
 from aae_core.priors import (
+    PRIOR_TYPES,
     PRIORS,
     CategoricalPrior,
     GaussianPrior,
@@ -219,3 +221,15 @@ def test_train_config_rejects_bad_values(kwargs, match):
         TrainConfig(**kwargs)
     cfg = TrainConfig(epochs=3, seed=7)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_each_prior_inherits_its_torch_free_shape_rules_and_an_unknown_name_fixes_nothing():
+    assert set(SHAPES) == set(PRIOR_TYPES)
+    for name, prior in PRIOR_TYPES.items():
+        assert issubclass(prior, shape_of(name)) and prior.name == name
+    assert shape_of("gaussian").has_std and not shape_of("mixture").has_std and shape_of("mixture").parts_per_label
+    assert shape_of("categorical").latent_dim_for(7) == 7 and shape_of("swiss_roll").latent_dim_for(7) == 2
+    assert shape_of("no such prior") is PriorShape and shape_of(None) is PriorShape
+    assert not shape_of("no such prior").has_std and shape_of("no such prior").latent_dim_for(10) is None
+    with pytest.raises(ValueError, match="latent_dim must equal n_classes"):
+        shape_of("categorical").check_shape(5, 10)

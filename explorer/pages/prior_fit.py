@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from aae_core import metrics
+from aae_core.prior_shapes import shape_of
 from explorer import evaluation, exports, picker, state, teaching_figures
 
 MAX_DIMS = 16
@@ -63,7 +64,7 @@ if lmap is not None:
     edges, code_density, prior_density = metrics.dimension_histograms(
         torch.from_numpy(lmap.z[:, dims]), torch.from_numpy(lmap.prior_z[:, dims]), bins=bins)
     analytic = None
-    if cur.config.prior == "gaussian" and not learned:
+    if shape_of(cur.config.prior).has_std and not learned:      # N(0, σ² I): a density to draw
         centres = (edges[:, 1:] + edges[:, :-1]) / 2
         analytic = metrics.gaussian_density(centres, std=cur.config.prior_std).numpy()
     fig = teaching_figures.histograms_figure(edges.numpy(), code_density.numpy(), prior_density.numpy(),
