@@ -39,22 +39,22 @@ class GaussianShape(PriorShape):
     has_std = True
 
 
-class MixtureShape(PriorShape):
+class LabelledPlaneShape(PriorShape):
+    """A 2-D prior whose K labelled parts sit on a circle of the config's radius (mixture, swiss roll)."""
+
+    parts_per_label = has_radius = True
+
+    @classmethod
+    def latent_dim_for(cls, n_classes: int) -> int | None:
+        return 2
+
+
+class MixtureShape(LabelledPlaneShape):
     name = "mixture"
-    parts_per_label = has_radius = True
-
-    @classmethod
-    def latent_dim_for(cls, n_classes: int) -> int | None:
-        return 2
 
 
-class SwissRollShape(PriorShape):
+class SwissRollShape(LabelledPlaneShape):
     name = "swiss_roll"
-    parts_per_label = has_radius = True
-
-    @classmethod
-    def latent_dim_for(cls, n_classes: int) -> int | None:
-        return 2
 
 
 class CategoricalShape(PriorShape):

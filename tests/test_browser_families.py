@@ -5,10 +5,12 @@ code; a >2-D model's map is a projection)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 from conftest import save_models, tiny_config
+from model_cases import MODEL_CASES
 from test_browser import FIND_POINT, map_frames, page  # noqa: F401 - the page fixture
 
 from aae_core import projection
@@ -21,12 +23,11 @@ pytestmark = pytest.mark.browser
 DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
   return gd && gd._fullLayout && gd.calcdata && gd.data.length > 0 && window.aaeStats && window.aaeStats.ready; }"""
 
-FAMILIES = {                 # folder name -> tiny config: every family, its class code or latent size as shipped
-    "unsupervised_mixture": tiny_config("unsupervised", prior="mixture", label_conditioned=True, n_labels=100),
-    "supervised": tiny_config("supervised", latent_dim=2),
-    "semi_supervised": tiny_config("semi_supervised", latent_dim=4),
-    "clustering": tiny_config("clustering", n_classes=16, latent_dim=5),
-    "vae": tiny_config("vae", latent_dim=2),
+# folder name -> tiny config: every family (model_cases' tiny ones), 2-D where its shipped model is 2-D
+FAMILIES = {name: MODEL_CASES[name] for name in ("semi_supervised", "clustering")} | {
+    "unsupervised_mixture": MODEL_CASES["label_conditioned_mixture"],
+    "supervised": dataclasses.replace(MODEL_CASES["supervised"], latent_dim=2),
+    "vae": dataclasses.replace(MODEL_CASES["vae"], latent_dim=2),
     "alae": tiny_config("alae", latent_dim=5),
 }
 

@@ -7,17 +7,10 @@ import math
 import pytest
 import torch
 
+from aae_core import priors as P
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.prior_shapes import SHAPES, PriorShape, shape_of
-from aae_core.priors import (
-    PRIOR_TYPES,
-    PRIORS,
-    CategoricalPrior,
-    GaussianPrior,
-    MixturePrior,
-    SwissRollPrior,
-    build_prior,
-)
+from aae_core.priors import CategoricalPrior, GaussianPrior, MixturePrior, SwissRollPrior, build_prior
 
 N = 20_000
 
@@ -36,7 +29,7 @@ COMPONENT_PRIORS = ("mixture", "swiss_roll", "categorical")
 
 
 def test_registry_names_every_prior_and_builds_from_a_config():
-    assert set(PRIORS) == {"gaussian", "mixture", "swiss_roll", "categorical"}
+    assert set(P.PRIORS) == {"gaussian", "mixture", "swiss_roll", "categorical"}
     assert isinstance(build_prior(ModelConfig(prior="gaussian", latent_dim=5, prior_std=3.0)), GaussianPrior)
     assert isinstance(build_prior(ModelConfig(prior="mixture")), MixturePrior)
     assert isinstance(build_prior(ModelConfig(prior="swiss_roll")), SwissRollPrior)
@@ -224,8 +217,8 @@ def test_train_config_rejects_bad_values(kwargs, match):
 
 
 def test_each_prior_inherits_its_torch_free_shape_rules_and_an_unknown_name_fixes_nothing():
-    assert set(SHAPES) == set(PRIOR_TYPES)
-    for name, prior in PRIOR_TYPES.items():
+    assert set(SHAPES) == set(P.PRIOR_TYPES)
+    for name, prior in P.PRIOR_TYPES.items():
         assert issubclass(prior, shape_of(name)) and prior.name == name
     assert shape_of("gaussian").has_std and not shape_of("mixture").has_std and shape_of("mixture").parts_per_label
     assert shape_of("categorical").latent_dim_for(7) == 7 and shape_of("swiss_roll").latent_dim_for(7) == 2
