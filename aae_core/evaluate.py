@@ -98,7 +98,7 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     sample_quality (of `quality_samples` decoded prior samples, the share the judge is sure of: the same
     measure for every family) and, where
     the family asks for it, the class sweep of the first `sweep_styles` test images' styles (supervised), the
-    sweep of `prior_styles` prior styles, the family's own judge_report (ALAE); a missing default judge skips
+    sweep of `prior_styles` prior styles, what the family's metrics hook reads with the judge (ALAE); a missing default judge skips
     them, a missing judge that was asked for is an error.
 
     split "validation": the same numbers on the checkpoint's validation images instead (the split its run held
