@@ -95,11 +95,11 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | Path | None = None,
     """Metrics of the checkpoint at `path` on its dataset's test set; written to metrics.json when write.
 
     Every MNIST model is also read by the digit judge at `judge` (default: default_judge_path()): its
-    sample_quality (of `quality_samples` decoded prior samples, the share the judge is sure of: the same
-    measure for every family) and, where
-    the family asks for it, the class sweep of the first `sweep_styles` test images' styles (supervised), the
-    sweep of `prior_styles` prior styles, what the family's metrics hook reads with the judge (ALAE); a missing default judge skips
-    them, a missing judge that was asked for is an error.
+    sample_quality (of `quality_samples` decoded prior samples, the share the judge is sure of: the same measure
+    for every family); where the class code is the digit (supervised, semi-supervised), the class sweep of the
+    first `sweep_styles` test images' styles and of `prior_styles` prior styles; and what the family's metrics
+    hook reads with the judge (ALAE). A missing default judge skips them, a missing judge that was asked for is an
+    error.
 
     split "validation": the same numbers on the checkpoint's validation images instead (the split its run held
     out; the default split for a run that held none out, with a warning, since it trained on them); for
