@@ -27,7 +27,8 @@ What it reports: p50/p95 of the in-browser decodes (hover, slider drag), of the 
 slider move -> image, the training run's steps/s during the hall against its solo steps/s (the ratio; target
 >= 0.5), the errors (exceptions in the app's output, timeouts, broken connections, page errors: should be 0),
 the server's RSS summed over it and its child processes (training may run in a child) before the sessions come,
-at its peak and after they left and the runs ended, and the trainers' sessions: the queue position each saw and
+at its peak, after they left and the runs ended, and again once Streamlit may drop the sessions that left
+(--expire-wait), and the trainers' sessions: the queue position each saw and
 the order their runs started in (expected: the order they pressed Start).
 """
 
@@ -59,20 +60,26 @@ TIMEOUT_S = 60.0
 FRAME = "map_view.latent_map/"   # in the URL of the map component's frame (the map and the sliders)
 
 
-def rss_mb(pid: int) -> float:
-    """RSS of the process pid and every process under it (training may run in a child), in MB."""
-    total, todo = 0.0, [pid]
+def rss_by_process(pid: int) -> dict[str, float]:
+    """RSS in MB of the process pid ("server") and of every process under it (training and UMAP workers), by
+    'name pid'."""
+    out, todo = {}, [pid]
     while todo:
         p = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
+            status = Path(f"/proc/{p}/status").read_text().splitlines()
+            name = "server" if p == pid else f"{Path(f'/proc/{p}/comm').read_text().strip()} {p}"
+            out[name] = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):        # it ended meanwhile
+        except (OSError, ValueError, StopIteration):        # it ended meanwhile
             continue
-    return total
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of the process pid and every process under it (training may run in a child), in MB."""
+    return sum(rss_by_process(pid).values())
 
 
 class Run:
@@ -439,6 +446,9 @@ def main() -> None:
     p.add_argument("--navigate", choices=("sidebar", "reload"), default="sidebar",
                    help="how the Chromium pages switch pages: the sidebar's links, as a student does (default), "
                         "or reloading the URL (the whole app starts again in the browser; before 2026-12-03)")
+    p.add_argument("--expire-wait", type=float, default=125,
+                   help="seconds to wait after the hall before measuring the server's memory again, once Streamlit "
+                        "may drop the sessions that left (server.disconnectedSessionTTL, 120 s; 0: skip)")
     p.add_argument("--out", default=None, help="results name (default lecture_hall_<sessions>)")
     p.add_argument("--checkpoints", default=str(REPO / "checkpoints"))
     args = p.parse_args()
@@ -460,6 +470,15 @@ def main() -> None:
             stats = asyncio.run(hall(url, proc.pid, args))
             time.sleep(3)
             after = rss_mb(proc.pid)
+            after_by_process = rss_by_process(proc.pid)
+            after_expiry = None
+            if args.expire_wait > 0:
+                # Streamlit keeps a session that left for server.disconnectedSessionTTL (120 s), in a cache that
+                # drops expired entries only when another session is saved: one more visitor makes it do so
+                time.sleep(args.expire_wait)
+                asyncio.run(warm())
+                time.sleep(3)
+                after_expiry = rss_mb(proc.pid)
             # the solo speed again once the hall has left: on shared cores one solo figure can be off by half
             solo_after = {"errors": [], "trainers": {}} if args.no_solo else asyncio.run(solo(url, args))
         finally:
@@ -505,7 +524,9 @@ def main() -> None:
         "slider_to_image_p95_s": pct(stats["slider_s"], 95),
         "errors": len(errors), "error_samples": errors[:5],
         "server_rss_mb": {"before": round(before, 1), "peak": round(max(stats["rss_mb"], default=before), 1),
-                          "after": round(after, 1)},
+                          "after": round(after, 1),
+                          "after_sessions_expired": None if after_expiry is None else round(after_expiry, 1)},
+        "server_rss_after_mb_by_process": {k: round(v, 1) for k, v in after_by_process.items()},
         "runs_started_in_order": started == pressed[:len(started)],
         "runs_started": f"{len(started)} of {len(trainers)}",
         "queue": {n: {"positions_seen": sorted(set(t["positions"]), reverse=True),
