@@ -98,6 +98,7 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_and_the_study_goes_on(t
     (["--field", "input_noise=0:0.5", "--metric", "eval_accuracy"],
      "unknown metric 'eval_accuracy' for a clustering model; it reports eval_mse, eval_error"),
     (["--field", "input_noise=0:0.5", "--set", "hidden=3"], "unknown config field hidden"),
+    (["--field", "input_noise=0:0.5", "--prune-after", "-1"], "--prune-after must be >= 0 epochs; got -1"),
 ])
 def test_bad_inputs_are_one_line_errors_with_exit_2(tmp_path, args, match, capsys):
     with pytest.raises(SystemExit) as info:
@@ -127,6 +128,21 @@ def test_schedule_fields_become_schedules_and_the_recipe_values_come_first():
                                 "class_code_noise.final": 0.05}, start_)
     run = resolve("clustering_16", **changes)
     assert run.train.class_code_noise == 0.4 and run.train.at(1.0).class_code_noise == pytest.approx(0.05)
+
+
+def test_how_long_trials_run_before_pruning_is_saved_with_the_sweep_and_kept_on_resume(tmp_path, fake_mnist_dir,
+                                                                                      capsys):
+    base = ["--dir", str(tmp_path), "--name", "late", *TINY, "--epochs", "1", "--field", "input_noise=0:0.5",
+            "--data-dir", fake_mnist_dir]
+    assert sweep.main([*base, "--trials", "1", "--prune-after", "12"]) == 0
+    study = load(tmp_path, "late")
+    assert study.user_attrs["prune_after"] == 12 and sweep.pruner(study.user_attrs)._n_warmup_steps == 12
+    assert sweep.pruner({})._n_warmup_steps == sweep.PRUNE_AFTER == 2      # a sweep saved before the setting
+    with pytest.raises(SystemExit) as info:                                # resumed with another: refused
+        sweep.main([*base, "--trials", "2", "--prune-after", "3"])
+    assert info.value.code == 2 and "was started with other prune_after" in capsys.readouterr().err
+    assert sweep.main([*base, "--trials", "2"]) == 0                        # resumed as saved: one more trial
+    assert len(load(tmp_path, "late").get_trials()) == 2
 
 
 def test_a_database_storage_runs_the_sweep_and_beats_the_heart_of_each_trial(tmp_path, fake_mnist_dir, capsys):
