@@ -1,9 +1,9 @@
 """metrics.json's numbers, named once: where each sits in the file, what it is called, how it is written.
 
 `python -m aae_core.evaluate` writes metrics.json (aae_core.metrics, the families' `metrics` hook, whose record is
-FamilyNumbers below); everything that
-reads it (the families' headline, the app's Home and Paper pages, the Latent map's note, benchmarks/report.py) asks
-a Metric here instead of spelling its key (tests/test_families.py scans explorer/ and benchmarks/ for the keys).
+FamilyNumbers below); everything that reads it (each family's headline in explorer/family_text.py, the app's Home
+and Paper pages, the Latent map's note, benchmarks/report.py) asks a Metric here instead of spelling its key
+(tests/test_metric_schema.py scans explorer/, benchmarks/ and app.py for the keys).
 Standard library only: the app reads metrics without importing torch.
 
     MSE.read(metrics)            # 0.0108, or None where the file has no such number
@@ -88,7 +88,8 @@ SCHEMA = (MSE, MMD, MMD_SAME_PRIOR, CLASSIFICATION_ERROR, CLUSTERING_ERROR, OWN_
 
 class FamilyNumbers(TypedDict, total=False):
     """What a family's one metrics hook (AAEModel.metrics) returns: every number a family measures of itself,
-    named once here. The first group goes into metrics.json; the eval_* ones are the per-epoch report's."""
+    named once here. The first group goes into metrics.json; the eval_* ones are the per-epoch report's. A record
+    a family reads with the digit judge is listed in JUDGED too, so that `evaluate` names the judge on it."""
 
     classification_error: float            # semi-supervised: test images whose predicted class is wrong
     clustering_error: float                # clustering: images whose cluster's majority label differs from theirs

@@ -78,4 +78,4 @@ SHAPES: dict[str, type[PriorShape]] = {s.name: s for s in (GaussianShape, Mixtur
 def shape_of(name: str | None) -> type[PriorShape]:
     """The shape rules of the prior called `name`; a name no prior has (a damaged config.json) gets the plain
     PriorShape, which fixes nothing and has no spread, so that a torch-free reader never raises."""
-    return SHAPES.get(name or "", PriorShape)
+    return SHAPES.get(name, PriorShape) if isinstance(name, str) else PriorShape

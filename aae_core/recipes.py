@@ -4,8 +4,8 @@ A recipe is a ModelConfig and a TrainConfig given as changes to their defaults. 
 **changes)` is the one front door that turns a recipe and changes into configs: the command line
 (`python -m aae_core.train --recipe NAME [--any-option ...]`), the app's Train page and sweeps
 (`python -m aae_core.sweep`) build runs through it, and `checkpoints/train_all.sh` loops over the names; a
-checkpoint's config.json records the recipe it was trained from. A family's `default_recipe` is what a run
-of that family starts from when no recipe is named.
+checkpoint's config.json records the recipe it was trained from. A family's first recipe in the book
+(`default_recipe(kind)`) is what a run of that family starts from when no recipe is named.
 
 What the numbers below rest on (measured on real MNIST on a 2-core CPU, 512-unit layers, 2026-11-21):
 - Learning rates drop x0.1 for the last ~40 % of epochs (`lr_decay_epochs`): at full rate the adversarial

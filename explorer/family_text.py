@@ -165,7 +165,7 @@ UNKNOWN = FamilyText(title="", summary="", explanation="", map_note="")
 
 def of(kind: str) -> FamilyText:
     """The words for the family of this kind (torch-free: read from the config's kind)."""
-    return TEXTS.get(kind, UNKNOWN)
+    return TEXTS.get(kind, UNKNOWN) if isinstance(kind, str) else UNKNOWN     # a damaged config.json: no words
 
 
 def title(kind: str) -> str:

@@ -15,7 +15,7 @@ import streamlit as st
 import aae_core
 from aae_core.checkpoint_meta import SNAPSHOTS_FILE
 from aae_core.errors import CheckpointError
-from explorer import game_figures
+from explorer import family_text, game_figures
 
 if TYPE_CHECKING:
     from aae_core.config import ModelConfig
@@ -58,7 +58,7 @@ def critic_label(config: ModelConfig, key: str) -> int | None:
 
 
 def no_critic_note(cur: Current) -> str:
-    return (f"A {cur.words.title} has no discriminator on its codes"
+    return (f"A {family_text.title(cur.config.kind)} has no discriminator on its codes"
             + (" (a KL term shapes them)" if cur.words.pulled_by == "kl" else "") + ": there is no D(z) to draw.")
 
 

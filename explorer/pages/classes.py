@@ -69,7 +69,7 @@ exports.download_csv("Download the confusion matrix (CSV)", rows, "confusion_mat
 
 if not family.classes.means_label:
     st.subheader("Cluster → digit")
-    st.dataframe([{"cluster": r["cluster"], "majority digit": r["label"] if r["size"] else "—",
+    st.dataframe([{"cluster": r["cluster"], "majority digit": str(r["label"]) if r["size"] else "—",
                    "images": r["size"], "purity": f"{100 * r['purity']:.1f} %" if r["size"] else "—"}
                   for r in (report[c] for c in order)], hide_index=True, width="stretch")
     taken = sorted({int(r["label"]) for r in report if r["size"]})

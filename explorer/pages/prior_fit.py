@@ -6,7 +6,7 @@ import torch
 
 from aae_core import metrics
 from aae_core.prior_shapes import shape_of
-from explorer import evaluation, exports, picker, state, teaching_figures
+from explorer import evaluation, exports, family_text, picker, state, teaching_figures
 
 MAX_DIMS = 16
 
@@ -15,7 +15,8 @@ st.title("Prior fit")
 family = cur.family
 learned = cur.words.pulled_by == "learned"       # ALAE: the codes meet a learned F(z), not a fixed prior
 if learned:
-    how = (f"An {cur.words.title} has no fixed prior for its codes: they are compared with {cur.words.prior_words}, "
+    how = (f"An {family_text.title(cur.config.kind)} has no fixed prior for its codes: they are compared with "
+           f"{cur.words.prior_words}, "
            "which the adversarial game shapes together with the encoder. Here the codes E(x) of the test set "
            "stand beside samples of F(z), not beside an N(0, 1) density")
 elif cur.words.pulled_by == "discriminator":
