@@ -15,6 +15,7 @@ from torch import nn
 
 import aae_core
 from aae_core import families, losses
+from aae_core import metric_schema as S
 from aae_core import train as train_cli
 from aae_core.config import IMAGE_SIZE, ModelConfig, TrainConfig
 from aae_core.evaluate import evaluate_checkpoint
@@ -234,3 +235,12 @@ def test_a_family_holds_its_math_not_its_pictures_or_page_words():
     svg = [str(p.relative_to(REPO)) for p in (REPO / "aae_core").rglob("*.py") if "<svg" in p.read_text()]
     assert svg == []
     assert "<svg" in family_text.of("alae").diagram                   # ALAE's diagram moved to the app
+
+
+def test_the_app_names_a_family_it_has_no_words_for_by_its_kind_and_survives_a_damaged_kind():
+    assert family_text.title("semi_supervised") == "semi-supervised AAE"
+    assert family_text.title("toy") == "toy model" and family_text.of("toy") is family_text.UNKNOWN
+    for damaged in (None, ["alae"], {"kind": "vae"}, 3):         # what a hand-edited config.json may hold
+        assert family_text.of(damaged) is family_text.UNKNOWN
+    assert family_text.of("alae").pulled_by == "learned" and family_text.of("vae").pulled_by == "kl"
+    assert family_text.of("clustering").headline is S.CLUSTERING_ERROR
