@@ -24,7 +24,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (x * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def _class_code(model: AAEModel, y: np.ndarray | torch.Tensor | list | None, n: int) -> torch.Tensor | None:
+def _given_class_code(model: AAEModel, y: np.ndarray | torch.Tensor | list | None, n: int) -> torch.Tensor | None:
     if not model.classes:
         return None
     if y is None:
@@ -45,7 +45,7 @@ def _class_code(model: AAEModel, y: np.ndarray | torch.Tensor | list | None, n: 
 def decode(model: AAEModel, z: np.ndarray | torch.Tensor, y=None) -> np.ndarray:
     """Codes z [N, d] (and class codes y, for models that take one) -> images uint8 [N, 28, 28]."""
     zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device_of(model)).reshape(-1, model.config.latent_dim)
-    return to_uint8(model.decode(zt, _class_code(model, y, zt.shape[0])))
+    return to_uint8(model.decode(zt, _given_class_code(model, y, zt.shape[0])))
 
 
 def _float_images(images: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -75,8 +75,9 @@ def reconstruct(model: AAEModel, images: np.ndarray | torch.Tensor, labels=None)
 
     Families that decode from the true label (supervised) rebuild from the style code and `labels`;
     the others through their own class code, if any."""
-    x = _float_images(images, device_of(model))
-    y = None if labels is None else torch.as_tensor(np.asarray(labels), device=device_of(model)).long()
+    dev = device_of(model)
+    x = _float_images(images, dev)
+    y = None if labels is None else torch.as_tensor(np.asarray(labels), device=dev).long()
     return to_uint8(model.reconstruct(x, y))
 
 
@@ -98,10 +99,10 @@ def class_code(model: AAEModel, x: torch.Tensor, labels=None) -> torch.Tensor | 
 def reconstruction_class_codes(model: AAEModel, test: ImageSet, batch: int = 1000) -> np.ndarray:
     """The class code each test image decodes with in a reconstruction (the true label's one-hot, or the
     model's own probabilities) [N, K] float32, for models whose decoder takes one."""
-    out = []
+    out, dev = [], device_of(model)
     for i in range(0, len(test), batch):
-        x = test.images[i:i + batch].to(device_of(model)).float().div(255).reshape(-1, 784)
-        out.append(class_code(model, x, test.labels[i:i + batch].to(device_of(model))).float().cpu().numpy())
+        x = test.images[i:i + batch].to(dev).float().div(255).reshape(-1, 784)
+        out.append(class_code(model, x, test.labels[i:i + batch].to(dev)).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 from aae_core import ModelConfig, TrainConfig
 from aae_core.families import FAMILIES, get_family
 from aae_core.priors import PRIOR_TYPES
-from aae_core.recipes import ALL_LABELS, N_TRAIN, Resolved, get_recipe, recipes_for, resolve
+from aae_core.recipes import ALL_LABELS, N_TRAIN, Resolved, default_recipe, get_recipe, resolve
 from explorer import runs
 
 if TYPE_CHECKING:
@@ -143,11 +143,10 @@ def shown(key: str, value) -> None:
 
 def on_kind() -> None:
     kind = st.session_state["train_kind"]
-    names = [r.name for r in recipes_for(kind)]
-    start = (names or [kind])[0]                 # the first recipe of its kind is its default (recipes.py)
-    if names:
-        st.session_state[f"train_recipe_{kind}"] = start
-    restart(start)
+    recipe = default_recipe(kind)
+    if recipe is not None:
+        st.session_state[f"train_recipe_{kind}"] = recipe.name
+    restart(kind if recipe is None else recipe.name)
 
 
 def on_recipe(kind: str) -> None:
