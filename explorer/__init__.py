@@ -25,9 +25,9 @@ imports). Where they compute, they reach the library's torch modules through the
 TORCH_FREE = frozenset({
     "explorer", "explorer.catalog", "explorer.evaluation", "explorer.exports", "explorer.family_text",
     "explorer.figures", "explorer.game_figures", "explorer.game_layers", "explorer.map_view", "explorer.maps",
-    "explorer.models", "explorer.picker", "explorer.point_view", "explorer.processes", "explorer.selection",
-    "explorer.share", "explorer.state", "explorer.tasks", "explorer.umap_worker", "explorer.uploads",
-    "explorer.widgets",
+    "explorer.models", "explorer.picker", "explorer.point_view", "explorer.presence", "explorer.processes",
+    "explorer.selection", "explorer.share", "explorer.state", "explorer.tasks", "explorer.umap_worker",
+    "explorer.uploads", "explorer.widgets",
     "aae_core", "aae_core.checkpoint_meta", "aae_core.config", "aae_core.errors", "aae_core.fit_verdict",
     "aae_core.fsutil", "aae_core.idx", "aae_core.images", "aae_core.map_cache", "aae_core.metric_schema",
     "aae_core.prior_shapes", "aae_core.umap_fit",

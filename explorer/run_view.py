@@ -75,6 +75,9 @@ def draw(job: runs.TrainingJob, s: runs.JobStatus, user: str) -> None:
     if s.state == "queued":
         draw_queued(s, user)
         return
+    if s.state == "left":           # it never trained: only why (the form below starts another)
+        st.warning(f"Run {s.out.name}: {s.message}", icon=":material/logout:")
+        return
     head, stop_col = st.columns([5, 1])
     head.subheader(f"Run {s.out.name}")
     if not s.done:

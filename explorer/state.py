@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from explorer import presence
+
 if TYPE_CHECKING:
     from explorer.runs import TrainingJob
 
@@ -108,6 +110,7 @@ def user_key() -> str:
         ss["user_key"] = owner_of(ss["user_token"])
     if st.query_params.get("user") != ss["user_token"]:
         st.query_params["user"] = ss["user_token"]
+    presence.note(ss["user_key"])
     return ss["user_key"]
 
 
@@ -115,9 +118,13 @@ def user_job() -> TrainingJob | None:
     """This user's training run in this server process, if any. (No run can exist before explorer.runs.registry has
     created its REGISTRY, so a page that trains nothing does not import it, nor torch. While another session is
     still importing it, the module is in sys.modules without a REGISTRY yet: then there is no run either; 20
-    sessions arriving at once hit exactly that, benchmarks/lecture_hall.py.)"""
+    sessions arriving at once hit exactly that, benchmarks/lecture_hall.py.) While runs wait, it also lets the
+    registry stop a run whose owner has left (JobRegistry.tend)."""
     registry = getattr(sys.modules.get("explorer.runs.registry"), "REGISTRY", None)
-    return registry.get(user_key()) if registry is not None else None
+    if registry is None:
+        return None
+    registry.tend()
+    return registry.get(user_key())
 
 
 def explain(text: str, slot=None) -> None:

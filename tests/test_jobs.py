@@ -207,6 +207,51 @@ def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_p
     assert not by_user["b"].out.exists() and not by_user["d"].out.exists()
 
 
+def test_a_waiting_run_whose_owner_left_is_not_started_when_its_turn_comes(tmp_path):
+    gone: set[str] = set()
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob,
+                                present=lambda user: user not in gone)
+    started: list = []
+    by_user = {u: registry.start(u, tiny_config(), run_train_config(epochs=500), callbacks=[_Record(u, started)])
+               for u in ("a", "b", "c")}
+    wait_for(lambda: by_user["a"].status().state == "running")
+    gone.add("b")                                     # b closed the tab while waiting
+    assert registry.stop("a") and by_user["a"].join(30)
+    wait_for(lambda: by_user["c"].status().state == "running")
+    b = by_user["b"].status()
+    assert b.state == "left" and "Left the queue when its turn came" in b.message and "Press Start" in b.message
+    assert not by_user["b"].out.exists()                                  # nothing was made for it
+    assert registry.get("b") is by_user["b"]                              # a returning b reads why
+    assert registry.start("b", tiny_config(), run_train_config(epochs=1)).status().state == "queued"  # and queues again
+    assert registry.stop("b") and registry.stop("c") and by_user["c"].join(30)
+    assert [name for name, _ in started] == ["a", "c"]
+
+
+def test_a_running_run_whose_owner_left_is_stopped_and_saved_only_while_others_wait(tmp_path, monkeypatch):
+    gone: set[str] = set()
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob,
+                                present=lambda user: user not in gone)
+    a = registry.start("a", tiny_config(), run_train_config(epochs=500))
+    wait_for(lambda: a.status().step >= 2)
+    gone.add("a")
+    assert registry.tend(force=True) == [] and not a.join(0.5)           # nobody waits: it keeps training
+    b = registry.start("b", tiny_config(), run_train_config(epochs=500))  # someone waits: a makes room
+    assert a.join(30)
+    s = a.status()
+    assert s.state == "stopped" and s.has_checkpoint and s.message.startswith("Stopped to make room: ")
+    assert "saved as run" in s.message                                    # the run's own words follow
+    wait_for(lambda: b.status().state == "running")
+    c = registry.start("c", tiny_config(), run_train_config(epochs=500))
+    assert registry.tend(force=True) == [] and not b.join(0.5)           # b is here: it goes on
+    monkeypatch.setattr(runs.registry, "TEND_EVERY_S", 3600.0)
+    gone.add("b")
+    assert registry.tend() == []                                          # looked a moment ago: not again yet
+    assert registry.tend(force=True) == [b] and b.join(30)
+    wait_for(lambda: c.status().state == "running")
+    assert registry.stop("c") and c.join(30)
+    assert "Stopped to make room" not in c.status().message               # its owner stopped it
+
+
 def test_the_queue_has_a_length_limit(tmp_path):
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, max_queued=1)
     first = registry.start("a", tiny_config(), run_train_config(epochs=500))

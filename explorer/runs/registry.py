@@ -1,13 +1,15 @@
 """The process's training runs and their queue.
 
-REGISTRY holds the jobs of this process keyed by an owner (the app derives it from an unguessable
-per-browser token, see explorer.state), so a run outlives page switches and reloads; each owner has one
-run at a time. The server trains at most `max_trainings()` runs at once; the others wait in one FIFO
-queue (a waiting run can leave it). Each run executes in a worker process (explorer.runs.worker) and
+REGISTRY holds the jobs of this process keyed by an owner (the app derives it from an unguessable per-browser
+token, see explorer.state), so a run outlives page switches and reloads; each owner has one run at a time. The
+server trains at most `max_trainings()` runs at once; the others wait in one FIFO queue (a waiting run can leave
+it). A waiting run whose owner has left (no browser session the server still knows, explorer.presence) is not
+started when its turn comes, and a running one is stopped and saved while others wait for it (`tend`): a lecture's
+machine trains for the students still in the room. Each run executes in a worker process (explorer.runs.worker) and
 stops itself after $AAE_RUN_TIME_LIMIT_MIN. Each owner keeps at most MAX_RUNS_PER_USER run folders and
-$AAE_RUNS_QUOTA_MB of them on disk, and all owners together $AAE_SERVER_MAX_RUNS and $AAE_SERVER_QUOTA_MB:
-the oldest app-made folders go first (the owner's own for the owner's caps). When the server exits (SIGTERM
-included) the running runs are stopped and saved first.
+$AAE_RUNS_QUOTA_MB of them on disk, and all owners together $AAE_SERVER_MAX_RUNS and $AAE_SERVER_QUOTA_MB: the
+oldest app-made folders go first (the owner's own for the owner's caps). When the server exits (SIGTERM included)
+the running runs are stopped and saved first.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.errors import AAEError
 from aae_core.training import Callback
-from explorer import umap_worker
+from explorer import presence, umap_worker
 from explorer.catalog import runs_dir
 from explorer.runs.jobs import TrainingJob, minutes
 from explorer.runs.storage import evict_runs
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 MAX_RUNS_PER_USER = 5          # run folders one owner keeps; the oldest goes when a new run starts
 MAX_QUEUED = 50                # waiting runs, all owners together
+TEND_EVERY_S = 1.0             # how often `tend` looks for runs whose owner has left
+LEFT_NOTE = ("this browser had been closed for over {ttl} (its session ended), so its place went to the students "
+             "still here")
 
 
 class JobBusyError(AAEError):
@@ -67,14 +72,17 @@ class JobRegistry:
     def __init__(self, root: Callable[[], Path] = runs_dir, *, max_running: int | None = None,
                  max_queued: int = MAX_QUEUED, max_runs: int = MAX_RUNS_PER_USER,
                  quota_mb: float | None = None,
-                 make_job: Callable[..., TrainingJob | WorkerJob] = WorkerJob) -> None:
-        self._root, self._make_job = root, make_job
+                 make_job: Callable[..., TrainingJob | WorkerJob] = WorkerJob,
+                 present: Callable[[str], bool] = presence.here) -> None:
+        self._root, self._make_job, self._present = root, make_job, present
         self._max_running, self.max_queued, self.max_runs, self._quota_mb = max_running, max_queued, max_runs, quota_mb
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
         self._queue: deque[TrainingJob] = deque()
         self._running: set[TrainingJob] = set()
         self._closing = False
+        self._left: set[TrainingJob] = set()      # running runs stopped because their owner had left
+        self._tended = 0.0
 
     @property
     def max_running(self) -> int:
@@ -125,7 +133,27 @@ class JobRegistry:
             ready = self._dispatch_locked()
         for ready_job in ready:
             ready_job.start()
+        self.tend(force=True)
         return job
+
+    def tend(self, *, force: bool = False) -> list[TrainingJob]:
+        """While runs wait: stop (and save) the running runs whose owner has left, so that the next in the
+        queue starts. Cheap when nobody waits; looks at most every TEND_EVERY_S unless `force`. Called by every
+        page's run lookup (explorer.state.user_job) and by `start`. Returns the runs it stopped."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._queue or (not force and now - self._tended < TEND_EVERY_S):
+                return []
+            self._tended = now
+            candidates = [j for j in self._running if j not in self._left]
+        gone = [j for j in candidates if not self._present(_owner(j))]
+        with self._lock:
+            gone = [j for j in gone if j in self._running and self._queue]
+            self._left.update(gone)
+        for job in gone:
+            log.info("stopping %s: its owner has left and %d runs wait", job.out, len(self._queue))
+            job.stop()
+        return gone
 
     def stop(self, user: str) -> bool:
         """Stop the user's run, or take it out of the queue; False when they have none in progress."""
@@ -190,6 +218,11 @@ class JobRegistry:
         ready = []
         while not self._closing and self._queue and len(self._running) < self.max_running:
             job = self._queue.popleft()
+            if not self._present(_owner(job)):         # nobody would see it: its place goes to the next
+                job.board.finish("left", f"Left the queue when its turn came: {_left_note()}. Press Start to "
+                                         "queue it again.")
+                log.info("%s left the queue: its owner has left", job.out)
+                continue
             self._running.add(job)
             job.board.update(queue_position=None, message="starting")
             ready.append(job)
@@ -215,7 +248,7 @@ class JobRegistry:
 
     def _ended(self, job: TrainingJob) -> list[str]:
         """On the ended run's thread: keep its owner within the caps, then start the next waiting run."""
-        user = (job.extra or {}).get("app_user", "")
+        user = _owner(job)
         try:
             removed = self._make_room(user, job, keep=self.max_runs, quota=self.quota_bytes, new=False)
         except (OSError, ValueError):
@@ -223,12 +256,26 @@ class JobRegistry:
             removed = []
         with self._lock:
             self._running.discard(job)
+            made_room = job in self._left
+            self._left.discard(job)
+            s = job.status()
+            if made_room and s.state == "stopped":
+                job.board.update(message=f"Stopped to make room: {_left_note()}. {s.message[:1].upper()}"
+                                         f"{s.message[1:]}")
             ready = self._dispatch_locked()
         for ready_job in ready:
             ready_job.start()
         if job.status().has_checkpoint:
             umap_worker.head_start(job.model_config.latent_dim, str(job.out))   # its map will need UMAP
         return removed
+
+
+def _owner(job: TrainingJob) -> str:
+    return (job.extra or {}).get("app_user", "")
+
+
+def _left_note() -> str:
+    return LEFT_NOTE.format(ttl=minutes(presence.kept_for_s()))
 
 
 def time_limit_note() -> str:
