@@ -118,13 +118,9 @@ def user_job() -> TrainingJob | None:
     """This user's training run in this server process, if any. (No run can exist before explorer.runs.registry has
     created its REGISTRY, so a page that trains nothing does not import it, nor torch. While another session is
     still importing it, the module is in sys.modules without a REGISTRY yet: then there is no run either; 20
-    sessions arriving at once hit exactly that, benchmarks/lecture_hall.py.) While runs wait, it also lets the
-    registry stop a run whose owner has left (JobRegistry.tend)."""
+    sessions arriving at once hit exactly that, benchmarks/lecture_hall.py.)"""
     registry = getattr(sys.modules.get("explorer.runs.registry"), "REGISTRY", None)
-    if registry is None:
-        return None
-    registry.tend()
-    return registry.get(user_key())
+    return registry.get(user_key()) if registry is not None else None
 
 
 def explain(text: str, slot=None) -> None:

@@ -207,7 +207,8 @@ def test_at_most_k_runs_train_at_once_the_rest_wait_in_order_and_can_leave(tmp_p
     assert not by_user["b"].out.exists() and not by_user["d"].out.exists()
 
 
-def test_a_waiting_run_whose_owner_left_is_not_started_when_its_turn_comes(tmp_path):
+def test_a_waiting_run_whose_owner_left_is_not_started_when_its_turn_comes(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.registry, "TEND_EVERY_S", 3600.0)           # only the turn itself looks
     gone: set[str] = set()
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob,
                                 present=lambda user: user not in gone)
@@ -219,22 +220,24 @@ def test_a_waiting_run_whose_owner_left_is_not_started_when_its_turn_comes(tmp_p
     assert registry.stop("a") and by_user["a"].join(30)
     wait_for(lambda: by_user["c"].status().state == "running")
     b = by_user["b"].status()
-    assert b.state == "left" and "Left the queue when its turn came" in b.message and "Press Start" in b.message
+    assert b.state == "left" and "Left the queue when its turn came" in b.message and "new run below" in b.message
     assert not by_user["b"].out.exists()                                  # nothing was made for it
     assert registry.get("b") is by_user["b"]                              # a returning b reads why
+    gone.discard("b")
     assert registry.start("b", tiny_config(), run_train_config(epochs=1)).status().state == "queued"  # and queues again
     assert registry.stop("b") and registry.stop("c") and by_user["c"].join(30)
     assert [name for name, _ in started] == ["a", "c"]
 
 
-def test_a_running_run_whose_owner_left_is_stopped_and_saved_only_while_others_wait(tmp_path, monkeypatch):
+def test_while_runs_wait_the_registry_makes_room_for_the_students_still_here(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.registry, "TEND_EVERY_S", 0.05)
     gone: set[str] = set()
     registry = runs.JobRegistry(root=lambda: tmp_path, max_running=1, make_job=runs.TrainingJob,
                                 present=lambda user: user not in gone)
     a = registry.start("a", tiny_config(), run_train_config(epochs=500))
     wait_for(lambda: a.status().step >= 2)
     gone.add("a")
-    assert registry.tend(force=True) == [] and not a.join(0.5)           # nobody waits: it keeps training
+    assert registry.tend() == [] and not a.join(0.5)                     # nobody waits: it keeps training
     b = registry.start("b", tiny_config(), run_train_config(epochs=500))  # someone waits: a makes room
     assert a.join(30)
     s = a.status()
@@ -242,14 +245,39 @@ def test_a_running_run_whose_owner_left_is_stopped_and_saved_only_while_others_w
     assert "saved as run" in s.message                                    # the run's own words follow
     wait_for(lambda: b.status().state == "running")
     c = registry.start("c", tiny_config(), run_train_config(epochs=500))
-    assert registry.tend(force=True) == [] and not b.join(0.5)           # b is here: it goes on
+    d = registry.start("d", tiny_config(), run_train_config(epochs=500))
+    assert not b.join(0.5) and c.status().queue_position == 1             # b is here: it goes on
+    gone.add("c")                                                         # c leaves while waiting ...
+    wait_for(lambda: c.status().state == "left", 10)                      # ... the registry's thread sees it
+    assert "Left the queue: this browser had left" in c.status().message
+    assert d.status().queue_position == 1 and d.status().queue_length == 1
+    gone.add("b")                                                         # b leaves while training: d gets it
+    assert b.join(30) and b.status().message.startswith("Stopped to make room")
+    wait_for(lambda: d.status().state == "running")
+    assert registry.stop("d") and d.join(30)
+    assert "Stopped to make room" not in d.status().message               # its owner stopped it
+
+
+def test_the_registry_stops_no_more_runs_than_there_are_students_waiting_for_them(tmp_path, monkeypatch):
     monkeypatch.setattr(runs.registry, "TEND_EVERY_S", 3600.0)
-    gone.add("b")
-    assert registry.tend() == []                                          # looked a moment ago: not again yet
-    assert registry.tend(force=True) == [b] and b.join(30)
+    gone: set[str] = set()
+    registry = runs.JobRegistry(root=lambda: tmp_path, max_running=2, make_job=runs.TrainingJob,
+                                present=lambda user: user not in gone)
+    a, b = (registry.start(u, tiny_config(), run_train_config(epochs=500)) for u in "ab")
+    wait_for(lambda: a.status().state == b.status().state == "running")
+    gone.update("ab")
+    c = registry.start("c", tiny_config(), run_train_config(epochs=500))  # one waits: one of the two gives way
     wait_for(lambda: c.status().state == "running")
-    assert registry.stop("c") and c.join(30)
-    assert "Stopped to make room" not in c.status().message               # its owner stopped it
+    assert sorted(j.status().state for j in (a, b)) == ["running", "stopped"]
+    kept = a if a.status().state == "running" else b
+    gone.add("d")
+    d = registry.start("d", tiny_config(), run_train_config(epochs=500))  # a waiter who has left already
+    assert d.status().state == "left" and registry.tend() == []           # leaves; nobody else waits: kept goes on
+    assert not kept.join(0.5)
+    for user in "abc":
+        registry.stop(user)
+    for job in (a, b, c):
+        assert job.join(30)
 
 
 def test_the_queue_has_a_length_limit(tmp_path):

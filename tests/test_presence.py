@@ -12,9 +12,17 @@ from explorer import presence
 
 
 @pytest.fixture
-def sessions(monkeypatch):
-    """A fresh book of sessions, and a way to run a 'script' as a given session."""
-    monkeypatch.setattr(presence, "_sessions", type(presence._sessions)())
+def now(monkeypatch):
+    """presence's clock, moved by hand."""
+    t = [1000.0]
+    monkeypatch.setattr(presence, "clock", lambda: t[0])
+    return t
+
+
+@pytest.fixture
+def sessions(monkeypatch, now):
+    """A fresh book of users, and a way to run a 'script' as a given session."""
+    monkeypatch.setattr(presence, "_users", type(presence._users)())
     current = {}
     monkeypatch.setattr(presence, "get_script_run_ctx",
                         lambda suppress_warning=False: SimpleNamespace(session_id=current["id"]) if current else None)
@@ -28,7 +36,7 @@ def sessions(monkeypatch):
     return run_as
 
 
-def test_a_user_is_here_while_one_of_their_sessions_is_known(sessions):
+def test_a_user_is_here_while_one_of_their_sessions_is_known(sessions, now):
     sessions("s1", "ann")
     sessions("s2", "ann")                                   # a second tab with the same link
     known = {"s1", "s2"}
@@ -36,13 +44,32 @@ def test_a_user_is_here_while_one_of_their_sessions_is_known(sessions):
     assert presence.here("ann", lookup)
     known.discard("s1")
     assert presence.here("ann", lookup)                     # one tab still open
-    known.clear()
-    assert not presence.here("ann", lookup)                 # both gone (past the reconnect time)
-    assert not presence.here("ann", lookup)                 # and stays gone
-    assert presence._sessions["ann"] == set()               # the dead sessions are forgotten, the user is not
+    known.clear()                                           # both gone (past the reconnect time) ...
+    assert presence.here("ann", lookup)                     # ... but one missed look never decides
+    now[0] += presence.GRACE_S - 0.1
+    assert presence.here("ann", lookup)
+    now[0] += 0.2
+    assert not presence.here("ann", lookup)                 # missing for the whole grace: gone
     sessions("s3", "ann")                                   # back with the link: a new session
     known.add("s3")
     assert presence.here("ann", lookup)
+
+
+def test_a_session_found_again_within_the_grace_clears_the_miss(sessions, now):
+    sessions("s1", "bob")
+    known = set()                                           # caught between Streamlit's tables while reconnecting
+    lookup = lambda sid: {"id": sid} if sid in known else None  # noqa: E731
+    assert presence.here("bob", lookup)
+    known.add("s1")
+    now[0] += 1
+    assert presence.here("bob", lookup)                     # found again: the miss is forgotten
+    known.clear()
+    now[0] += presence.GRACE_S - 1
+    assert presence.here("bob", lookup)                     # a new miss starts its own grace
+    now[0] += presence.GRACE_S
+    assert not presence.here("bob", lookup)
+    sessions("s1", "bob")                                   # the same session runs a script again: here
+    assert presence.here("bob", lookup)
 
 
 def test_what_cannot_be_known_counts_as_here(sessions):
@@ -52,21 +79,30 @@ def test_what_cannot_be_known_counts_as_here(sessions):
     assert presence.here("cli", nobody)
     sessions("s1", "bob")
     assert presence.here("bob")                             # no Streamlit server in this process
-    assert not presence.here("bob", nobody)
 
     def broken(sid):
         raise RuntimeError("a Streamlit that changed")
 
-    sessions("s2", "bob")
     assert presence.here("bob", broken)
 
 
-def test_the_book_of_users_is_bounded(sessions, monkeypatch):
+def test_the_book_of_users_and_their_sessions_is_bounded(sessions, monkeypatch):
     monkeypatch.setattr(presence, "MAX_USERS", 3)
+    monkeypatch.setattr(presence, "MAX_SESSIONS_PER_USER", 2)
     for i in range(5):
         sessions(f"s{i}", f"user{i}")
-    assert list(presence._sessions) == ["user2", "user3", "user4"]   # the least recently noted went first
+    assert list(presence._users) == ["user2", "user3", "user4"]      # the least recently noted went first
+    for sid in ("a", "b", "a", "c"):                                 # reloads: the most recent sessions are kept
+        sessions(sid, "user4")
+    assert list(presence._users["user4"].sessions) == ["a", "c"]
 
 
 def test_the_reconnect_time_is_streamlits_setting():
-    assert presence.kept_for_s() == 120.0                  # Streamlit's default server.disconnectedSessionTTL
+    from streamlit import config
+
+    old = config.get_option("server.disconnectedSessionTTL")
+    try:
+        config.set_option("server.disconnectedSessionTTL", 30)
+        assert presence.kept_for_s() == 30.0
+    finally:
+        config.set_option("server.disconnectedSessionTTL", old)

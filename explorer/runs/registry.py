@@ -3,13 +3,13 @@
 REGISTRY holds the jobs of this process keyed by an owner (the app derives it from an unguessable per-browser
 token, see explorer.state), so a run outlives page switches and reloads; each owner has one run at a time. The
 server trains at most `max_trainings()` runs at once; the others wait in one FIFO queue (a waiting run can leave
-it). A waiting run whose owner has left (no browser session the server still knows, explorer.presence) is not
-started when its turn comes, and a running one is stopped and saved while others wait for it (`tend`): a lecture's
-machine trains for the students still in the room. Each run executes in a worker process (explorer.runs.worker) and
-stops itself after $AAE_RUN_TIME_LIMIT_MIN. Each owner keeps at most MAX_RUNS_PER_USER run folders and
-$AAE_RUNS_QUOTA_MB of them on disk, and all owners together $AAE_SERVER_MAX_RUNS and $AAE_SERVER_QUOTA_MB: the
-oldest app-made folders go first (the owner's own for the owner's caps). When the server exits (SIGTERM included)
-the running runs are stopped and saved first.
+it). While runs wait, a thread of the registry looks every second for runs whose owner has left (no browser session
+the server still knows, explorer.presence): a waiting one leaves the queue, and running ones are stopped and saved
+for as many runs as still wait (`tend`), so that a lecture's machine trains for the students still in the room.
+Each run executes in a worker process (explorer.runs.worker) and stops itself after $AAE_RUN_TIME_LIMIT_MIN. Each
+owner keeps at most MAX_RUNS_PER_USER run folders and $AAE_RUNS_QUOTA_MB of them on disk, and all owners together
+$AAE_SERVER_MAX_RUNS and $AAE_SERVER_QUOTA_MB: the oldest app-made folders go first (the owner's own for the
+owner's caps). When the server exits (SIGTERM included) the running runs are stopped and saved first.
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ log = logging.getLogger(__name__)
 
 MAX_RUNS_PER_USER = 5          # run folders one owner keeps; the oldest goes when a new run starts
 MAX_QUEUED = 50                # waiting runs, all owners together
-TEND_EVERY_S = 1.0             # how often `tend` looks for runs whose owner has left
-LEFT_NOTE = ("this browser had been closed for over {ttl} (its session ended), so its place went to the students "
-             "still here")
+TEND_EVERY_S = 1.0             # how often, while runs wait, the registry looks for runs whose owner has left
+LEFT_NOTE = "this browser had left (tab closed or offline for over {ttl}), so its place went to the students still here"
 
 
 class JobBusyError(AAEError):
@@ -82,7 +81,7 @@ class JobRegistry:
         self._running: set[TrainingJob] = set()
         self._closing = False
         self._left: set[TrainingJob] = set()      # running runs stopped because their owner had left
-        self._tended = 0.0
+        self._tender: threading.Thread | None = None
 
     @property
     def max_running(self) -> int:
@@ -131,29 +130,55 @@ class JobRegistry:
             self._jobs[user] = job
             self._queue.append(job)
             ready = self._dispatch_locked()
+            if self._queue and self._tender is None:
+                self._tender = threading.Thread(target=self._tend_while_waiting, name="aae-queue-tender",
+                                                daemon=True)
+                self._tender.start()
         for ready_job in ready:
             ready_job.start()
-        self.tend(force=True)
+        self.tend()
         return job
 
-    def tend(self, *, force: bool = False) -> list[TrainingJob]:
-        """While runs wait: stop (and save) the running runs whose owner has left, so that the next in the
-        queue starts. Cheap when nobody waits; looks at most every TEND_EVERY_S unless `force`. Called by every
-        page's run lookup (explorer.state.user_job) and by `start`. Returns the runs it stopped."""
-        now = time.monotonic()
+    def tend(self) -> list[TrainingJob]:
+        """While runs wait: runs whose owner has left (explorer.presence) give way to those whose owner is here.
+        Waiting ones leave the queue; running ones are stopped (and save), as many as there are runs still waiting
+        behind them. Returns the running runs it stopped. Called every TEND_EVERY_S by a thread of the registry's
+        own while anything waits, and by `start`."""
         with self._lock:
-            if not self._queue or (not force and now - self._tended < TEND_EVERY_S):
-                return []
-            self._tended = now
-            candidates = [j for j in self._running if j not in self._left]
-        gone = [j for j in candidates if not self._present(_owner(j))]
+            waiting = list(self._queue)
+            running = [j for j in self._running if j not in self._left]
+        if not waiting:
+            return []
+        gone_waiting = [j for j in waiting if not self._present(_owner(j))]
+        gone_running = [j for j in running if not self._present(_owner(j))]
         with self._lock:
-            gone = [j for j in gone if j in self._running and self._queue]
-            self._left.update(gone)
-        for job in gone:
-            log.info("stopping %s: its owner has left and %d runs wait", job.out, len(self._queue))
+            for job in gone_waiting:
+                if job in self._queue:
+                    self._queue.remove(job)
+                    job.board.finish("left", f"Left the queue: {_left_note()}. Start a new run below.")
+                    log.info("%s left the queue: its owner has left", job.out)
+            if gone_waiting:
+                self._renumber_locked()
+            stopping = [j for j in gone_running if j in self._running][:len(self._queue)]
+            self._left.update(stopping)
+            waiting_now = len(self._queue)
+        for job in stopping:
+            log.info("stopping %s: its owner has left and %d runs wait", job.out, waiting_now)
             job.stop()
-        return gone
+        return stopping
+
+    def _tend_while_waiting(self) -> None:
+        """The registry's tending thread: runs while anything waits (started by `start`, ends with the queue)."""
+        while True:
+            time.sleep(TEND_EVERY_S)
+            with self._lock:
+                if not self._queue or self._closing:
+                    self._tender = None
+                    return
+            try:
+                self.tend()
+            except Exception:  # noqa: BLE001  (a thread with nobody to tell: log, and look again)
+                log.exception("tending the queue")
 
     def stop(self, user: str) -> bool:
         """Stop the user's run, or take it out of the queue; False when they have none in progress."""
@@ -219,8 +244,8 @@ class JobRegistry:
         while not self._closing and self._queue and len(self._running) < self.max_running:
             job = self._queue.popleft()
             if not self._present(_owner(job)):         # nobody would see it: its place goes to the next
-                job.board.finish("left", f"Left the queue when its turn came: {_left_note()}. Press Start to "
-                                         "queue it again.")
+                job.board.finish("left", f"Left the queue when its turn came: {_left_note()}. Start a new "
+                                         "run below.")
                 log.info("%s left the queue: its owner has left", job.out)
                 continue
             self._running.add(job)
