@@ -469,8 +469,8 @@ def main() -> None:
             before = rss_mb(proc.pid)
             stats = asyncio.run(hall(url, proc.pid, args))
             time.sleep(3)
-            after = rss_mb(proc.pid)
             after_by_process = rss_by_process(proc.pid)
+            after = sum(after_by_process.values())
             after_expiry = None
             if args.expire_wait > 0:
                 # Streamlit keeps a session that left for server.disconnectedSessionTTL (120 s), in a cache that

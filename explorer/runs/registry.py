@@ -155,8 +155,7 @@ class JobRegistry:
             for job in gone_waiting:
                 if job in self._queue:
                     self._queue.remove(job)
-                    job.board.finish("left", f"Left the queue: {_left_note()}. Start a new run below.")
-                    log.info("%s left the queue: its owner has left", job.out)
+                    _owner_left(job, "Left the queue")
             if gone_waiting:
                 self._renumber_locked()
             stopping = [j for j in gone_running if j in self._running][:len(self._queue)]
@@ -244,9 +243,7 @@ class JobRegistry:
         while not self._closing and self._queue and len(self._running) < self.max_running:
             job = self._queue.popleft()
             if not self._present(_owner(job)):         # nobody would see it: its place goes to the next
-                job.board.finish("left", f"Left the queue when its turn came: {_left_note()}. Start a new "
-                                         "run below.")
-                log.info("%s left the queue: its owner has left", job.out)
+                _owner_left(job, "Left the queue when its turn came")
                 continue
             self._running.add(job)
             job.board.update(queue_position=None, message="starting")
@@ -301,6 +298,12 @@ def _owner(job: TrainingJob) -> str:
 
 def _left_note() -> str:
     return LEFT_NOTE.format(ttl=minutes(presence.kept_for_s()))
+
+
+def _owner_left(job: TrainingJob, what: str) -> None:
+    """A waiting run whose owner has left ends here, with nothing on disk; `what` opens its message."""
+    job.board.finish("left", f"{what}: {_left_note()}. Start a new run below.")
+    log.info("%s left the queue: its owner has left", job.out)
 
 
 def time_limit_note() -> str:
