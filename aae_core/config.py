@@ -103,7 +103,9 @@ class ModelConfig:
     n_labels is the number of labelled training images the model was trained with (0 when none).
     label_conditioned: the discriminator also sees each image's label. With a mixture or swiss-roll
     prior it pushes each label's codes to that label's part of the prior (§2.3); in a supervised model
-    it asks z to match the prior within every class, so the style code cannot carry the class.
+    it asks z to match the prior within every class, so the style code cannot carry the class. In a
+    semi-supervised or clustering model the style's discriminator sees the class the encoder gives each image
+    (there is no label for most images), to the same end.
     """
 
     kind: str = "unsupervised"
@@ -130,6 +132,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
             if value > MAX_SIZES[name]:
                 raise ValueError(f"{name} must be <= {MAX_SIZES[name]}; got {value!r}")
+        if not isinstance(self.label_conditioned, bool):
+            raise ValueError(f"label_conditioned must be true or false; got {self.label_conditioned!r}")
         if not isinstance(self.n_labels, int) or self.n_labels < 0:
             raise ValueError(f"n_labels must be an integer >= 0; got {self.n_labels!r}")
         _check_positive("prior_std", self.prior_std)

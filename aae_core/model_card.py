@@ -107,7 +107,8 @@ def render_card(folder: str | Path) -> str:
               "digits = torch.arange(16) % 10",
               "with torch.no_grad():",
               "    z = model.prior.sample(16, labels=digits)   # a label-conditioned prior: one part per digit"
-              if model.get("label_conditioned") else "    z = model.prior.sample(16)",
+              if model.get("label_conditioned") and model.get("prior") in ("mixture", "swiss_roll")
+              else "    z = model.prior.sample(16)",
               "    images = model.decode(z, digits)             # [16, 1, 28, 28] in [0, 1]; digits only used "
               "by class-coded decoders",
               "```", "", f"Files: `{CONFIG_FILE}` (the model's description), `{WEIGHTS_FILE}` (weights),"

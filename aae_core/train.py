@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="labelled training images: a multiple of 10, or 'all' (default: the recipe's; 100 for "
                         "semi_supervised, all for supervised and label-conditioned priors)")
     p.add_argument("--label-conditioned", action=argparse.BooleanOptionalAction,
-                   help="D also sees the label (mixture / swiss roll: one part per label; supervised: no class in z)")
+                   help="D also sees the label (mixture / swiss roll: one part per label; supervised: no class in "
+                        "z; semi-supervised / clustering: the style's D sees each image's class as the encoder "
+                        "gives it)")
     p.add_argument("--prior-std", type=float, help="σ of the Gaussian prior")
     p.add_argument("--prior-radius", type=float, help="radius of mixture / swiss roll")
     p.add_argument("--hidden", type=int, help="units per hidden layer")

@@ -19,7 +19,9 @@ MODEL_CASES: dict[str, ModelConfig] = {
     "supervised": tiny_config("supervised", latent_dim=3),
     "label_conditioned_supervised": tiny_config("supervised", latent_dim=3, label_conditioned=True),
     "semi_supervised": tiny_config("semi_supervised", latent_dim=4),
+    "label_conditioned_semi_supervised": tiny_config("semi_supervised", latent_dim=4, label_conditioned=True),
     "clustering": tiny_config("clustering", n_classes=16, latent_dim=5),
+    "label_conditioned_clustering": tiny_config("clustering", n_classes=16, latent_dim=5, label_conditioned=True),
     "vae": tiny_config("vae", latent_dim=3),
 }
 

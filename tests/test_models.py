@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from conftest import tiny_config
 from model_cases import CASE_IDS, MODEL_CASES, class_code
 
 from aae_core.config import IMAGE_SIZE
@@ -17,6 +20,7 @@ from aae_core.families import (
     build_model,
     flatten_images,
 )
+from aae_core.families.base import Batch
 
 N = 6
 
@@ -179,6 +183,75 @@ def test_label_conditioned_discriminator_sees_the_label_slot():
     assert model.discriminator.net[0].in_features == 2 + 11
     plain = build_model(MODEL_CASES["unsupervised_mixture"], seed=0)
     assert plain.discriminator.cond_dim == 0
+
+
+@pytest.mark.parametrize("case", ["label_conditioned_semi_supervised", "label_conditioned_clustering"])
+def test_a_label_conditioned_style_d_is_shown_the_encoders_class_on_both_sides(case, monkeypatch):
+    model = build_model(MODEL_CASES[case], seed=0)
+    k = model.config.n_classes
+    assert model.discriminator_z.cond_dim == k and model.discriminator_y.cond_dim == 0
+    assert build_model(MODEL_CASES[case.removeprefix("label_conditioned_")], seed=0).discriminator_z.cond_dim == 0
+    x = images()
+    shown = []
+    forward = model.discriminator_z.forward
+    monkeypatch.setattr(model.discriminator_z, "forward", lambda code, cond=None: shown.append(cond) or forward(code, cond))
+    batch = Batch(x=x.reshape(N, -1), x_labelled=x.reshape(N, -1), y_labelled=torch.arange(N) % 10)
+    expected = torch.nn.functional.one_hot(model.classify(x).argmax(dim=1), k).float()
+    model.phase_loss("discriminator", batch, noise_std=0.3)
+    assert len(shown) == 2 and torch.equal(shown[0], expected) and torch.equal(shown[1], expected)
+    shown.clear()
+    loss = model.phase_loss("generator", batch, noise_std=0.3)
+    assert len(shown) == 1 and torch.equal(shown[0], expected) and not shown[0].requires_grad
+    loss.backward()
+    assert model.discriminator_z.net[0].weight.grad is not None
+
+
+def test_a_label_conditioned_style_d_reads_each_label_and_averages_unknown_ones():
+    model = build_model(MODEL_CASES["label_conditioned_semi_supervised"], seed=0)
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        every = torch.stack([model.discriminator_z(z, torch.nn.functional.one_hot(torch.full((6,), c), 10).float())
+                             for c in range(10)], dim=1)
+        got = model.latent_critic(z, torch.tensor([0, 3, 9, -1, 3, 5]))
+        assert torch.allclose(got[[0, 1, 2, 4, 5]], every[[0, 1, 2, 4, 5], [0, 3, 9, 3, 5]])
+        assert torch.allclose(got[3], every[3].mean()) and torch.allclose(model.latent_critic(z), every.mean(dim=1))
+        assert not torch.allclose(every[:, 0], every[:, 9])
+    with pytest.raises(ValueError, match="labels must be 6 ints in 0..9"):
+        model.latent_critic(z, torch.tensor([0, 1, 2, 3, 4, 10]))
+
+
+def test_only_a_label_conditioned_style_d_can_tell_a_style_that_carries_the_class():
+    """The marginal of z is exactly N(0, 1) while each class holds one half of it: the unconditioned D cannot do
+    better than chance, the conditioned one learns to tell the encoder's codes from the prior's."""
+    final = {}
+    for conditioned in (False, True):
+        config = tiny_config("semi_supervised", latent_dim=1, n_classes=2, label_conditioned=conditioned,
+                             disc_hidden_dim=32)
+        model = build_model(config, seed=0)
+        last = model.discriminator_y.net[-1]
+        torch.nn.init.zeros_(last.weight), torch.nn.init.zeros_(last.bias)   # its term: a constant 2 ln 2
+        gen = torch.Generator().manual_seed(0)
+
+        def heads(x, gen=gen):
+            e = torch.randn(x.shape[0], 1, generator=gen).abs()
+            cls = torch.arange(x.shape[0]) % 2                    # class 0: z >= 0, class 1: z <= 0
+            return 8.0 * torch.nn.functional.one_hot(cls, 2).float(), torch.where(cls[:, None] == 0, e, -e)
+
+        model._heads = heads
+        opt = torch.optim.Adam(model.discriminator_z.parameters(), lr=2e-3)
+        batch = Batch(x=torch.zeros(256, 784))
+        for _ in range(300):
+            opt.zero_grad()
+            model.phase_loss("discriminator", batch, generator=gen).backward()
+            opt.step()
+        with torch.no_grad():
+            style = [float(model.phase_loss("discriminator", batch, generator=gen)) - 2 * math.log(2)
+                     for _ in range(10)]
+        final[conditioned] = sum(style) / len(style)
+    # chance is 2 ln 2 = 1.386; the best a conditioned D can do here is ln(3) / 2 - ln(2/3) = 0.955
+    # (where z < 0 a class-0 code is surely the prior's; where z >= 0 the encoder's are twice as dense)
+    assert final[False] > 1.3, final
+    assert final[True] < 1.15, final
 
 
 def test_phase_lists():

@@ -308,9 +308,18 @@ def test_supervised_models_may_be_label_conditioned():
     assert plain.discriminator.net[0].in_features == 3
 
 
+@pytest.mark.parametrize("kind", ["semi_supervised", "clustering"])
+def test_categorical_models_may_be_label_conditioned_and_read_back_so(kind):
+    cfg = tiny_config(kind, label_conditioned=True)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg and cfg.label_conditioned
+    old = cfg.to_dict()
+    del old["label_conditioned"]                  # a config.json written before the option existed
+    assert ModelConfig.from_dict(old).label_conditioned is False
+
+
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(kind="semi_supervised", n_labels=100), "label_conditioned needs"),
-    (dict(kind="clustering"), "label_conditioned needs"),
+    (dict(kind="semi_supervised", n_labels=0), "n_labels must be > 0"),
+    (dict(kind="clustering", n_labels=100), "n_labels must be 0"),
     (dict(kind="vae"), "label_conditioned needs"),
     (dict(kind="unsupervised", n_labels=100), "label_conditioned needs"),
     (dict(kind="unsupervised", prior="categorical", latent_dim=10, n_labels=100), "label_conditioned needs"),

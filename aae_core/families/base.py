@@ -93,6 +93,7 @@ class AAEModel(nn.Module):
     priors: ClassVar[tuple[str, ...]] = ("gaussian",)   # the priors of z it can be pushed toward
     classes: ClassVar[ClassCode] = NO_CLASSES   # its class code y (noun, predicted or given, label or cluster)
     phases: tuple[str, ...] = ()
+    _conditions_style: ClassVar[bool] = False   # label_conditioned has a meaning here (checked by check_config)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -109,9 +110,10 @@ class AAEModel(nn.Module):
                     if config.prior == "categorical" else "")
             raise ValueError(f"kind {cls.kind!r} uses a {allowed} prior on its code z; got prior "
                              f"{config.prior!r}{hint}")
-        if config.label_conditioned:
+        if config.label_conditioned and not cls._conditions_style:
             raise ValueError("label_conditioned needs kind 'unsupervised' with a 'mixture' or 'swiss_roll' prior, "
-                             f"or kind 'supervised'; kind {cls.kind!r} has no use for it")
+                             f"or kind 'supervised', 'semi_supervised' or 'clustering'; kind {cls.kind!r} has no "
+                             "use for it")
         if cls.label_use(config.label_conditioned) == "none" and config.n_labels:
             raise ValueError(f"kind {cls.kind!r} uses no labels: n_labels must be 0")
         if cls.label_use(config.label_conditioned) in ("subset", "batch") and config.n_labels == 0:

@@ -3,6 +3,11 @@
 The encoder outputs a softmax class code y and a style code z. Two discriminators push y to a categorical
 and z to a Gaussian; the decoder rebuilds x from (z, y). With labels, a supervised phase trains the y head
 with cross-entropy on a separate labelled batch every step.
+
+With label_conditioned, the style's discriminator also sees the class the encoder gives each image (the one-hot
+of its class head's argmax; the prior's draws are shown with the same classes), so z must match the prior within
+every class, not only overall. A style drawn from the prior is then one the decoder has met for every class,
+which is what decoding prior styles x classes asks (paper Fig. 8).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class CategoricalAAE(AAEModel):
 
     priors = ("gaussian",)
     classes = ClassCode("class", predicted=True)
+    _conditions_style = True    # label_conditioned: the style's D also sees each image's class (module docstring)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -29,7 +35,8 @@ class CategoricalAAE(AAEModel):
         self.class_prior = CategoricalPrior(c.n_classes)
         self.encoder = mlp(IMAGE_SIZE, c.hidden_dim, c.n_hidden_layers, c.n_classes + c.latent_dim)
         self.decoder = mlp(c.latent_dim + c.n_classes, c.hidden_dim, c.n_hidden_layers, IMAGE_SIZE)
-        self.discriminator_z = Discriminator(c.latent_dim, c.disc_hidden_dim, c.n_hidden_layers)
+        self.discriminator_z = Discriminator(c.latent_dim, c.disc_hidden_dim, c.n_hidden_layers,
+                                             cond_dim=c.n_classes if c.label_conditioned else 0)
         self.discriminator_y = Discriminator(c.n_classes, c.disc_hidden_dim, c.n_hidden_layers)
 
     def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +57,32 @@ class CategoricalAAE(AAEModel):
         logits, z = self._heads(x)
         return self.decoder(torch.cat([z, torch.softmax(logits, dim=1)], dim=1))
 
+    def _style_critic(self, z: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
+        """The style's D on codes z; classes [N, K] one-hot (only read when D is label-conditioned)."""
+        return self.discriminator_z(z, classes if self.config.label_conditioned else None)
+
+    def _given_classes(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """The class each image is given, one-hot and out of the graph (what a conditioned D is shown)."""
+        if not self.config.label_conditioned:
+            return None
+        return torch.nn.functional.one_hot(logits.detach().argmax(dim=1), self.config.n_classes).to(logits.dtype)
+
     def latent_critic(self, z, labels=None):
-        return self.discriminator_z(self._check_z(z))   # the style's D; y has its own
+        """The style's D (y has its own). Label-conditioned: D's verdict for each code's label; where a label is
+        unknown (None or -1), the mean of its verdicts (logits) over the classes."""
+        z = self._check_z(z)
+        if not self.config.label_conditioned:
+            return self.discriminator_z(z)
+        k, n = self.config.n_classes, z.shape[0]
+        every = torch.stack([self.discriminator_z(z, torch.nn.functional.one_hot(
+            torch.full((n,), c, dtype=torch.long, device=z.device), k).float()) for c in range(k)], dim=1)
+        if labels is None:
+            return every.mean(dim=1)
+        labels = torch.as_tensor(labels, device=z.device).long()
+        if labels.shape != (n,) or (labels >= k).any():
+            raise ValueError(f"labels must be {n} ints in 0..{k - 1} (or -1 for unknown)")
+        known = every.gather(1, labels.clamp_min(0)[:, None]).squeeze(1)
+        return torch.where(labels >= 0, known, every.mean(dim=1))
 
     def phase_modules(self, phase):
         return {"reconstruction": [self.encoder, self.decoder],
@@ -72,17 +103,19 @@ class CategoricalAAE(AAEModel):
             with torch.no_grad():
                 logits, z = self._heads(x_in)
                 y = torch.softmax(logits, dim=1)
+            given = self._given_classes(logits)
             real_z = self.prior.sample(n, generator=generator, device=x.device)
             real_y = self.class_prior.sample(n, generator=generator, device=x.device)
-            dz = losses.discriminator_loss(self.discriminator_z(noisy(real_z, noise_std, generator)),
-                                           self.discriminator_z(noisy(z, noise_std, generator)))
+            dz = losses.discriminator_loss(self._style_critic(noisy(real_z, noise_std, generator), given),
+                                           self._style_critic(noisy(z, noise_std, generator), given))
             dy = losses.discriminator_loss(self.discriminator_y(noisy(real_y, y_noise, generator)),
                                            self.discriminator_y(noisy(y, y_noise, generator)))
             return dz + dy
         if phase == "generator":
             logits, z = self._heads(x_in)
             y = torch.softmax(logits, dim=1)
-            return (losses.generator_loss(self.discriminator_z(noisy(z, noise_std, generator)))
+            given = self._given_classes(logits)
+            return (losses.generator_loss(self._style_critic(noisy(z, noise_std, generator), given))
                     + losses.generator_loss(self.discriminator_y(noisy(y, y_noise, generator))))
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
