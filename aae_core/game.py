@@ -47,6 +47,23 @@ def _labels(model: AAEModel, label: int | None, n: int) -> torch.Tensor | None:
 
 
 @torch.no_grad()
+def critic_labels(model: AAEModel, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The labels a label-conditioned D is shown for these images, as training shows them: the model's own class
+    (argmax of its class head) where the family predicts its classes (semi-supervised, clustering), else the
+    images' labels. None when D is not label-conditioned."""
+    if not model.config.label_conditioned:
+        return None
+    if model.classes.predicted:
+        was = model.training
+        model.eval()
+        try:
+            return model.classify(torch.as_tensor(images, device=device_of(model)).float()).argmax(dim=1)
+        finally:
+            model.train(was)
+    return labels
+
+
+@torch.no_grad()
 def critic_scores(model: AAEModel, z: torch.Tensor | np.ndarray, labels=None) -> np.ndarray | None:
     """D(z) for codes z [N, latent_dim]: the probability D gives each of being drawn from the prior
     (None when no discriminator judges this model's codes)."""
@@ -116,6 +133,7 @@ class PhaseView:
     prior: np.ndarray            # prior draws shown beside them [B, latent_dim]
     code_scores: np.ndarray | None = None    # D(codes) after the phase (None: no discriminator)
     prior_scores: np.ndarray | None = None   # D(prior draws)
+    shown: np.ndarray | None = None          # the labels a label-conditioned D was shown (None: unconditioned)
     extra: dict = field(default_factory=dict)
 
 
@@ -160,9 +178,10 @@ class GameStepper:
         with torch.no_grad():
             codes = self.model.encode(self.batch.x).float()
         self.model.train()
-        labels = self.labels if self.model.config.label_conditioned else None
+        labels = critic_labels(self.model, self.batch.x, self.labels)
         return PhaseView(phase, loss, updated, codes.cpu().numpy(), self.prior.cpu().numpy(),
-                         critic_scores(self.model, codes, labels), critic_scores(self.model, self.prior, labels))
+                         critic_scores(self.model, codes, labels), critic_scores(self.model, self.prior, labels),
+                         shown=None if labels is None else labels.cpu().numpy())
 
     def step(self) -> PhaseView:
         """Run the next phase (one optimizer step of the networks it owns) and return the picture after it."""

@@ -18,6 +18,7 @@ from typing import Any
 from .checkpoint_meta import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, read_meta
 from .errors import AAEError
 from .fsutil import atomic_write_text
+from .prior_shapes import shape_of
 from .recipes import RECIPES
 
 CARD_FILE = "README.md"
@@ -107,7 +108,7 @@ def render_card(folder: str | Path) -> str:
               "digits = torch.arange(16) % 10",
               "with torch.no_grad():",
               "    z = model.prior.sample(16, labels=digits)   # a label-conditioned prior: one part per digit"
-              if model.get("label_conditioned") and model.get("prior") in ("mixture", "swiss_roll")
+              if model.get("label_conditioned") and shape_of(model.get("prior")).parts_per_label
               else "    z = model.prior.sample(16)",
               "    images = model.decode(z, digits)             # [16, 1, 28, 28] in [0, 1]; digits only used "
               "by class-coded decoders",

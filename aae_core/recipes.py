@@ -192,7 +192,8 @@ def resolve_label_budget(kind: str, labels: int | None, label_conditioned: bool,
     """How many labelled images a run uses: ALL_LABELS (or None for label-using kinds) means all."""
     if get_family(kind).label_use(label_conditioned) == "none":
         if labels not in (None, 0):
-            raise ValueError(f"kind {kind!r} uses no labels; drop --labels (or pass --label-conditioned)")
+            hint = " (or pass --label-conditioned)" if get_family(kind).label_use(True) != "none" else ""
+            raise ValueError(f"kind {kind!r} uses no labels; drop --labels{hint}")
         return 0
     if labels is None or labels == ALL_LABELS:
         return n_train

@@ -25,7 +25,7 @@ from .checkpoint_meta import CONFIG_FILE, SNAPSHOTS_FILE
 from .data import ImageSet
 from .errors import CorruptCheckpointError
 from .fsutil import atomic_write
-from .game import GRID_STEPS, discriminator_grid, generator_push, has_latent_critic
+from .game import GRID_STEPS, critic_labels, discriminator_grid, generator_push, has_latent_critic
 from .metrics import encode_all
 from .tensor_files import read_header, read_safetensors
 from .training import Callback, Trainer
@@ -151,7 +151,7 @@ def take_snapshot(model, images: torch.Tensor, timeline: Timeline, *, epoch: int
     if timeline.extent is not None:
         grid = np.stack([discriminator_grid(model, timeline.extent, grid_steps, label)
                          for label in timeline.grid_labels])
-        labels = timeline.labels[:n_push] if timeline.grid_labels != [None] else None
+        labels = critic_labels(model, images[:n_push], torch.as_tensor(timeline.labels[:n_push]))
         push = generator_push(model, codes[:n_push], labels)
     timeline.entries.append({"epoch": int(epoch), "step": int(step),
                              "losses": {k: float(v) for k, v in losses.items()}})

@@ -170,7 +170,7 @@ class Trainer:
         self._stop = threading.Event()
         use = model.label_use(model.config.label_conditioned)
         if use != "none" and labelled is None:
-            what = "a label-conditioned prior" if model.config.label_conditioned else f"a {model.kind!r} model"
+            what = "a label-conditioned prior" if use == "partial" else f"a {model.kind!r} model"
             raise ValueError(f"{what} needs labelled indices")
 
         images, labels = train.images.to(self.device), train.labels.to(self.device)

@@ -53,8 +53,9 @@ def critic_label(config: ModelConfig, key: str) -> int | None:
     """For a label-conditioned D, a picker of the label D is shown; None otherwise."""
     if not config.label_conditioned:
         return None
-    return int(st.selectbox("D for the label", list(range(config.n_classes)), key=key,
-                            help="This discriminator also sees each code's label: its verdict differs per label."))
+    noun = config.classes.noun or "label"
+    return int(st.selectbox(f"D for the {noun}", list(range(config.n_classes)), key=key,
+                            help=f"This discriminator also sees each code's {noun}: its verdict differs per {noun}."))
 
 
 def no_critic_note(cur: Current) -> str:
@@ -81,8 +82,8 @@ def add_layers(fig: go.Figure, cur: Current, codes: np.ndarray, labels: np.ndarr
         pick = np.random.default_rng(0).permutation(len(codes))[:PUSH_SAMPLE]
         codes = codes[pick]
         shown = np.full(len(codes), label) if cur.config.label_conditioned and label is not None else None
-        if cur.config.label_conditioned and label is None:
-            shown = labels[pick]
+        if cur.config.label_conditioned and label is None and not cur.config.classes.predicted:
+            shown = labels[pick]    # a family that predicts its classes shows D its own class: unknown here
         arrows = game.generator_push(cur.model, codes, shown)
     game_figures.add_critic(fig, grid, extent, codes=codes, push=arrows, opacity=0.55)
     return notes

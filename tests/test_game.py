@@ -151,6 +151,25 @@ def test_a_run_records_its_timeline_in_its_checkpoint_folder(tmp_path):
     assert load_timeline(tmp_path / "shipped", 2).entries == t.entries
 
 
+def test_a_conditioned_clustering_d_is_shown_the_models_clusters_in_the_game_and_the_timeline(tmp_path):
+    """5 clusters, digits 0-9: the image's digit is no cluster here, and D is shown what training shows it."""
+    config = tiny_config("clustering", n_classes=5, latent_dim=2, label_conditioned=True)
+    data = synthetic_images(20)
+    stepper = GameStepper(build_model(config, seed=0), data.images, data.labels, train_config=tiny_train_config())
+    for _ in stepper.phases:
+        view = stepper.step()
+        with torch.no_grad():
+            own = stepper.model.classify(stepper.batch.x).argmax(dim=1)
+        assert np.array_equal(view.shown, own.numpy()) and set(view.shown) <= set(range(5))
+        direct = torch.sigmoid(stepper.model.latent_critic(torch.as_tensor(view.codes), own)).detach().numpy()
+        assert np.allclose(view.code_scores, direct, atol=1e-6)
+        assert generator_push(stepper.model, view.codes, view.shown).shape == (20, 2)
+    trainer, _ = _train(tmp_path, config, epochs=1)
+    t = load_timeline(tmp_path / "run", 2)
+    assert t.grid_labels == list(range(5)) and t.grids[-1].shape[0] == 5 and t.push[-1].shape == (30, 2)
+    assert max(t.labels) == 9                                   # the recorded digits, not shown to D
+
+
 def test_a_vae_timeline_has_codes_and_no_grids(tmp_path):
     _, snap = _train(tmp_path, tiny_config("vae", latent_dim=2), epochs=1)
     t = load_timeline(tmp_path / "run", 2)

@@ -200,10 +200,13 @@ def test_a_label_conditioned_style_d_is_shown_the_encoders_class_on_both_sides(c
     model.phase_loss("discriminator", batch, noise_std=0.3)
     assert len(shown) == 2 and torch.equal(shown[0], expected) and torch.equal(shown[1], expected)
     shown.clear()
-    loss = model.phase_loss("generator", batch, noise_std=0.3)
-    assert len(shown) == 1 and torch.equal(shown[0], expected) and not shown[0].requires_grad
-    loss.backward()
-    assert model.discriminator_z.net[0].weight.grad is not None
+    last = model.discriminator_y.net[-1]                      # the class D's term: a constant, no gradient
+    torch.nn.init.zeros_(last.weight), torch.nn.init.zeros_(last.bias)
+    model.phase_loss("generator", batch, noise_std=0.3).backward()
+    assert len(shown) == 1 and torch.equal(shown[0], expected)
+    head = model.encoder[-1].weight.grad
+    # the style term reaches the encoder through z only: the class head's rows get nothing from the condition
+    assert head[:k].abs().sum() == 0 and head[k:].abs().sum() > 0
 
 
 def test_a_label_conditioned_style_d_reads_each_label_and_averages_unknown_ones():

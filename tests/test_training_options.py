@@ -308,6 +308,12 @@ def test_supervised_models_may_be_label_conditioned():
     assert plain.discriminator.net[0].in_features == 3
 
 
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_label_conditioned_must_be_true_or_false(value):
+    with pytest.raises(ValueError, match="label_conditioned must be true or false"):
+        tiny_config("semi_supervised", label_conditioned=value)
+
+
 @pytest.mark.parametrize("kind", ["semi_supervised", "clustering"])
 def test_categorical_models_may_be_label_conditioned_and_read_back_so(kind):
     cfg = tiny_config(kind, label_conditioned=True)

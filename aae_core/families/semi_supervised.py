@@ -74,15 +74,18 @@ class CategoricalAAE(AAEModel):
         if not self.config.label_conditioned:
             return self.discriminator_z(z)
         k, n = self.config.n_classes, z.shape[0]
-        every = torch.stack([self.discriminator_z(z, torch.nn.functional.one_hot(
-            torch.full((n,), c, dtype=torch.long, device=z.device), k).float()) for c in range(k)], dim=1)
-        if labels is None:
-            return every.mean(dim=1)
-        labels = torch.as_tensor(labels, device=z.device).long()
-        if labels.shape != (n,) or (labels >= k).any():
+        labels = torch.full((n,), -1) if labels is None else torch.as_tensor(labels)
+        if labels.shape != (n,) or labels.is_floating_point() or (labels < -1).any() or (labels >= k).any():
             raise ValueError(f"labels must be {n} ints in 0..{k - 1} (or -1 for unknown)")
-        known = every.gather(1, labels.clamp_min(0)[:, None]).squeeze(1)
-        return torch.where(labels >= 0, known, every.mean(dim=1))
+        labels = labels.to(z.device).long()
+        one_hot = torch.nn.functional.one_hot
+        out = self.discriminator_z(z, one_hot(labels.clamp_min(0), k).float())
+        unknown = (labels < 0).nonzero().squeeze(1)
+        if unknown.numel():
+            zu = z[unknown]
+            every = [self.discriminator_z(zu, one_hot(torch.full_like(unknown, c), k).float()) for c in range(k)]
+            out = out.index_put((unknown,), torch.stack(every, dim=1).mean(dim=1))
+        return out
 
     def phase_modules(self, phase):
         return {"reconstruction": [self.encoder, self.decoder],

@@ -68,7 +68,6 @@ def step() -> None:
 stepper, idx, extent = ss.game_stepper, ss.game_idx, ss.game_extent
 labels = stepper.labels.numpy()
 critic = game.has_latent_critic(stepper.model)
-shown_labels = labels if stepper.model.config.label_conditioned else None
 
 with c3:
     st.markdown("**The batch** (its first 16 images)")
@@ -93,7 +92,7 @@ def draw() -> None:
     views = [stepper.start, *stepper.done]
     view, before = views[-1], (views[-2] if len(views) > 1 else None)
     grid = game.discriminator_grid(stepper.model, extent, label=game_layers_label) if critic else None
-    push = game.generator_push(stepper.model, view.codes, shown_labels) if critic else None
+    push = game.generator_push(stepper.model, view.codes, view.shown) if critic else None
     moved = before.codes if before is not None and not np.allclose(before.codes, view.codes) else None
     title = ("The batch as the model stands" if view.phase == "start" else
              f"After phase {len(stepper.done)}: {view.phase} (updated {', '.join(view.updated)}; loss {view.loss:.4g})")
