@@ -24,8 +24,7 @@ DRAWN = """() => { const gd = document.querySelector("#plot.js-plotly-plot");
   return gd && gd._fullLayout && gd.calcdata && gd.data.length > 0 && window.aaeStats && window.aaeStats.ready; }"""
 
 # folder name -> tiny config: every family (model_cases' tiny ones), 2-D where its shipped model is 2-D
-FAMILIES = {"semi_supervised": MODEL_CASES["label_conditioned_semi_supervised"],   # as shipped
-            "clustering": MODEL_CASES["clustering"]} | {
+FAMILIES = {name: MODEL_CASES[name] for name in ("semi_supervised", "clustering")} | {
     "unsupervised_mixture": MODEL_CASES["label_conditioned_mixture"],
     "supervised": dataclasses.replace(MODEL_CASES["supervised"], latent_dim=2),
     "vae": dataclasses.replace(MODEL_CASES["vae"], latent_dim=2),

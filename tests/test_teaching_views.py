@@ -23,7 +23,7 @@ FAKE_TEST = synthetic_images(200, seed=2)          # what fake_mnist_dir holds a
 MODELS = {
     "unsupervised_gaussian_2d": tiny_config("unsupervised", prior_std=5.0),
     "vae_2d": tiny_config("vae", latent_dim=2),
-    "semi_supervised_100": tiny_config("semi_supervised", latent_dim=4, label_conditioned=True),   # as shipped
+    "semi_supervised_100": tiny_config("semi_supervised", latent_dim=4),
     "clustering_16": tiny_config("clustering", latent_dim=3, n_classes=16),
     "supervised_style_2d": tiny_config("supervised", latent_dim=2),
     "unsupervised_gaussian_20d": tiny_config("unsupervised", latent_dim=20),

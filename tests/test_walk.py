@@ -22,7 +22,8 @@ MODELS = {
     "unsupervised_gaussian_2d": tiny_config("unsupervised", prior_std=5.0),
     "vae_2d": tiny_config("vae", latent_dim=2),
     "supervised_style_2d": tiny_config("supervised", latent_dim=2),
-    "semi_supervised_100": tiny_config("semi_supervised", latent_dim=4, label_conditioned=True),   # as shipped
+    # label-conditioned (its style D sees the class): the option's model walks every page
+    "semi_supervised_100": tiny_config("semi_supervised", latent_dim=4, label_conditioned=True),
     "clustering_16": tiny_config("clustering", latent_dim=3, n_classes=16),
     "alae_mnist": tiny_config("alae", latent_dim=4),
 }
