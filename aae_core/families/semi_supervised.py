@@ -57,12 +57,9 @@ class CategoricalAAE(AAEModel):
         logits, z = self._heads(x)
         return self.decoder(torch.cat([z, torch.softmax(logits, dim=1)], dim=1))
 
-    def _style_critic(self, z: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
-        """The style's D on codes z; classes [N, K] one-hot (only read when D is label-conditioned)."""
-        return self.discriminator_z(z, classes if self.config.label_conditioned else None)
-
     def _given_classes(self, logits: torch.Tensor) -> torch.Tensor | None:
-        """The class each image is given, one-hot and out of the graph (what a conditioned D is shown)."""
+        """The class each image is given, one-hot and out of the graph (what a conditioned D is shown; None, which
+        an unconditioned D ignores, otherwise)."""
         if not self.config.label_conditioned:
             return None
         return torch.nn.functional.one_hot(logits.detach().argmax(dim=1), self.config.n_classes).to(logits.dtype)
@@ -109,8 +106,8 @@ class CategoricalAAE(AAEModel):
             given = self._given_classes(logits)
             real_z = self.prior.sample(n, generator=generator, device=x.device)
             real_y = self.class_prior.sample(n, generator=generator, device=x.device)
-            dz = losses.discriminator_loss(self._style_critic(noisy(real_z, noise_std, generator), given),
-                                           self._style_critic(noisy(z, noise_std, generator), given))
+            dz = losses.discriminator_loss(self.discriminator_z(noisy(real_z, noise_std, generator), given),
+                                           self.discriminator_z(noisy(z, noise_std, generator), given))
             dy = losses.discriminator_loss(self.discriminator_y(noisy(real_y, y_noise, generator)),
                                            self.discriminator_y(noisy(y, y_noise, generator)))
             return dz + dy
@@ -118,7 +115,7 @@ class CategoricalAAE(AAEModel):
             logits, z = self._heads(x_in)
             y = torch.softmax(logits, dim=1)
             given = self._given_classes(logits)
-            return (losses.generator_loss(self._style_critic(noisy(z, noise_std, generator), given))
+            return (losses.generator_loss(self.discriminator_z(noisy(z, noise_std, generator), given))
                     + losses.generator_loss(self.discriminator_y(noisy(y, y_noise, generator))))
         raise ValueError(f"unknown phase {phase!r}; this model has {self.phases}")
 
