@@ -106,6 +106,9 @@ class ModelConfig:
     it asks z to match the prior within every class, so the style code cannot carry the class. In a
     semi-supervised or clustering model the style's discriminator sees the class the encoder gives each image
     (there is no label for most images), to the same end.
+    consistency_eps: semi-supervised and clustering models only; above 0 a consistency phase trains the class
+    head to give the same class under the perturbation of this L2 norm that changes its answer most (virtual
+    adversarial training, Miyato et al. 2018), on every training image, labelled or not. 0: off.
     """
 
     kind: str = "unsupervised"
@@ -114,6 +117,7 @@ class ModelConfig:
     n_classes: int = 10
     n_labels: int = 0
     label_conditioned: bool = False
+    consistency_eps: float = 0.0
     prior_std: float = 1.0
     prior_radius: float = 4.0
     hidden_dim: int = 1000
@@ -138,9 +142,13 @@ class ModelConfig:
             raise ValueError(f"n_labels must be an integer >= 0; got {self.n_labels!r}")
         _check_positive("prior_std", self.prior_std)
         _check_positive("prior_radius", self.prior_radius)
+        _check_positive("consistency_eps", self.consistency_eps, allow_zero=True)
 
         if FAMILY_REGISTRY:
             self.family.check_config(self)  # what the family needs: its priors, labels, classes
+            if self.consistency_eps and not self.family.has_consistency:
+                raise ValueError("consistency_eps needs kind 'semi_supervised' or 'clustering' (a class head to "
+                                 f"keep steady); kind {self.kind!r} has none: leave it at 0")
 
     @property
     def family(self) -> Any:

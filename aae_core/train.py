@@ -66,7 +66,7 @@ def _train_changes(given: dict) -> dict:
 
 # Options that change a recipe: flag -> (config, field). Flags left out keep the recipe's value.
 MODEL_FLAGS = {"kind": "kind", "prior": "prior", "latent_dim": "latent_dim", "n_classes": "n_classes",
-               "label_conditioned": "label_conditioned", "prior_std": "prior_std", "prior_radius": "prior_radius",
+               "label_conditioned": "label_conditioned", "consistency": "consistency_eps", "prior_std": "prior_std", "prior_radius": "prior_radius",
                "hidden": "hidden_dim", "disc_hidden": "disc_hidden_dim", "layers": "n_hidden_layers",
                "dataset": "dataset"}
 TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "labelled_batch_size": "labelled_batch_size",
@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="D also sees the label (mixture / swiss roll: one part per label; supervised: no class in "
                         "z; semi-supervised / clustering: the style's D sees each image's class as the encoder "
                         "gives it)")
+    p.add_argument("--consistency", type=float, metavar="EPS",
+                   help="semi-supervised / clustering: a consistency phase (virtual adversarial training) keeps "
+                        "the class head's answer under perturbations of L2 norm EPS (0: off)")
     p.add_argument("--prior-std", type=float, help="σ of the Gaussian prior")
     p.add_argument("--prior-radius", type=float, help="radius of mixture / swiss roll")
     p.add_argument("--hidden", type=int, help="units per hidden layer")

@@ -189,6 +189,8 @@ def describe(config: ModelConfig, family: type[AAEModel]) -> str:
     parts = [title(config.kind), code_words(config, family)]
     if config.label_conditioned:
         parts.append("label-conditioned")
+    if config.consistency_eps:
+        parts.append(f"consistency ε {config.consistency_eps:g}")
     if config.n_labels:
         parts.append(f"{config.n_labels:,} labels")
     return ", ".join(parts)

@@ -28,6 +28,7 @@ LABEL_CHOICES = ["100", "1000", "10000", "all"]
 WIDTHS = [64, 128, 256, 512, 1000]
 # The form's widgets and the config fields they change.
 FORM = {"train_prior": "prior", "train_label_cond": "label_conditioned", "train_clusters": "n_classes",
+        "train_consistency": "consistency_eps",
         "train_latent": "latent_dim", "train_std": "prior_std", "train_epochs": "epochs",
         "train_decay": "lr_decay_epochs", "train_batch": "batch_size", "train_width": "hidden_dim",
         "train_seed": "seed", "train_lr_rec": "lr_reconstruction", "train_lr_disc": "lr_discriminator",

@@ -20,6 +20,7 @@ MODEL_CASES: dict[str, ModelConfig] = {
     "label_conditioned_supervised": tiny_config("supervised", latent_dim=3, label_conditioned=True),
     "semi_supervised": tiny_config("semi_supervised", latent_dim=4),
     "label_conditioned_semi_supervised": tiny_config("semi_supervised", latent_dim=4, label_conditioned=True),
+    "consistency_semi_supervised": tiny_config("semi_supervised", latent_dim=4, consistency_eps=0.5),
     "clustering": tiny_config("clustering", n_classes=16, latent_dim=5),
     "label_conditioned_clustering": tiny_config("clustering", n_classes=16, latent_dim=5, label_conditioned=True),
     "vae": tiny_config("vae", latent_dim=3),

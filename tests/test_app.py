@@ -379,6 +379,21 @@ def test_every_kind_draws_its_form_and_a_schedule_set_on_the_page_reaches_the_ru
         assert job.model_config.n_classes == 16 and job.model_config.hidden_dim == 64
 
 
+def test_the_consistency_radius_shows_for_class_heads_only_and_reaches_the_run(app):
+    open_page(app, "train")
+    assert "train_consistency" not in [n.key for n in app.number_input]     # unsupervised: no class head
+    app.selectbox(key="train_kind").set_value("semi_supervised").run()
+    assert app.number_input(key="train_consistency").value == 0.0           # the recipe's: off
+    app.number_input(key="train_consistency").set_value(1.5).run()
+    app.selectbox(key="train_kind").set_value("vae").run()                   # a kind that has no use for it
+    assert not app.exception, app.exception
+    assert "train_consistency" not in [n.key for n in app.number_input]
+    app.selectbox(key="train_kind").set_value("clustering").run()
+    app.number_input(key="train_consistency").set_value(1.5).run()
+    with long_run(app) as job:
+        assert job.model_config.consistency_eps == pytest.approx(1.5) and job.model_config.kind == "clustering"
+
+
 def test_train_page_stop_button_stops_the_run(app):
     with long_run(app) as job:
         assert "start_run" not in [b.key for b in app.button]

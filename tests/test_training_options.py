@@ -271,6 +271,8 @@ def test_every_phase_encodes_batch_inputs_and_rebuilds_the_clean_x(case):
         assert torch.equal(plain, same), phase
         if phase == "supervised":   # the classifier's phase reads the labelled batch only
             assert torch.equal(plain, noisy)
+        elif phase == "consistency":   # VAT anchors at the clean image: the prediction there is its target
+            assert torch.equal(plain, noisy) and float(plain) > 0
         else:
             # (bit-identical if x_noisy were ignored; an untrained categorical code barely moves the loss)
             assert not torch.equal(plain, noisy), f"{phase} ignores x_noisy"

@@ -94,6 +94,7 @@ class AAEModel(nn.Module):
     classes: ClassVar[ClassCode] = NO_CLASSES   # its class code y (noun, predicted or given, label or cluster)
     phases: tuple[str, ...] = ()
     _conditions_style: ClassVar[bool] = False   # label_conditioned has a meaning here (checked by check_config)
+    has_consistency: ClassVar[bool] = False     # consistency_eps has a meaning here: a class head to keep steady
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -172,7 +173,8 @@ class AAEModel(nn.Module):
         momentum keeps the two players from overshooting each other)."""
         settings = {"reconstruction": (tc.lr_reconstruction, 0.9), "discriminator": (tc.lr_discriminator,
                                                                                      tc.beta1_adversarial),
-                    "generator": (tc.lr_generator, tc.beta1_adversarial), "supervised": (tc.lr_supervised, 0.9)}
+                    "generator": (tc.lr_generator, tc.beta1_adversarial), "supervised": (tc.lr_supervised, 0.9),
+                    "consistency": (tc.lr_supervised, 0.9)}
         if phase not in settings:
             raise ValueError(f"no optimizer settings for phase {phase!r}; {type(self).__name__} must define them")
         lr, beta1 = settings[phase]

@@ -8,6 +8,10 @@ With label_conditioned, the style's discriminator also sees the class the encode
 of its class head's argmax; the prior's draws are shown with the same classes), so z must match the prior within
 every class, not only overall. A style drawn from the prior is then one the decoder has met for every class,
 which is what decoding prior styles x classes asks (paper Fig. 8).
+
+With consistency_eps > 0 a consistency phase follows: virtual adversarial training (Miyato et al. 2018) on the class
+head, which asks it to give each training image (labelled or not) the same class under the small perturbation
+that changes its answer most. It needs no labels, so clustering models can use it too.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class CategoricalAAE(AAEModel):
     priors = ("gaussian",)
     classes = ClassCode("class", predicted=True)
     _conditions_style = True    # label_conditioned: the style's D also sees each image's class (module docstring)
+    has_consistency = True      # consistency_eps: a consistency phase on the class head (module docstring)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -38,6 +43,8 @@ class CategoricalAAE(AAEModel):
         self.discriminator_z = Discriminator(c.latent_dim, c.disc_hidden_dim, c.n_hidden_layers,
                                              cond_dim=c.n_classes if c.label_conditioned else 0)
         self.discriminator_y = Discriminator(c.n_classes, c.disc_hidden_dim, c.n_hidden_layers)
+        if c.consistency_eps:
+            self.phases = (*type(self).phases, "consistency")
 
     def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.encoder(flatten_images(x))
@@ -88,7 +95,8 @@ class CategoricalAAE(AAEModel):
         return {"reconstruction": [self.encoder, self.decoder],
                 "discriminator": [self.discriminator_z, self.discriminator_y],
                 "generator": [self.encoder],
-                "supervised": [self.encoder]}[phase]
+                "supervised": [self.encoder],
+                "consistency": [self.encoder]}[phase]
 
     def phase_loss(self, phase, batch, *, noise_std=0.0, generator=None, class_noise_std=None):
         x, x_in, n = batch.x, batch.inputs, batch.x.shape[0]
@@ -99,6 +107,8 @@ class CategoricalAAE(AAEModel):
             if batch.x_labelled is None:
                 raise ValueError("the supervised phase needs a labelled batch")
             return losses.cross_entropy(self.classify(batch.x_labelled), batch.y_labelled)
+        if phase == "consistency" and self.config.consistency_eps:
+            return losses.virtual_adversarial(self.classify, x, self.config.consistency_eps, generator=generator)
         if phase == "discriminator":
             with torch.no_grad():
                 logits, z = self._heads(x_in)

@@ -69,6 +69,12 @@ with c1:
     if family.classes and not family.classes.means_label:
         shown("train_clusters", m.n_classes)
         st.number_input("Clusters", 2, 50, key="train_clusters", on_change=changed, args=("train_clusters",))
+    if family.has_consistency:
+        shown("train_consistency", m.consistency_eps)
+        st.number_input("Consistency radius ε (0: off)", 0.0, 10.0, step=0.5, key="train_consistency",
+                        on_change=changed, args=("train_consistency",),
+                        help="Virtual adversarial training: a phase that keeps the class head's answer when the "
+                             "image moves by the perturbation of this size (L2 norm) that changes it most.")
     if prior.latent_dim_for(m.n_classes) is None:
         shown("train_latent", m.latent_dim)
         st.number_input("Latent size (style dimensions)", 1, 64, key="train_latent", on_change=changed,
