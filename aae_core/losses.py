@@ -45,7 +45,8 @@ def virtual_adversarial(classify, x: torch.Tensor, eps: float, *, xi: float = 1e
     """Virtual adversarial training's consistency loss (Miyato et al., TPAMI 2018): KL(p(y|x) || p(y|x + r)) for
     the perturbation r of L2 norm `eps` that changes the prediction most, found by one power iteration from a
     random direction (finite difference of size `xi`). Needs no labels; only `classify`'s weights get gradients
-    (the prediction at x is the fixed target); under no_grad it still finds r. Runs in fp32 whatever the autocast: a step of 1e-6 vanishes in bf16.
+    (the prediction at x is the fixed target); under no_grad it still finds r. Runs in fp32 whatever the autocast:
+    a step of 1e-6 vanishes in bf16.
     classify: images [N, 784] -> logits [N, K]; x [N, 784]."""
     with torch.autocast(x.device.type, enabled=False):
         x = x.float()

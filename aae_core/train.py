@@ -66,7 +66,8 @@ def _train_changes(given: dict) -> dict:
 
 # Options that change a recipe: flag -> (config, field). Flags left out keep the recipe's value.
 MODEL_FLAGS = {"kind": "kind", "prior": "prior", "latent_dim": "latent_dim", "n_classes": "n_classes",
-               "label_conditioned": "label_conditioned", "consistency": "consistency_eps", "prior_std": "prior_std", "prior_radius": "prior_radius",
+               "label_conditioned": "label_conditioned", "consistency": "consistency_eps", "prior_std": "prior_std",
+               "prior_radius": "prior_radius",
                "hidden": "hidden_dim", "disc_hidden": "disc_hidden_dim", "layers": "n_hidden_layers",
                "dataset": "dataset"}
 TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "labelled_batch_size": "labelled_batch_size",

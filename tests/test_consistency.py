@@ -9,7 +9,7 @@ from conftest import synthetic_images, tiny_config
 from aae_core import losses
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.data import label_split
-from aae_core.families import Batch, build_model
+from aae_core.families import build_model
 from aae_core.training import Trainer
 
 

@@ -194,7 +194,8 @@ def test_a_label_conditioned_style_d_is_shown_the_encoders_class_on_both_sides(c
     x = images()
     shown = []
     forward = model.discriminator_z.forward
-    monkeypatch.setattr(model.discriminator_z, "forward", lambda code, cond=None: shown.append(cond) or forward(code, cond))
+    monkeypatch.setattr(model.discriminator_z, "forward",
+                        lambda code, cond=None: shown.append(cond) or forward(code, cond))
     batch = Batch(x=x.reshape(N, -1), x_labelled=x.reshape(N, -1), y_labelled=torch.arange(N) % 10)
     expected = torch.nn.functional.one_hot(model.classify(x).argmax(dim=1), k).float()
     model.phase_loss("discriminator", batch, noise_std=0.3)
