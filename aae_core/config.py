@@ -146,7 +146,7 @@ class ModelConfig:
 
         if FAMILY_REGISTRY:
             self.family.check_config(self)  # what the family needs: its priors, labels, classes
-            if self.consistency_eps and not self.family.has_consistency:
+            if self.consistency_eps and not self.classes.predicted:   # a class head of its own to keep steady
                 raise ValueError("consistency_eps needs kind 'semi_supervised' or 'clustering' (a class head to "
                                  f"keep steady); kind {self.kind!r} has none: leave it at 0")
 

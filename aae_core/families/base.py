@@ -94,7 +94,6 @@ class AAEModel(nn.Module):
     classes: ClassVar[ClassCode] = NO_CLASSES   # its class code y (noun, predicted or given, label or cluster)
     phases: tuple[str, ...] = ()
     _conditions_style: ClassVar[bool] = False   # label_conditioned has a meaning here (checked by check_config)
-    has_consistency: ClassVar[bool] = False     # consistency_eps has a meaning here: a class head to keep steady
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -32,7 +32,6 @@ class CategoricalAAE(AAEModel):
     priors = ("gaussian",)
     classes = ClassCode("class", predicted=True)
     _conditions_style = True    # label_conditioned: the style's D also sees each image's class (module docstring)
-    has_consistency = True      # consistency_eps: a consistency phase on the class head (module docstring)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -69,7 +69,7 @@ with c1:
     if family.classes and not family.classes.means_label:
         shown("train_clusters", m.n_classes)
         st.number_input("Clusters", 2, 50, key="train_clusters", on_change=changed, args=("train_clusters",))
-    if family.has_consistency:
+    if family.classes.predicted:       # a class head of its own: the consistency phase can keep it steady
         shown("train_consistency", m.consistency_eps)
         st.number_input("Consistency radius ε (0: off)", 0.0, 10.0, step=0.5, key="train_consistency",
                         on_change=changed, args=("train_consistency",),
