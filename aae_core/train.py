@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "gives it)")
     p.add_argument("--consistency", type=float, metavar="EPS",
                    help="semi-supervised / clustering: a consistency phase (virtual adversarial training) keeps "
-                        "the class head's answer under perturbations of L2 norm EPS (0: off)")
+                        "the class head's answer under perturbations of L2 norm EPS, at --lr-sup's rate (0: off)")
     p.add_argument("--prior-std", type=float, help="σ of the Gaussian prior")
     p.add_argument("--prior-radius", type=float, help="radius of mixture / swiss roll")
     p.add_argument("--hidden", type=int, help="units per hidden layer")

@@ -33,7 +33,7 @@ PRIOR_COLOUR = "#3c3c3c"
 AXIS_TITLES = {"latent": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "umap": ("UMAP 1", "UMAP 2")}
 # Colours of the training phases' loss curves (phase names; a family's phases not listed get Plotly's own).
 PHASE_COLOURS = {"reconstruction": "#4e79a7", "discriminator": "#e15759", "generator": "#59a14f",
-                 "supervised": "#b07aa1", "elbo": "#4e79a7"}  # phases, not kinds
+                 "supervised": "#b07aa1", "consistency": "#f28e2b", "elbo": "#4e79a7"}  # phases, not kinds
 
 
 def _scatter(webgl: bool):

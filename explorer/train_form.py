@@ -85,9 +85,15 @@ def width_shown(hidden_dim: int) -> int:
     return min(WIDTHS, key=lambda w: abs(w - hidden_dim))
 
 
-def rates(kind: str, label_conditioned: bool) -> tuple[tuple[str, str, float], ...]:
-    """The learning-rate widgets of a kind: a labelled-batch phase adds its own rate."""
-    return RATES + ((SUPERVISED_RATE,) if get_family(kind).label_use(label_conditioned) == "batch" else ())
+def rates(kind: str, label_conditioned: bool, consistency_eps: float = 0.0) -> tuple[tuple[str, str, float], ...]:
+    """The learning-rate widgets of a kind: a labelled-batch phase adds its own rate, which the consistency phase
+    (consistency_eps > 0) also trains at."""
+    batch = get_family(kind).label_use(label_conditioned) == "batch"
+    if not (batch or consistency_eps):
+        return RATES
+    key, _, step = SUPERVISED_RATE
+    label = " and ".join(w for w, on in (("labelled batch", batch), ("consistency", consistency_eps)) if on)
+    return (*RATES, (key, label, step))
 
 
 def schedules(kind: str, t: TrainConfig) -> Iterator[tuple[str, str, str, float, bool]]:

@@ -389,9 +389,13 @@ def test_the_consistency_radius_shows_for_class_heads_only_and_reaches_the_run(a
     assert not app.exception, app.exception
     assert "train_consistency" not in [n.key for n in app.number_input]
     app.selectbox(key="train_kind").set_value("clustering").run()
+    assert "train_lr_sup" not in [n.key for n in app.number_input]          # no labelled batch, no consistency
     app.number_input(key="train_consistency").set_value(1.5).run()
+    assert app.number_input(key="train_lr_sup").label == "Learning rate: consistency"   # the phase's own rate
+    app.number_input(key="train_lr_sup").set_value(3e-4).run()
     with long_run(app) as job:
         assert job.model_config.consistency_eps == pytest.approx(1.5) and job.model_config.kind == "clustering"
+        assert job.train_config.lr_supervised == pytest.approx(3e-4)
 
 
 def test_train_page_stop_button_stops_the_run(app):

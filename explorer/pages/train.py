@@ -103,7 +103,7 @@ with c2:
     shown("train_seed", t.seed)
     st.number_input("Seed", 0, 10**6, key="train_seed", on_change=changed, args=("train_seed",))
 with c3:
-    for key, label, step in rates(kind, m.label_conditioned):
+    for key, label, step in rates(kind, m.label_conditioned, m.consistency_eps):
         shown(key, getattr(t, FORM[key]))
         st.number_input(f"Learning rate: {label}", 1e-6, 1.0, format="%.0e", step=step, key=key, on_change=changed,
                         args=(key,))
