@@ -71,7 +71,8 @@ Chosen on the validation split (5,000 held-out training images; 2026-12-02, one 
   validation images; the same 60 epochs without it 3.60 %, the 120-epoch recipe before it 3.18 % (the replaced
   model, which had seen those images unlabelled, 3.00 %). Radius 2.0 trailed from the start (16 % at epoch 8
   against 6.8 %) and was stopped; on clustering_16, radius 0.5 kept clusters from forming (67-87 % error over
-  8 epochs against the recipe's 31-57 %) and was stopped.
+  8 epochs against the recipe's 31-57 %) and was stopped. semi_supervised_1000 the same way: 2.34 % on validation
+  against 2.72 % for its 100-epoch recipe retrained with the split (the replaced model, trained on them: 2.50 %).
 """
 
 from __future__ import annotations
@@ -148,8 +149,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
             epochs=60, lr_decay_epochs=40, lr_generator=5e-4, input_noise=0.3),
     _recipe("semi_supervised_1000", "Table 2 (1000 labels)",
             "Semi-supervised AAE with 1000 labels; paper: 1.60 % test error.",
-            dict(kind="semi_supervised", latent_dim=10, n_labels=1000),
-            epochs=100, lr_decay_epochs=60, lr_generator=5e-4, input_noise=0.3),
+            # as semi_supervised_100: 2.34 % on validation against 2.72 % for the 100-epoch recipe before it
+            dict(kind="semi_supervised", latent_dim=10, n_labels=1000, consistency_eps=0.5),
+            epochs=60, lr_decay_epochs=40, lr_generator=5e-4, input_noise=0.3),
     _recipe("clustering_16", "Table 3 (16 clusters)",
             "Unsupervised clustering into 16 clusters; paper: 9.55 % clustering error.",
             dict(kind="clustering", n_classes=16, latent_dim=5),
