@@ -22,6 +22,7 @@ import aae_core
 from aae_core import checkpoint_meta, fsutil, projection
 from aae_core.checkpoint import save_metrics
 from aae_core.config import Schedule
+from aae_core.recipes import default_recipe
 from aae_core.uploads import read_upload
 from explorer import catalog, runs, tasks, umap_worker
 from explorer.figures import ENCODED, GRID, PRIOR
@@ -383,12 +384,14 @@ def test_the_consistency_radius_shows_for_class_heads_only_and_reaches_the_run(a
     open_page(app, "train")
     assert "train_consistency" not in [n.key for n in app.number_input]     # unsupervised: no class head
     app.selectbox(key="train_kind").set_value("semi_supervised").run()
-    assert app.number_input(key="train_consistency").value == 0.0           # the recipe's: off
+    recipe = default_recipe("semi_supervised")
+    assert app.number_input(key="train_consistency").value == recipe.model.get("consistency_eps", 0.0)
     app.number_input(key="train_consistency").set_value(1.5).run()
     app.selectbox(key="train_kind").set_value("vae").run()                   # a kind that has no use for it
     assert not app.exception, app.exception
     assert "train_consistency" not in [n.key for n in app.number_input]
     app.selectbox(key="train_kind").set_value("clustering").run()
+    app.number_input(key="train_consistency").set_value(0.0).run()
     assert "train_lr_sup" not in [n.key for n in app.number_input]          # no labelled batch, no consistency
     app.number_input(key="train_consistency").set_value(1.5).run()
     assert app.number_input(key="train_lr_sup").label == "Learning rate: consistency"   # the phase's own rate
