@@ -40,22 +40,19 @@ def _unit(v: torch.Tensor) -> torch.Tensor:
     return v / v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (v.dim() - 1)))
 
 
-def adversarial_direction(classify, x: torch.Tensor, *, xi: float = 1e-2,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+def adversarial_direction(classify, x: torch.Tensor, *, xi: float = 1e-2, generator: torch.Generator | None = None,
+                          target: torch.Tensor | None = None) -> torch.Tensor:
     """Unit rows r [N, 784]: for each image, the direction in which the class head's answer changes most (the top
     eigenvector of the KL's Hessian at x), from one power iteration started at a random direction: the gradient of
     KL(p(y|x) || p(y|x + xi d)). xi is the finite difference: 1e-2 agrees with a float64 search to a cosine of
     0.99+; the paper's 1e-6 gives noise in fp32 (cosine 0.1 on a 784-512-512 encoder: about 3.5e-8 per pixel,
-    below the rounding of activations near 1). Runs in fp32 with autocast off, and under no_grad too."""
-    with torch.autocast(x.device.type, enabled=False):
+    below the rounding of activations near 1). target: p(y|x) when the caller has it. Runs in fp32 with autocast
+    off, and under no_grad too."""
+    with torch.autocast(x.device.type, enabled=False), torch.enable_grad():
         x = x.detach().float()
-        with torch.no_grad():
-            target = F.softmax(classify(x), dim=1)
-        return _direction(classify, x, target, xi, generator)
-
-
-def _direction(classify, x, target, xi, generator):
-    with torch.enable_grad():
+        if target is None:
+            with torch.no_grad():
+                target = F.softmax(classify(x), dim=1)
         d = (xi * _unit(torch.randn(x.shape, generator=generator, device=x.device))).requires_grad_(True)
         kl = F.kl_div(F.log_softmax(classify(x + d), dim=1), target, reduction="batchmean")
         (grad,) = torch.autograd.grad(kl, d)
@@ -72,5 +69,5 @@ def virtual_adversarial(classify, x: torch.Tensor, eps: float, *, xi: float = 1e
         x = x.detach().float()
         with torch.no_grad():
             target = F.softmax(classify(x), dim=1)
-        r_adv = eps * _direction(classify, x, target, xi, generator)
+        r_adv = eps * adversarial_direction(classify, x, xi=xi, generator=generator, target=target)
         return F.kl_div(F.log_softmax(classify(x + r_adv), dim=1), target, reduction="batchmean")
